@@ -1,0 +1,3 @@
+"""sortition: a stratified sortition engine for citizens' assemblies."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,280 @@
+"""The `sortition` command line: parses options, calls the library, prints. No logic here."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.markup import escape
+
+from . import __version__
+from .errors import InfeasibleError, InputError, SortitionError
+from .fileio import write_text_atomic
+
+app = typer.Typer(
+    name="sortition",
+    help=(
+        "Stratified sortition engine: draw a citizens' assembly that mirrors the population, "
+        "fairly and verifiably.\n\n"
+        "Exit status: 0 done; 1 valid input but the job cannot be done (infeasible quotas, "
+        "not enough people); 2 unusable input."
+    ),
+    no_args_is_help=True,
+    add_completion=False,
+    rich_markup_mode="markdown",
+    pretty_exceptions_enable=False,
+)
+
+out = Console()
+err = Console(stderr=True)
+
+# Shared option types -------------------------------------------------------------------------
+
+PoolArg = Annotated[Path, typer.Argument(
+    help="Pool file: Parquet (.parquet) or CSV (UTF-8, with or without BOM, ',' or ';').",
+    show_default=False)]
+QuotasOpt = Annotated[Path, typer.Option(
+    "--quotas", "-q",
+    help="Quotas: CSV feature,value,min,max (or category,name,min,max, or the research "
+         "category,feature,min,max) or a TOML specification.",
+    show_default=False)]
+SizeOpt = Annotated[int | None, typer.Option(
+    "--size", "-k", help="Panel size. Required with CSV quotas; overrides a TOML spec's size.",
+    show_default=False)]
+IdColumnOpt = Annotated[str | None, typer.Option(
+    "--id-column",
+    help="Column holding the person id \\[default: id]. Without an 'id' column and without this "
+         "option, ids are the row numbers from 1.",
+    show_default=False)]
+EncodingOpt = Annotated[str, typer.Option(
+    "--encoding", help="Text encoding of a CSV pool, e.g. cp1252 for files saved by Excel on "
+                       "Windows.")]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON object on stdout.")]
+
+MATCHING_NOTE = (
+    "Values are matched exactly and case-sensitively after stripping surrounding whitespace "
+    "('Woman' and 'woman' are different values)."
+)
+
+
+def _notes(lines: list[str]) -> None:
+    for line in lines:
+        err.print(f"[dim]note:[/dim] {escape(line)}", highlight=False)
+
+
+def _warnings(lines: list[str]) -> None:
+    for line in lines:
+        err.print(f"[yellow]warning:[/yellow] {escape(line)}", highlight=False)
+
+
+def _fail(e: SortitionError) -> None:
+    for line in e.problems:
+        err.print(f"[red]error:[/red] {escape(line)}", highlight=False, soft_wrap=True)
+    raise typer.Exit(e.exit_code)
+
+
+def _load_quotas(path: Path, size: int | None):
+    from .quotas import load_quotas
+
+    quotas = load_quotas(path, size)
+    if quotas.size is None:
+        raise InputError(f"{path}: no panel size: give --size K")
+    return quotas
+
+
+# Commands ------------------------------------------------------------------------------------
+
+
+@app.command()
+def synth(
+    rows: Annotated[int, typer.Option("--rows", "-n", help="Number of people to generate.")]
+    = 1_300_000,
+    seed: Annotated[int, typer.Option("--seed", "-s", help="Random seed (same seed, same file).")]
+    = 2020,
+    out_path: Annotated[Path, typer.Option(
+        "--out", "-o", help="Output file: .parquet or .csv.", show_default=False)] = ...,
+) -> None:
+    """Generate a synthetic Occitanie contact pool from the built-in census margins.
+
+    Older people, graduates and urban residents are over-represented, as in real pools; the
+    file also holds households and fake contact columns (name, phone, email, address).
+
+    Example: sortition synth --rows 20000 --seed 7 --out pool.parquet
+    """
+    from .synth import synthesize_pool, write_pool
+
+    try:
+        with err.status("generating the pool…"):
+            table = synthesize_pool(rows, seed)
+            write_pool(table, out_path)
+    except SortitionError as e:
+        _fail(e)
+    out.print(f"wrote {table.num_rows:,} people to {out_path}")
+
+
+@app.command()
+def quotas(
+    spec: Annotated[Path, typer.Argument(help="Quota specification (.toml) or quota CSV.",
+                                         show_default=False)],
+    size: SizeOpt = None,
+    out_path: Annotated[Path | None, typer.Option(
+        "--out", "-o",
+        help="Write the resolved quotas: .csv (feature,value,min,max) or .toml (explicit "
+             "bounds; required when there are cross quotas).", show_default=False)] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Resolve a quota specification for a panel size and show it as a table.
+
+    Shares or population counts are apportioned to integer targets that sum exactly to the
+    panel size (largest remainder by default), then widened by each feature's tolerance.
+
+    Example: sortition quotas quotas/occitanie-2020.toml --size 100 --out quotas.csv
+    """
+    from .display import quotas_table
+    from .quotas import write_quotas
+
+    try:
+        resolved = _load_quotas(spec, size)
+        if out_path is not None:
+            write_quotas(resolved, out_path)
+    except SortitionError as e:
+        _fail(e)
+    _notes(resolved.notes)
+    if as_json:
+        print(json.dumps(_quotas_json(resolved), ensure_ascii=False, indent=2))
+    else:
+        out.print(quotas_table(resolved, title=f"Quotas for a panel of {resolved.size}"))
+    if out_path is not None:
+        err.print(f"wrote {escape(str(out_path))}")
+
+
+def _quotas_json(q) -> dict:
+    return {
+        "size": q.size,
+        "quotas": [{"feature": v.feature, "value": v.value, "min": v.min, "max": v.max,
+                    "share": v.share, "target": v.target, "reference_share": v.reference_share}
+                   for v in q.values],
+        "cross": [{"features": list(c.features), "values": list(c.values), "min": c.min,
+                   "max": c.max, "share": c.share, "target": c.target} for c in q.cross],
+    }
+
+
+@app.command(help=f"""Check that the quotas can be met by the pool.
+
+First the cheap checks (enough people of each value for each minimum?), then the exact question
+with an OR-Tools integer program: is there at least one panel of the given size meeting every
+quota? When there is none, explain why and propose the smallest change to the quotas that makes
+them feasible. {MATCHING_NOTE}
+
+Exit 0 when feasible, 1 when infeasible, 2 on unusable input.
+
+Example: sortition check pool.parquet --quotas quotas/occitanie-2020.toml --size 100
+""")
+def check(
+    pool_path: PoolArg,
+    quotas_path: QuotasOpt,
+    size: SizeOpt = None,
+    id_column: IdColumnOpt = None,
+    encoding: EncodingOpt = "utf-8",
+    as_json: JsonOpt = False,
+    time_limit: Annotated[float, typer.Option("--time-limit", help="Solver time limit, seconds.")]
+    = 60.0,
+    report_path: Annotated[Path | None, typer.Option(
+        "--report", help="Also write the JSON report to this file.", show_default=False)] = None,
+) -> None:
+    from .check import check_feasibility
+    from .display import check_tables
+    from .pool import load_pool
+    from .strata import build_strata
+
+    try:
+        q = _load_quotas(quotas_path, size)
+        pool = load_pool(pool_path, q.all_features, id_column=id_column, encoding=encoding,
+                         quotas=q)
+        strata = build_strata(pool, q.all_features)
+        report = check_feasibility(strata, q, q.size, time_limit=time_limit)
+    except SortitionError as e:
+        _fail(e)
+    _notes(q.notes if not as_json else [])
+    _notes(pool.notes)
+    _warnings(report.warnings)
+    data = {"pool": str(pool_path), "quotas": str(quotas_path), "people": len(pool),
+            "strata": len(strata)}
+    data.update(report.to_dict())
+    if report_path is not None:
+        write_text_atomic(report_path, json.dumps(data, ensure_ascii=False, indent=2) + "\n")
+    if as_json:
+        print(json.dumps(data, ensure_ascii=False, indent=2))
+    else:
+        for table in check_tables(strata, q, report):
+            out.print(table)
+        if report.feasible:
+            out.print(f"[green]feasible[/green]: a panel of {q.size} meeting every quota exists "
+                      f"({len(pool):,} people, {len(strata):,} strata).")
+        else:
+            for reason in report.reasons:
+                err.print(f"[red]infeasible:[/red] {escape(reason)}", highlight=False,
+                          soft_wrap=True)
+    if not report.feasible:
+        raise typer.Exit(1)
+
+
+@app.command()
+def demo(
+    out_dir: Annotated[Path, typer.Option("--out", "-o", help="Folder for the demo's files.")]
+    = Path("sortition-demo"),
+    rows: Annotated[int, typer.Option("--rows", "-n", help="Size of the synthetic pool.")]
+    = 1_300_000,
+    seed: Annotated[int, typer.Option("--seed", "-s", help="Seed of the synthetic pool.")]
+    = 2020,
+) -> None:
+    """Run the built-in Occitanie example end to end.
+
+    Synthesises a contact pool from the census margins, resolves the Occitanie 2020 quota
+    specification for a panel of 100, and checks that the quotas can be met.
+
+    Example: sortition demo --rows 50000 --out /tmp/demo
+    """
+    from .demo import run_demo
+    from .display import demo_summary
+
+    try:
+        with err.status("starting…") as status:
+            result = run_demo(out_dir, rows=rows, seed=seed,
+                              progress=lambda msg: status.update(msg) or err.print(f"· {msg}"))
+    except SortitionError as e:
+        _fail(e)
+    out.print(demo_summary(result))
+    if not result.report.feasible:
+        raise typer.Exit(1)
+
+
+def _version(value: bool) -> None:
+    if value:
+        out.print(f"sortition {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True,
+                                          help="Show the version and exit.")] = False,
+) -> None:
+    pass
+
+
+def main() -> None:
+    """Console entry point: a user mistake never ends in a traceback."""
+    try:
+        app()
+    except (InputError, InfeasibleError) as e:  # raised outside a command's own handler
+        for line in e.problems:
+            err.print(f"[red]error:[/red] {escape(line)}", highlight=False, soft_wrap=True)
+        sys.exit(e.exit_code)
+    except KeyboardInterrupt:
+        err.print("interrupted")
+        sys.exit(130)

@@ -1,0 +1,122 @@
+"""Rich tables for the terminal: presentation only, no decisions."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from rich.markup import escape
+from rich.table import Table
+
+from .check import FeasibilityReport, feature_table
+from .quotas import Quotas
+from .strata import Strata
+
+if TYPE_CHECKING:
+    from .demo import DemoResult
+
+
+def _pct(x: float | None) -> str:
+    return "" if x is None else f"{100 * x:.2f} %"
+
+
+def quotas_table(quotas: Quotas, title: str | None = None) -> Table:
+    """Feature, value, population share(s), target, min, max; then any cross quotas."""
+    has_ref = any(q.reference_share is not None for q in quotas.values)
+    table = Table(title=title, show_lines=False)
+    table.add_column("feature")
+    table.add_column("value")
+    table.add_column("population share", justify="right")
+    if has_ref:
+        table.add_column("reference share", justify="right")
+    table.add_column("target", justify="right")
+    table.add_column("min", justify="right")
+    table.add_column("max", justify="right")
+    previous = None
+    for q in quotas.values:
+        row = [escape(q.feature) if q.feature != previous else "", escape(q.value),
+               _pct(q.share)]
+        if has_ref:
+            row.append(_pct(q.reference_share))
+        row += ["" if q.target is None else str(q.target), str(q.min), str(q.max)]
+        if previous is not None and q.feature != previous:
+            table.add_section()
+        table.add_row(*row)
+        previous = q.feature
+    for c in quotas.cross:
+        row = [escape(" × ".join(c.features)), escape(" × ".join(c.values)), _pct(c.share)]
+        if has_ref:
+            row.append("")
+        row += ["" if c.target is None else str(c.target), str(c.min), str(c.max)]
+        table.add_row(*row)
+    if quotas.reference_labels:
+        table.caption = "reference share: " + "; ".join(
+            f"{escape(f)}: {escape(label)}" for f, label in quotas.reference_labels.items()
+        )
+    return table
+
+
+def check_tables(strata: Strata, quotas: Quotas, report: FeasibilityReport) -> list[Table]:
+    """The quota table with pool counts, then the relaxation and impossible strata if any."""
+    tables = []
+    t = Table(title=f"Quotas against the pool ({report.pool_size:,} people, "
+                    f"{len(strata):,} strata)")
+    for name, justify in (("feature", "left"), ("value", "left"), ("in pool", "right"),
+                          ("pool share", "right"), ("min", "right"), ("max", "right"),
+                          ("short", "right")):
+        t.add_column(name, justify=justify)
+    previous = None
+    for row in feature_table(strata, quotas, report.size):
+        if previous is not None and row["feature"] != previous:
+            t.add_section()
+        short = row["shortfall"]
+        t.add_row(escape(row["feature"]) if row["feature"] != previous else "",
+                  escape(row["value"]), f"{row['pool']:,}", _pct(row["pool_share"]),
+                  str(row["min"]), str(row["max"]), f"[red]{short}[/red]" if short else "")
+        previous = row["feature"]
+    tables.append(t)
+    if report.relaxation:
+        r = Table(title=f"Smallest relaxation that makes the quotas feasible "
+                        f"(total change {report.relaxation_total})")
+        for name in ("feature", "value", "min", "max", "new min", "new max"):
+            r.add_column(name, justify="left" if name in ("feature", "value") else "right")
+        for q in report.relaxation:
+            r.add_row(escape(q.feature), escape(q.value), str(q.old_min), str(q.old_max),
+                      _changed(q.new_min, q.old_min), _changed(q.new_max, q.old_max))
+        tables.append(r)
+    if report.impossible_strata:
+        i = Table(title=f"{report.impossible_people:,} people in {len(report.impossible_strata)} "
+                        "strata can be on no panel that meets the quotas")
+        for f in report.features:
+            i.add_column(escape(f))
+        i.add_column("people", justify="right")
+        for key, n in report.impossible_strata:
+            i.add_row(*(escape(v) for v in key), f"{n:,}")
+        tables.append(i)
+    return tables
+
+
+def _changed(new: int, old: int) -> str:
+    return f"[bold yellow]{new}[/bold yellow]" if new != old else str(new)
+
+
+def demo_summary(result: DemoResult) -> Table:
+    """One table saying what the demo did and what it found."""
+    t = Table(title="sortition demo: Convention citoyenne pour l'Occitanie 2020", show_header=False)
+    t.add_column("step")
+    t.add_column("result")
+    tm = result.timings
+    t.add_row("pool", f"{result.rows:,} synthetic contacts (seed {result.seed}) → "
+                      f"{escape(str(result.pool_path))} "
+                      f"[dim]({tm.get('synthesise', 0):.1f} s)[/dim]")
+    t.add_row("quotas", f"{len(result.quotas.values)} quotas on {len(result.quotas.features)} "
+                        f"features for a panel of {result.quotas.size} → "
+                        f"{escape(str(result.quotas_path))}")
+    t.add_row("strata", f"{len(result.strata):,} feature combinations "
+                        f"[dim](loaded in {tm.get('load', 0):.1f} s)[/dim]")
+    verdict = ("[green]feasible[/green]: a panel meeting every quota exists"
+               if result.report.feasible else "[red]infeasible[/red]: "
+               + escape("; ".join(result.report.reasons)))
+    t.add_row("check", f"{verdict} [dim]({tm.get('check', 0):.1f} s)[/dim]")
+    if result.report.impossible_strata:
+        t.add_row("", f"{result.report.impossible_people:,} people can be on no panel")
+    return t

@@ -1,0 +1,33 @@
+"""The two kinds of failure an operator must tell apart, with their exit statuses.
+
+Exit 2: the input is unusable (a user mistake); exit 1: the input is valid but the
+job cannot be done (infeasible quotas, not enough people).
+"""
+
+from __future__ import annotations
+
+
+class SortitionError(Exception):
+    """Base class: carries the process exit status and one line per problem."""
+
+    exit_code = 2
+
+    def __init__(self, problems: str | list[str]) -> None:
+        self.problems = [problems] if isinstance(problems, str) else list(problems)
+        super().__init__("\n".join(self.problems))
+
+
+class InputError(SortitionError):
+    """Unusable input: bad file, bad column, bad value, bad option (exit 2)."""
+
+    exit_code = 2
+
+
+class InfeasibleError(SortitionError):
+    """Valid input, but no panel can satisfy it (exit 1)."""
+
+    exit_code = 1
+
+    def __init__(self, problems: str | list[str], report: object | None = None) -> None:
+        super().__init__(problems)
+        self.report = report

@@ -1,0 +1,360 @@
+"""The pool: people who may be drawn, read from Parquet (primary) or CSV.
+
+Only the id column and the quota feature columns are read: contact columns (names, phones,
+emails, addresses) never enter the computation, so they cannot leak into a public output.
+Values are compared exactly and case-sensitively after stripping surrounding whitespace.
+Ids are text: a Parquet integer 7 becomes "7", and a CSV "007" stays "007".
+"""
+
+from __future__ import annotations
+
+import codecs
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.csv as pacsv
+import pyarrow.parquet as pq
+
+from .errors import InputError
+from .quotas import Quotas
+
+PARQUET_SUFFIXES = (".parquet", ".pq", ".parq")
+CSV_SUFFIXES = (".csv", ".txt", ".tsv")
+MAX_EXAMPLES = 5
+
+
+@dataclass
+class Pool:
+    """Ids and quota features of every person in the pool.
+
+    `values[f]` lists the distinct values of feature `f`, sorted by UTF-8 bytes; `codes[f]` is
+    an int32 array giving, for each row, the index of its value in `values[f]`.
+    """
+
+    path: Path
+    ids: pa.Array  # string ids, whitespace-stripped, in file order
+    features: list[str]
+    values: dict[str, list[str]]
+    codes: dict[str, np.ndarray]
+    id_column: str | None = "id"  # None when ids are row numbers from 1
+    notes: list[str] = field(default_factory=list)
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    def column(self, feature: str) -> np.ndarray:
+        """The values of `feature`, one per row (an object array of str)."""
+        return np.asarray(self.values[feature], dtype=object)[self.codes[feature]]
+
+    def value_counts(self, feature: str) -> dict[str, int]:
+        counts = np.bincount(self.codes[feature], minlength=len(self.values[feature]))
+        return {v: int(c) for v, c in zip(self.values[feature], counts.tolist(), strict=True)}
+
+
+def _rows_text(rows: list[int], total: int, word: str = "row") -> str:
+    shown = ", ".join(str(r) for r in rows[:MAX_EXAMPLES])
+    more = f" and {total - MAX_EXAMPLES} more" if total > MAX_EXAMPLES else ""
+    plural = "s" if total > 1 else ""
+    return f"{total} {word}{plural} ({word}{plural} {shown}{more})"
+
+
+def _is_parquet(path: Path) -> bool:
+    if path.suffix.lower() in PARQUET_SUFFIXES:
+        return True
+    if path.suffix.lower() in CSV_SUFFIXES:
+        return False
+    try:
+        with path.open("rb") as fh:
+            return fh.read(4) == b"PAR1"
+    except OSError as e:
+        raise InputError(f"{path}: cannot read the pool file ({e.strerror or e})") from None
+
+
+def _csv_header(path: Path, encoding: str) -> tuple[list[str], str]:
+    """Column names and delimiter of a CSV file, judged on its first line."""
+    try:
+        with path.open("rb") as fh:
+            first = fh.readline(1 << 20)
+    except OSError as e:
+        raise InputError(f"{path}: cannot read the pool file ({e.strerror or e})") from None
+    try:
+        line = first.decode(encoding)
+    except UnicodeDecodeError:
+        raise InputError(
+            f"{path}, line 1: not valid {encoding}; if the file was saved by Excel on Windows, "
+            "try --encoding cp1252"
+        ) from None
+    line = line.lstrip("\ufeff").rstrip("\r\n")
+    if not line.strip():
+        raise InputError(f"{path}: empty file or empty first line (expected a header row)")
+    delimiter = ";" if line.count(";") > line.count(",") else ","
+    if "\t" in line and line.count("\t") > max(line.count(";"), line.count(",")):
+        delimiter = "\t"
+    names = [c.strip().strip('"').strip() for c in line.split(delimiter)]
+    return names, delimiter
+
+
+def _read_csv(path: Path, columns: list[str], all_columns: list[str], delimiter: str,
+              encoding: str, string_columns: list[str]) -> pa.Table:
+    bad_rows: list[tuple[int | None, int, int]] = []
+
+    def on_invalid(row: pacsv.InvalidRow) -> str:
+        bad_rows.append((row.number, row.expected_columns, row.actual_columns))
+        return "skip"
+
+    def read(use_threads: bool) -> pa.Table:
+        return pacsv.read_csv(
+            path,
+            read_options=pacsv.ReadOptions(encoding=encoding, use_threads=use_threads,
+                                           column_names=all_columns, skip_rows=1),
+            parse_options=pacsv.ParseOptions(delimiter=delimiter, invalid_row_handler=on_invalid,
+                                             newlines_in_values=False),
+            convert_options=pacsv.ConvertOptions(
+                include_columns=columns,
+                column_types={c: (pa.string() if c in string_columns
+                                  else pa.dictionary(pa.int32(), pa.string())) for c in columns},
+                strings_can_be_null=False,
+                quoted_strings_can_be_null=False,
+            ),
+        )
+
+    try:
+        table = read(use_threads=True)
+        if bad_rows:  # read again on one thread: only then does Arrow know the line numbers
+            bad_rows.clear()
+            read(use_threads=False)
+    except pa.ArrowInvalid as e:
+        msg = str(e)
+        if "UTF8" in msg or "UTF-8" in msg:
+            raise InputError(
+                f"{path}: not valid {encoding} text; if the file was saved by Excel on Windows, "
+                "try --encoding cp1252"
+            ) from None
+        raise InputError(f"{path}: unreadable CSV ({msg.splitlines()[0]})") from None
+    except (UnicodeDecodeError, LookupError) as e:
+        raise InputError(f"{path}: cannot decode as {encoding} ({e})") from None
+    if bad_rows:
+        lines = [n for n, _, _ in bad_rows if n is not None]
+        exp = bad_rows[0][1]
+        raise InputError(
+            f"{path}: {_rows_text(lines, len(bad_rows), 'line')} do not have the header's "
+            f"{exp} cells (ragged rows; check the delimiter and quoting)"
+        )
+    return table
+
+
+def _trim(arr: pa.ChunkedArray) -> pa.ChunkedArray:
+    if not pa.types.is_string(arr.type) and not pa.types.is_large_string(arr.type):
+        if pa.types.is_dictionary(arr.type):
+            arr = arr.cast(pa.string())
+        elif pa.types.is_floating(arr.type):
+            # 7.0 written by pandas for an integer column with gaps reads back as "7"
+            as_int = pc.cast(arr, pa.int64(), safe=False)
+            if pc.all(pc.or_kleene(pc.equal(pc.cast(as_int, arr.type), arr),
+                                   pc.is_null(arr))).as_py():
+                arr = as_int
+            arr = arr.cast(pa.string())
+        else:
+            arr = arr.cast(pa.string())
+    return pc.utf8_trim_whitespace(arr)
+
+
+def _encode(arr: pa.ChunkedArray) -> tuple[list[str], np.ndarray, np.ndarray]:
+    """Distinct stripped values sorted by UTF-8 bytes, each row's index into them, and a mask
+    of empty or missing cells.
+
+    Works on dictionary-encoded columns, so stripping and sorting touch each distinct value once.
+    """
+    if not pa.types.is_dictionary(arr.type):
+        arr = pc.dictionary_encode(_trim(arr))
+    chunks = arr.chunks
+    raw: list[list[str | None]] = [c.dictionary.to_pylist() for c in chunks]
+    stripped = [[None if v is None else str(v).strip() for v in d] for d in raw]
+    distinct = sorted({v for d in stripped for v in d if v}, key=lambda v: v.encode("utf-8"))
+    index = {v: i for i, v in enumerate(distinct)}
+    codes = np.empty(len(arr), dtype=np.int32)
+    empty = np.zeros(len(arr), dtype=bool)
+    start = 0
+    for chunk, d in zip(chunks, stripped, strict=True):
+        remap = np.array([index.get(v, -1) if v else -1 for v in d] or [-1], dtype=np.int32)
+        idx = chunk.indices.fill_null(0).to_numpy(zero_copy_only=False).astype(np.intp)
+        mapped = remap[idx] if len(d) else np.full(len(chunk), -1, dtype=np.int32)
+        if chunk.null_count:
+            mapped[np.asarray(chunk.is_null().to_numpy(zero_copy_only=False), dtype=bool)] = -1
+        codes[start:start + len(chunk)] = mapped
+        start += len(chunk)
+    empty = codes < 0
+    used = np.bincount(codes[~empty], minlength=len(distinct)) > 0
+    if not used.all():  # dictionary entries no row uses, e.g. unused pandas categories
+        distinct = [v for v, u in zip(distinct, used.tolist(), strict=True) if u]
+        codes[~empty] = (np.cumsum(used) - 1).astype(np.int32)[codes[~empty]]
+    codes[empty] = 0
+    return distinct, codes, empty
+
+
+def _duplicated(ids: pa.Array) -> list[str]:
+    """Ids that occur more than once.
+
+    A vectorised 64-bit polynomial hash of each id's UTF-8 bytes finds candidates in one sort;
+    candidates are then compared exactly, so a hash collision can never report a false duplicate.
+    """
+    ids = ids.cast(pa.string()) if not pa.types.is_string(ids.type) else ids
+    n = len(ids)
+    if n < 2:
+        return []
+    offsets = np.frombuffer(ids.buffers()[1], dtype=np.int32)[ids.offset:ids.offset + n + 1]
+    data = np.frombuffer(ids.buffers()[2], dtype=np.uint8)
+    starts = offsets[:-1].astype(np.int64)
+    lens = np.diff(offsets).astype(np.int64)
+    h = lens.astype(np.uint64) * np.uint64(0x9E3779B97F4A7C15)
+    with np.errstate(over="ignore"):
+        for j in range(min(int(lens.max()), 64)):  # longer ids collide only on their first 64 bytes
+            live = np.flatnonzero(lens > j) if j else None
+            byte = np.zeros(n, dtype=np.uint64)
+            if live is None:
+                byte[lens > 0] = data[starts[lens > 0]] + np.uint64(1)
+            else:
+                byte[live] = data[starts[live] + j] + np.uint64(1)
+            h = h * np.uint64(1099511628211) + byte
+    hs = np.sort(h)
+    if not (hs[1:] == hs[:-1]).any():
+        return []
+    dup_hashes = np.unique(hs[1:][hs[1:] == hs[:-1]])
+    candidates = np.flatnonzero(np.isin(h, dup_hashes))
+    seen: dict[str, int] = {}
+    for v in ids.take(pa.array(candidates)).to_pylist():
+        seen[v] = seen.get(v, 0) + 1
+    return sorted((v for v, c in seen.items() if c > 1), key=lambda v: v.encode("utf-8"))
+
+
+def _first_rows(mask: pa.Array | pa.ChunkedArray) -> tuple[list[int], int]:
+    hits = np.flatnonzero(np.asarray(mask.to_numpy(zero_copy_only=False), dtype=bool))
+    return [int(i) + 1 for i in hits[:MAX_EXAMPLES]], int(hits.size)
+
+
+def load_pool(
+    path: str | Path,
+    features: list[str],
+    *,
+    id_column: str | None = None,
+    encoding: str = "utf-8",
+    quotas: Quotas | None = None,
+) -> Pool:
+    """Read and validate a pool; report every problem at once as an InputError.
+
+    `id_column=None` means the default `id`: when the pool has no such column the ids are the
+    row numbers from 1 (and a note says so); a named id column that is missing is an error.
+    """
+    path = Path(path)
+    if not path.exists():
+        raise InputError(f"{path}: pool file not found")
+    if path.is_dir():
+        raise InputError(f"{path}: is a folder, not a pool file")
+    try:
+        codecs.lookup(encoding)
+    except LookupError:
+        raise InputError(f"--encoding {encoding}: unknown text encoding") from None
+    parquet = _is_parquet(path)
+    if parquet:
+        try:
+            schema = pq.read_schema(path)
+        except (pa.ArrowInvalid, OSError) as e:
+            raise InputError(f"{path}: not a readable Parquet file ({str(e).splitlines()[0]})") \
+                from None
+        all_columns = list(schema.names)
+        delimiter = ","
+    else:
+        all_columns, delimiter = _csv_header(path, encoding)
+    problems: list[str] = []
+    notes: list[str] = []
+    dupes = sorted({c for c in all_columns if all_columns.count(c) > 1})
+    if dupes:
+        problems.append(f"{path}, header: duplicated column name(s) {', '.join(dupes)}")
+    explicit_id = id_column is not None
+    id_col: str | None = id_column if explicit_id else "id"
+    if id_col not in all_columns:
+        if explicit_id:
+            problems.append(f"{path}: id column {id_col!r} not found (columns: "
+                            f"{', '.join(all_columns)})")
+        else:
+            notes.append(f"{path}: no 'id' column, so the ids are the row numbers from 1 "
+                         "(name another column with --id-column)")
+        id_col = None
+    if id_col is not None and id_col in features:
+        problems.append(f"{path}: column {id_col!r} cannot be both the id and a quota feature")
+    missing = [f for f in features if f not in all_columns]
+    if missing:
+        problems.append(f"{path}: feature column(s) {', '.join(repr(m) for m in missing)} not "
+                        f"found (columns: {', '.join(all_columns)})")
+    if problems:
+        raise InputError(problems)
+    needed = ([id_col] if id_col else []) + [f for f in features if f != id_col]
+    if parquet:
+        try:
+            if needed:
+                dict_cols = [f for f in features if f != id_col]
+                table = pq.read_table(path, columns=needed, read_dictionary=dict_cols)
+            else:  # no column needed: only the row count
+                table = pa.table({"rows": pa.nulls(pq.ParquetFile(path).metadata.num_rows)})
+        except (pa.ArrowInvalid, OSError) as e:
+            raise InputError(f"{path}: not a readable Parquet file ({str(e).splitlines()[0]})") \
+                from None
+    else:
+        table = _read_csv(path, needed or all_columns[:1], all_columns, delimiter, encoding,
+                          [id_col] if id_col else [])
+    n = table.num_rows
+    if n == 0:
+        raise InputError(f"{path}: the pool is empty (no data rows)")
+
+    if id_col:
+        ids = _trim(table.column(id_col))
+        empty = pc.or_kleene(pc.is_null(ids), pc.equal(ids, ""))
+        rows, count = _first_rows(pc.fill_null(empty, True))
+        if count:
+            problems.append(f"{path}, column {id_col}: empty id in {_rows_text(rows, count)}")
+        ids = pc.fill_null(ids, "").combine_chunks()
+        dup_values = [v for v in _duplicated(ids) if v]
+        if dup_values:
+            examples = []
+            for v in dup_values[:MAX_EXAMPLES]:
+                where = np.flatnonzero(pc.equal(ids, v).to_numpy(zero_copy_only=False))
+                examples.append(f"{v!r} (rows {', '.join(str(int(i) + 1) for i in where[:4])})")
+            more = f" and {len(dup_values) - MAX_EXAMPLES} more" \
+                if len(dup_values) > MAX_EXAMPLES else ""
+            problems.append(f"{path}, column {id_col}: {len(dup_values)} duplicated id(s): "
+                            f"{'; '.join(examples)}{more}")
+    else:
+        ids = pc.cast(pa.array(np.arange(1, n + 1, dtype=np.int64)), pa.string())
+
+    values: dict[str, list[str]] = {}
+    codes: dict[str, np.ndarray] = {}
+    for f in features:
+        values[f], codes[f], empty = _encode(table.column(f))
+        hits = np.flatnonzero(empty)
+        if hits.size:
+            rows = [int(i) + 1 for i in hits[:MAX_EXAMPLES]]
+            problems.append(f"{path}, column {f}: empty value in {_rows_text(rows, hits.size)}")
+            continue
+        if quotas is not None:
+            allowed = quotas.values_of(f)
+            unknown = [v for v in values[f] if v not in allowed]
+            if unknown:
+                counts = np.bincount(codes[f], minlength=len(values[f]))
+                parts = []
+                for v in unknown[:10]:
+                    i = values[f].index(v)
+                    first = int(np.argmax(codes[f] == i)) + 1
+                    parts.append(f"{v!r} ({int(counts[i])} rows, first row {first})")
+                more = f" and {len(unknown) - 10} more" if len(unknown) > 10 else ""
+                problems.append(
+                    f"{path}, column {f}: {len(unknown)} value(s) no quota mentions: "
+                    f"{', '.join(parts)}{more} (quota values: {', '.join(allowed)}; matching is "
+                    "exact and case-sensitive)"
+                )
+    if problems:
+        raise InputError(problems)
+    return Pool(path=path, ids=ids, features=list(features), values=values, codes=codes,
+                id_column=id_col, notes=notes)
