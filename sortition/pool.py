@@ -61,6 +61,10 @@ def _rows_text(rows: list[int], total: int, word: str = "row") -> str:
     return f"{total} {word}{plural} ({word}{plural} {shown}{more})"
 
 
+def _do(total: int) -> str:
+    return "does" if total == 1 else "do"
+
+
 def _is_parquet(path: Path) -> bool:
     if path.suffix.lower() in PARQUET_SUFFIXES:
         return True
@@ -140,7 +144,8 @@ def _read_csv(path: Path, columns: list[str], all_columns: list[str], delimiter:
         lines = [n for n, _, _ in bad_rows if n is not None]
         exp = bad_rows[0][1]
         raise InputError(
-            f"{path}: {_rows_text(lines, len(bad_rows), 'line')} do not have the header's "
+            f"{path}: {_rows_text(lines, len(bad_rows), 'line')} {_do(len(bad_rows))} not have "
+            f"the header's "
             f"{exp} cells (ragged rows; check the delimiter and quoting)"
         )
     return table
@@ -316,6 +321,11 @@ def load_pool(
         if count:
             problems.append(f"{path}, column {id_col}: empty id in {_rows_text(rows, count)}")
         ids = pc.fill_null(ids, "").combine_chunks()
+        multiline = pc.match_substring_regex(ids, "[\r\n]")
+        rows, count = _first_rows(multiline)
+        if count:
+            problems.append(f"{path}, column {id_col}: id spanning several lines in "
+                            f"{_rows_text(rows, count)} (an unclosed quote?)")
         dup_values = [v for v in _duplicated(ids) if v]
         if dup_values:
             examples = []
@@ -337,6 +347,13 @@ def load_pool(
         if hits.size:
             rows = [int(i) + 1 for i in hits[:MAX_EXAMPLES]]
             problems.append(f"{path}, column {f}: empty value in {_rows_text(rows, hits.size)}")
+            continue
+        broken = [i for i, v in enumerate(values[f]) if "\n" in v or "\r" in v]
+        if broken:
+            hits = np.flatnonzero(np.isin(codes[f], broken))
+            rows = [int(i) + 1 for i in hits[:MAX_EXAMPLES]]
+            problems.append(f"{path}, column {f}: value spanning several lines in "
+                            f"{_rows_text(rows, hits.size)} (an unclosed quote?)")
             continue
         if quotas is not None:
             allowed = quotas.values_of(f)

@@ -513,3 +513,12 @@ def test_loading_writes_nothing(tmp_path):
     path = write_csv(tmp_path / "pool.csv", rows_csv())
     load_pool(path, FEATURES)
     assert sorted(os.listdir(tmp_path)) == ["pool.csv"]
+
+
+def test_unclosed_quote_is_reported_not_swallowed(tmp_path):
+    path = tmp_path / "pool.csv"
+    path.write_text('id,gender\n1,woman\n2,"man\n3,woman\n4,man\n', encoding="utf-8")
+    with pytest.raises(InputError) as info:
+        load_pool(path, ["gender"])
+    message = "\n".join(info.value.problems)
+    assert "column gender" in message and "row 2" in message and "unclosed quote" in message
