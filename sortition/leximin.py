@@ -1,0 +1,437 @@
+"""Fair lotteries over quota-satisfying panels: LEXIMIN, maximin and Nash, at stratum level.
+
+People with the same quota features (a stratum) are interchangeable, so every computation runs on
+seats per stratum. The method for LEXIMIN:
+
+1. **Relaxed LEXIMIN.** Over the LP relaxation of the panel polytope (continuous seats per
+   stratum), maximise the smallest selection probability, fix the strata that are at that level
+   in every optimum (those with a positive dual), and repeat. This is a short sequence of small
+   LPs and gives an upper bound, in the leximin order, on what any lottery can achieve.
+2. **Decomposition.** Write the relaxed expected seats m as a lottery over integer panels by
+   column generation: a master LP `max t s.t. Σ_j λ_j x_j ≥ t·m, Σ_j λ_j = 1` over a growing set
+   of panels x_j, priced by an integer program. t = 1 means the lottery reaches the relaxed
+   optimum exactly, which is then the exact LEXIMIN; the pricing bound certifies it.
+3. **Fallback.** If the decomposition proves t < 1 (the relaxed optimum is not a lottery of
+   integer panels), the exact LEXIMIN is computed stage by stage by column generation
+   (Flanigan et al., Nature 2021), at stratum level.
+
+Maximin is the first stage alone, by column generation. Nash maximises Σ_i log π_i over the
+relaxation by cutting planes (tangents of the logarithm added until the gap is below tolerance),
+then decomposes like LEXIMIN.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+from ortools.linear_solver import pywraplp
+
+from .errors import InfeasibleError
+from .panels import Pricer, QuotaSystem
+
+DUAL_TOL = 1e-9  # a stratum's scaled dual above this fixes it at the current level
+DECOMP_TOL = 1e-9  # the decomposition is exact when t ≥ 1 − DECOMP_TOL
+CG_TOL = 1e-9  # column generation stops when the certified gap is below this
+
+
+class SolverTimeout(InfeasibleError):
+    """The time limit ran out; carries the best certified bound reached."""
+
+    def __init__(self, message: str, bound: float | None = None) -> None:
+        super().__init__(message)
+        self.bound = bound
+
+
+@dataclass
+class LotterySolution:
+    """Panels (seats per stratum), their probabilities, and how they were certified."""
+
+    panels: np.ndarray  # (P, S) int64
+    weights: np.ndarray  # (P,) float, sums to 1
+    target: np.ndarray  # (S,) per-person probability the method aimed for (upper bound)
+    gap: float  # certified: how far the lottery may be from optimal, in probability
+    stages: int
+    rounds: int
+    method: str
+    details: dict[str, float | int | str] = field(default_factory=dict)
+
+
+def _deadline(time_limit: float | None) -> float | None:
+    return None if time_limit is None else time.perf_counter() + time_limit
+
+
+def _check_time(deadline: float | None, what: str, bound: float | None = None) -> None:
+    if deadline is not None and time.perf_counter() > deadline:
+        raise SolverTimeout(f"time limit reached during {what}", bound)
+
+
+# ---------------------------------------------------------------------------
+# 1. Relaxed LEXIMIN
+
+
+def _relaxation_model(system: QuotaSystem) -> tuple[pywraplp.Solver, list]:
+    lp = pywraplp.Solver.CreateSolver("GLOP")
+    ms = [lp.NumVar(0.0, float(n), "") for n in system.counts.tolist()]
+    lp.Add(lp.Sum(ms) == system.size)
+    for g, lo, hi in zip(system.groups, system.lo.tolist(), system.hi.tolist(), strict=True):
+        ct = lp.Constraint(float(lo), float(hi))
+        for i in g.tolist():
+            ct.SetCoefficient(ms[i], 1.0)
+    return lp, ms
+
+
+def relaxed_leximin(system: QuotaSystem, *, deadline: float | None = None,
+                    stages_out: list[float] | None = None) -> np.ndarray:
+    """LEXIMIN per-person probabilities over the LP relaxation (one value per stratum)."""
+    lp, ms = _relaxation_model(system)
+    n = system.counts.astype(float)
+    z = lp.NumVar(0.0, 1.0, "z")
+    level = []
+    for i, m in enumerate(ms):
+        ct = lp.Constraint(0.0, lp.infinity())
+        ct.SetCoefficient(m, 1.0)
+        ct.SetCoefficient(z, -n[i])
+        level.append(ct)
+    lp.Maximize(z)
+    fixed = np.full(system.n_strata, np.nan)
+    while np.isnan(fixed).any():
+        _check_time(deadline, "the relaxed LEXIMIN")
+        if lp.Solve() != pywraplp.Solver.OPTIMAL:
+            if stages_out is None or not stages_out:
+                raise InfeasibleError("no panel satisfies the quotas (the LP relaxation is "
+                                      "infeasible)")
+            raise RuntimeError("relaxed LEXIMIN stage became infeasible (numerical trouble)")
+        zv = z.solution_value()
+        free = np.flatnonzero(np.isnan(fixed))
+        duals = np.array([abs(level[i].dual_value()) * n[i] for i in free.tolist()])
+        newly = free[duals > DUAL_TOL]
+        if newly.size == 0:
+            newly = _tight_by_probing(lp, ms, z, level, free, zv, n)
+        if stages_out is not None:
+            stages_out.append(zv)
+        for i in newly.tolist():
+            fixed[i] = zv
+            level[i].SetCoefficient(z, 0.0)
+            level[i].SetLb(max(0.0, zv * n[i] * (1 - 1e-12) - 1e-12))
+    return fixed
+
+
+def _tight_by_probing(lp, ms, z, level, free, zv, n) -> np.ndarray:
+    """Strata that cannot rise above level zv: the slow, sure test when duals say nothing."""
+    z.SetLb(zv * (1 - 1e-12))
+    tight = []
+    for i in free.tolist():
+        lp.Maximize(ms[i])
+        lp.Solve()
+        if ms[i].solution_value() <= zv * n[i] * (1 + 1e-9) + 1e-12:
+            tight.append(i)
+    z.SetLb(0.0)
+    lp.Maximize(z)
+    if not tight:  # numerically every stratum can rise: fix them all at this level
+        tight = free.tolist()
+    return np.array(tight, dtype=np.int64)
+
+
+# ---------------------------------------------------------------------------
+# 2. Column generation master
+
+
+class Master:
+    """max z  s.t.  Σ_j λ_j x_js − a_s z ≥ b_s (every stratum s),  Σ_j λ_j = 1,  λ ≥ 0.
+
+    With a = m, b = 0 it decomposes target seats m; with a_s = n_s on the free strata and
+    b_s = v_s·n_s on the fixed ones it is a LEXIMIN stage. Columns persist across uses.
+    """
+
+    def __init__(self, n_strata: int) -> None:
+        self.lp = pywraplp.Solver.CreateSolver("GLOP")
+        inf = self.lp.infinity()
+        self.z = self.lp.NumVar(-inf, inf, "z")
+        self.rows = [self.lp.Constraint(0.0, inf) for _ in range(n_strata)]
+        self.conv = self.lp.Constraint(1.0, 1.0)
+        self.lp.Maximize(self.z)
+        self.columns: list[np.ndarray] = []
+        self.vars: list = []
+        self._seen: set[bytes] = set()
+        self.a = np.zeros(n_strata)
+        self.b = np.zeros(n_strata)
+
+    def set_targets(self, a: np.ndarray, b: np.ndarray) -> None:
+        self.a, self.b = a.astype(float), b.astype(float)
+        for row, ai, bi in zip(self.rows, self.a.tolist(), self.b.tolist(), strict=True):
+            row.SetCoefficient(self.z, -ai)
+            row.SetLb(bi)
+
+    def add(self, x: np.ndarray) -> bool:
+        key = x.astype(np.int64).tobytes()
+        if key in self._seen:
+            return False
+        self._seen.add(key)
+        var = self.lp.NumVar(0.0, self.lp.infinity(), "")
+        for i in np.flatnonzero(x).tolist():
+            self.rows[i].SetCoefficient(var, float(x[i]))
+        self.conv.SetCoefficient(var, 1.0)
+        self.columns.append(x.astype(np.int64))
+        self.vars.append(var)
+        return True
+
+    def solve(self) -> tuple[float, np.ndarray, float]:
+        """(z, y, μ): optimum, stratum duals (≥ 0, a·y = 1) and the convexity dual."""
+        status = self.lp.Solve()
+        if status != pywraplp.Solver.OPTIMAL:
+            raise RuntimeError(f"master LP not solved (status {status})")
+        y = np.array([-r.dual_value() for r in self.rows])
+        y = np.maximum(y, 0.0)
+        return self.z.solution_value(), y, self.conv.dual_value()
+
+    def weights(self) -> np.ndarray:
+        w = np.array([v.solution_value() for v in self.vars])
+        return np.maximum(w, 0.0)
+
+
+def column_generation(master: Master, pricer: Pricer, a: np.ndarray, b: np.ndarray, *,
+                      deadline: float | None, what: str, extra_columns: int = 4,
+                      smoothing: float = 0.5, stop_at: float | None = None,
+                      log: Callable[[str], None] | None = None) -> tuple[float, float, int]:
+    """Solve the master to proven optimality; returns (z, certified upper bound, rounds).
+
+    Several columns per round: the exact pricing panel at smoothed duals (Wentges smoothing
+    towards the duals with the best bound so far), plus cheap LP-priced panels at perturbed
+    duals. Stops when the pricing bound certifies optimality within CG_TOL, or when z reaches
+    `stop_at` (a value known to be an upper bound).
+    """
+    master.set_targets(a, b)
+    best_bound = math.inf
+    center: np.ndarray | None = None
+    rounds = 0
+    while True:
+        rounds += 1
+        z, y, mu = master.solve()
+        if stop_at is not None and z >= stop_at - CG_TOL:
+            return z, min(best_bound, stop_at), rounds
+        _check_time(deadline, what, best_bound if best_bound < math.inf else None)
+        ya = float(a @ y)
+        if ya <= 0:
+            raise RuntimeError("degenerate master duals")
+        y = y / ya
+        trial = y if center is None else smoothing * center + (1 - smoothing) * y
+        trial = trial / float(a @ trial)
+        result = pricer.best(trial, deadline=deadline)
+        if result.panel is None:
+            raise SolverTimeout(f"time limit reached during {what}", best_bound)
+        bound = result.bound - float(b @ trial)
+        if bound < best_bound:
+            best_bound, center = bound, trial
+        added = 0
+        if result.panel @ y - mu > CG_TOL:
+            added += master.add(result.panel)
+        if not added and center is not None and trial is not y:
+            result = pricer.best(y, deadline=deadline)  # mis-priced: price at the true duals
+            if result.panel is None:
+                raise SolverTimeout(f"time limit reached during {what}", best_bound)
+            bound = result.bound - float(b @ y)
+            if bound < best_bound:
+                best_bound, center = bound, y
+            if result.panel @ y - mu > CG_TOL:
+                added += master.add(result.panel)
+        if log is not None and rounds % 25 == 0:
+            log(f"{what}: round {rounds}, value {z:.9g}, bound {best_bound:.9g}, "
+                f"{len(master.columns)} panels")
+        if best_bound - z <= CG_TOL * max(1.0, abs(z)):
+            return z, best_bound, rounds
+        if not added:
+            return z, max(z, best_bound), rounds
+        # Cheap extra columns: discourage the strata just used, LP pricing only.
+        last = result.panel
+        y_alt = y.copy()
+        for _ in range(extra_columns):
+            y_alt[last > 0] *= 0.3
+            alt = pricer.best(y_alt, exact=False)
+            if alt.panel is None:
+                break
+            if alt.panel @ y - mu > CG_TOL:
+                master.add(alt.panel)
+            last = alt.panel
+
+
+# ---------------------------------------------------------------------------
+# 3. Algorithms
+
+
+def _fixed_bounds(system: QuotaSystem, p_zero: np.ndarray) -> Pricer:
+    upper = system.counts.copy()
+    upper[p_zero] = 0
+    return Pricer(system, upper=upper)
+
+
+def leximin(system: QuotaSystem, *, time_limit: float | None = None,
+            log: Callable[[str], None] | None = None) -> LotterySolution:
+    """Exact LEXIMIN lottery at stratum level, certified."""
+    deadline = _deadline(time_limit)
+    levels: list[float] = []
+    target = relaxed_leximin(system, deadline=deadline, stages_out=levels)
+    n = system.counts.astype(float)
+    m = target * n
+    # Strata at probability 0 can be on no panel the lottery uses; at probability 1 on all.
+    zero = target <= 1e-12
+    pricer = _fixed_bounds(system, zero)
+    master = Master(system.n_strata)
+    first = pricer.best(np.where(zero, 0.0, 1.0 / np.maximum(m, 1e-9)))
+    if first.panel is None:
+        raise InfeasibleError("no panel satisfies the quotas")
+    master.add(first.panel)
+    t, bound, rounds = column_generation(master, pricer, m, np.zeros_like(m), deadline=deadline,
+                                         what="the LEXIMIN decomposition", stop_at=1.0, log=log)
+    weights = master.weights()
+    if t >= 1 - DECOMP_TOL:
+        return _solution(master, weights, target, len(levels), rounds, "relaxation+decomposition",
+                         {"decomposition_t": t, "decomposition_bound": bound})
+    # The relaxed optimum is not a lottery of integer panels: exact stages.
+    return _exact_leximin(system, master, pricer, deadline, rounds, log)
+
+
+def _exact_leximin(system: QuotaSystem, master: Master, pricer: Pricer,
+                   deadline: float | None, rounds: int,
+                   log: Callable[[str], None] | None) -> LotterySolution:
+    n = system.counts.astype(float)
+    fixed = np.full(system.n_strata, np.nan)
+    stages = 0
+    worst_gap = 0.0
+    while np.isnan(fixed).any():
+        stages += 1
+        free = np.isnan(fixed)
+        a = np.where(free, n, 0.0)
+        b = np.where(free, 0.0, np.nan_to_num(fixed) * n * (1 - 1e-10))
+        z, bound, r = column_generation(master, pricer, a, b, deadline=deadline,
+                                        what=f"LEXIMIN stage {stages}", log=log)
+        rounds += r
+        worst_gap = max(worst_gap, bound - z)
+        _, y, _ = master.solve()
+        scaled = y * n
+        newly = np.flatnonzero(free & (scaled > DUAL_TOL))
+        if newly.size == 0:
+            newly = np.flatnonzero(free)
+        fixed[newly] = z
+    weights = master.weights()
+    return _solution(master, weights, fixed, stages, rounds, "exact column generation",
+                     {"stage_gap": worst_gap})
+
+
+def maximin(system: QuotaSystem, *, time_limit: float | None = None,
+            log: Callable[[str], None] | None = None) -> LotterySolution:
+    """A lottery maximising the smallest selection probability (LEXIMIN's first stage)."""
+    deadline = _deadline(time_limit)
+    levels: list[float] = []
+    relaxed_leximin_first = _relaxed_maximin(system)
+    pricer = Pricer(system)
+    master = Master(system.n_strata)
+    n = system.counts.astype(float)
+    first = pricer.best(1.0 / n)
+    master.add(first.panel)
+    z, bound, rounds = column_generation(master, pricer, n, np.zeros_like(n), deadline=deadline,
+                                         what="maximin", stop_at=relaxed_leximin_first, log=log)
+    levels.append(z)
+    weights = master.weights()
+    target = np.full(system.n_strata, relaxed_leximin_first)
+    sol = _solution(master, weights, target, 1, rounds, "column generation",
+                    {"maximin_value": z, "maximin_bound": bound})
+    sol.gap = max(0.0, bound - z)
+    return sol
+
+
+def _relaxed_maximin(system: QuotaSystem) -> float:
+    lp, ms = _relaxation_model(system)
+    z = lp.NumVar(0.0, 1.0, "z")
+    for m, n in zip(ms, system.counts.tolist(), strict=True):
+        ct = lp.Constraint(0.0, lp.infinity())
+        ct.SetCoefficient(m, 1.0)
+        ct.SetCoefficient(z, -float(n))
+    lp.Maximize(z)
+    if lp.Solve() != pywraplp.Solver.OPTIMAL:
+        raise InfeasibleError("no panel satisfies the quotas (the LP relaxation is infeasible)")
+    return z.solution_value()
+
+
+def nash(system: QuotaSystem, *, time_limit: float | None = None, tol: float = 1e-9,
+         log: Callable[[str], None] | None = None) -> LotterySolution:
+    """Maximise Σ_i log π_i (the Nash welfare) over the relaxation, then decompose.
+
+    The logarithm is concave, so it is approximated from above by its tangents; each round adds
+    the tangent at the current probabilities of every stratum (Kelley's cutting planes) until the
+    LP's optimistic value and the true objective agree within `tol` per person.
+    """
+    deadline = _deadline(time_limit)
+    positive = _positive_strata(system)
+    lp, ms = _relaxation_model(system)
+    n = system.counts.astype(float)
+    us = []
+    for i in range(system.n_strata):
+        if positive[i]:
+            us.append(lp.NumVar(-lp.infinity(), 0.0, ""))
+        else:
+            ms[i].SetUb(0.0)
+            us.append(None)
+    obj = lp.Objective()
+    for i, u in enumerate(us):
+        if u is not None:
+            obj.SetCoefficient(u, n[i])
+    obj.SetMaximization()
+
+    def tangent(i: int, q: float) -> None:
+        # u ≤ log q + (p − q)/q with p = m/n
+        ct = lp.Constraint(-lp.infinity(), math.log(q) - 1.0)
+        ct.SetCoefficient(us[i], 1.0)
+        ct.SetCoefficient(ms[i], -1.0 / (q * n[i]))
+
+    start = system.size / float(n.sum())
+    for i in np.flatnonzero(positive).tolist():
+        for q in (start / 4, start, min(1.0, start * 4), 1.0):
+            tangent(i, q)
+    rounds = 0
+    while True:
+        rounds += 1
+        _check_time(deadline, "the Nash welfare optimisation")
+        if lp.Solve() != pywraplp.Solver.OPTIMAL:
+            raise InfeasibleError("no panel satisfies the quotas")
+        p = np.array([m.solution_value() for m in ms]) / n
+        upper = obj.Value()
+        true = float(sum(n[i] * math.log(max(p[i], 1e-300)) for i in np.flatnonzero(positive)))
+        if upper - true <= tol * float(n.sum()) or rounds > 500:
+            break
+        u = {i: us[i].solution_value() for i in np.flatnonzero(positive).tolist()}
+        for i, ui in u.items():
+            if ui - math.log(max(p[i], 1e-300)) > tol:
+                tangent(i, max(p[i], 1e-12))
+    target = np.where(positive, p, 0.0)
+    m = target * n
+    pricer = _fixed_bounds(system, ~positive)
+    master = Master(system.n_strata)
+    first = pricer.best(np.where(positive, 1.0 / np.maximum(m, 1e-9), 0.0))
+    master.add(first.panel)
+    t, bound, cg_rounds = column_generation(master, pricer, m, np.zeros_like(m),
+                                            deadline=deadline, what="the Nash decomposition",
+                                            stop_at=1.0, log=log)
+    weights = master.weights()
+    return _solution(master, weights, target, rounds, cg_rounds, "cutting planes+decomposition",
+                     {"decomposition_t": t, "decomposition_bound": bound,
+                      "nash_welfare_gap": upper - true})
+
+
+def _positive_strata(system: QuotaSystem) -> np.ndarray:
+    """Strata that some fractional panel can include (the others get probability 0)."""
+    return relaxed_leximin(system) > 1e-12
+
+
+def _solution(master: Master, weights: np.ndarray, target: np.ndarray, stages: int,
+              rounds: int, method: str, details: dict) -> LotterySolution:
+    """Keep the panels with positive weight; the gap compares the lottery with the target."""
+    keep = weights > 1e-12
+    panels = np.array([c for c, k in zip(master.columns, keep.tolist(), strict=True) if k],
+                      dtype=np.int64)
+    w = weights[keep]
+    w = w / w.sum()
+    return LotterySolution(panels, w, target, 0.0, stages, rounds, method, details)

@@ -1,0 +1,144 @@
+"""The lottery: a probability distribution over quota-satisfying panels.
+
+A panel is stored as seats per stratum; people within a stratum are interchangeable, so who
+sits is decided at draw time. Panels are kept in a deterministic order (lexicographic on their
+seat vectors), and selection probabilities are those implied by the lottery itself
+(Σ over panels of weight × seats / people), never the solver's target values.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from . import leximin as algorithms
+from .errors import InputError
+from .panels import QuotaSystem, quota_system
+from .quotas import Quotas
+from .strata import Strata
+
+ALGORITHMS = ("leximin", "maximin", "nash", "legacy")
+
+
+@dataclass
+class Lottery:
+    """Panels as seat vectors over strata, with their probabilities."""
+
+    features: list[str]
+    keys: list[tuple[str, ...]]
+    counts: np.ndarray  # (S,) people per stratum
+    size: int
+    algorithm: str
+    panels: np.ndarray  # (P, S) int64, sorted lexicographically
+    weights: np.ndarray  # (P,) float, sums to 1
+    target: np.ndarray  # (S,) per-person probability the method certified as the optimum
+    gap: float  # certified distance to optimality, in probability
+    method: str = ""
+    stages: int = 0
+    rounds: int = 0
+    details: dict = field(default_factory=dict)
+
+    def stratum_probabilities(self) -> np.ndarray:
+        """Each person's selection probability, per stratum, implied by the lottery."""
+        seats = self.weights @ self.panels.astype(float)
+        return np.divide(seats, self.counts, out=np.zeros(len(self.counts)),
+                         where=self.counts > 0)
+
+    def expected_seats(self) -> np.ndarray:
+        return self.weights @ self.panels.astype(float)
+
+
+@dataclass
+class Probabilities:
+    """The output of `probabilities`: per-stratum probabilities and how they were obtained."""
+
+    algorithm: str
+    strata: Strata
+    stratum_probabilities: np.ndarray
+    lottery: Lottery | None
+    seconds: float
+    gap: float | None = None
+    note: str = ""
+    details: dict = field(default_factory=dict)
+
+    def person_probabilities(self) -> np.ndarray:
+        if self.strata.row_stratum is None:
+            raise ValueError("strata were built from counts: no rows to map")
+        return self.stratum_probabilities[self.strata.row_stratum]
+
+    @property
+    def min_probability(self) -> float:
+        return float(self.stratum_probabilities.min())
+
+    @property
+    def max_probability(self) -> float:
+        return float(self.stratum_probabilities.max())
+
+
+def _sorted(panels: np.ndarray, weights: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    order = np.lexsort(panels.T[::-1]) if len(panels) else np.arange(0)
+    return panels[order], weights[order]
+
+
+def verify_panels(system: QuotaSystem, panels: np.ndarray) -> list[int]:
+    """Indices of panels that break a quota, the panel size or a stratum's count."""
+    return [j for j in range(len(panels)) if not system.satisfied(panels[j])]
+
+
+def compute_lottery(strata: Strata, quotas: Quotas, size: int, algorithm: str = "leximin", *,
+                    time_limit: float | None = None,
+                    log: Callable[[str], None] | None = None) -> Lottery:
+    """A fair lottery over panels of `size` meeting `quotas`, by the named algorithm."""
+    if algorithm not in ("leximin", "maximin", "nash"):
+        raise InputError(f"--algorithm {algorithm}: no lottery for this algorithm "
+                         "(choose leximin, maximin or nash)")
+    system = quota_system(strata, quotas, size)
+    if int(system.counts.sum()) < size:
+        raise algorithms.InfeasibleError(
+            f"not enough people: {int(system.counts.sum())} in the pool, {size} needed")
+    solve = {"leximin": algorithms.leximin, "maximin": algorithms.maximin,
+             "nash": algorithms.nash}[algorithm]
+    sol = solve(system, time_limit=time_limit, log=log)
+    bad = verify_panels(system, sol.panels)
+    if bad:
+        raise RuntimeError(f"internal error: {len(bad)} lottery panels break the quotas")
+    panels, weights = _sorted(sol.panels, sol.weights)
+    lottery = Lottery(list(strata.features), list(strata.keys), system.counts.copy(), size,
+                      algorithm, panels, weights, sol.target, 0.0, sol.method, sol.stages,
+                      sol.rounds, dict(sol.details))
+    implied = lottery.stratum_probabilities()
+    if algorithm == "maximin":
+        lottery.gap = max(0.0, float(sol.details.get("maximin_bound", implied.min()))
+                          - float(implied.min()))
+    else:
+        lottery.gap = max(0.0, float((sol.target - implied).max()))
+    return lottery
+
+
+def compute_probabilities(strata: Strata, quotas: Quotas, size: int,
+                          algorithm: str = "leximin", *, time_limit: float | None = None,
+                          seed: int = 0, runs: int = 1000,
+                          log: Callable[[str], None] | None = None) -> Probabilities:
+    """Per-person selection probabilities by the named algorithm.
+
+    For legacy (the greedy procedure used before 2021) there is no lottery: the probabilities are
+    estimated from `runs` seeded runs.
+    """
+    if algorithm not in ALGORITHMS:
+        raise InputError(f"--algorithm {algorithm}: unknown (choose {', '.join(ALGORITHMS)})")
+    start = time.perf_counter()
+    if algorithm == "legacy":
+        from .legacy import legacy_probabilities
+
+        est = legacy_probabilities(strata, quotas, size, seed=seed, runs=runs)
+        return Probabilities("legacy", strata, est.stratum_probabilities, None,
+                             time.perf_counter() - start, None,
+                             f"estimated from {runs} seeded runs of the legacy greedy procedure "
+                             f"(seed {seed}); not exact",
+                             {"runs": runs, "seed": seed, "failures": est.failures})
+    lottery = compute_lottery(strata, quotas, size, algorithm, time_limit=time_limit, log=log)
+    return Probabilities(algorithm, strata, lottery.stratum_probabilities(), lottery,
+                         time.perf_counter() - start, lottery.gap)
