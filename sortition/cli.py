@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
+import time
 from pathlib import Path
 from typing import Annotated
 
@@ -12,7 +13,7 @@ from rich.console import Console
 from rich.markup import escape
 
 from . import __version__
-from .errors import InfeasibleError, InputError, SortitionError
+from .errors import InfeasibleError, InputError, SolverTimeout, SortitionError
 from .fileio import write_text_atomic
 
 app = typer.Typer(
@@ -221,6 +222,90 @@ def check(
                           soft_wrap=True)
     if not report.feasible:
         raise typer.Exit(1)
+
+
+@app.command(help=f"""Compute each person's selection probability under a fair lottery.
+
+The default algorithm, LEXIMIN, maximises the smallest probability anyone has, then the second
+smallest, and so on (Flanigan et al., Nature 2021), over lotteries of panels that meet every
+quota. maximin stops after the first stage; nash maximises the sum of the logarithms of the
+probabilities; legacy is the greedy one-at-a-time procedure used before 2021, for comparison:
+its probabilities are estimated from --runs seeded runs. People with the same quota features
+form a stratum and get the same probability. {MATCHING_NOTE}
+
+Writes `id,probability` for every person (sorted by id); --strata-out adds a per-stratum table.
+
+Example: sortition probabilities pool.parquet --quotas quotas/occitanie-2020.toml --out probs.csv
+""")
+def probabilities(
+    pool_path: PoolArg,
+    quotas_path: QuotasOpt,
+    out_path: Annotated[Path, typer.Option("--out", "-o", help="Output CSV: id,probability.",
+                                           show_default=False)],
+    size: SizeOpt = None,
+    algorithm: Annotated[str, typer.Option(
+        "--algorithm", "-a", help="leximin, maximin, nash or legacy.")] = "leximin",
+    id_column: IdColumnOpt = None,
+    encoding: EncodingOpt = "utf-8",
+    as_json: JsonOpt = False,
+    strata_out: Annotated[Path | None, typer.Option(
+        "--strata-out", help="Also write one row per stratum (features, people, expected "
+                             "seats, probability).", show_default=False)] = None,
+    time_limit: Annotated[float | None, typer.Option(
+        "--time-limit", help="Stop after this many seconds (exit 1), reporting the best "
+                             "certified bound.", show_default=False)] = None,
+    seed: Annotated[int, typer.Option("--seed", help="Seed of the legacy runs.")] = 0,
+    runs: Annotated[int, typer.Option("--runs", help="Number of legacy runs.")] = 1000,
+) -> None:
+    from .display import probabilities_table
+    from .lottery import (
+        ALGORITHMS,
+        compute_probabilities,
+        probability_summary,
+        write_probabilities,
+        write_strata_probabilities,
+    )
+    from .pool import load_pool
+    from .strata import build_strata
+
+    start = time.perf_counter()
+    try:
+        if algorithm not in ALGORITHMS:
+            raise InputError(f"--algorithm {algorithm}: unknown (choose "
+                             f"{', '.join(ALGORITHMS)})")
+        if runs < 1:
+            raise InputError(f"--runs {runs}: must be at least 1")
+        if time_limit is not None and time_limit <= 0:
+            raise InputError(f"--time-limit {time_limit}: must be positive")
+        for p in (out_path, strata_out):
+            if p is not None and p.suffix.lower() != ".csv":
+                raise InputError(f"{p}: output must be a .csv file")
+        q = _load_quotas(quotas_path, size)
+        pool = load_pool(pool_path, q.all_features, id_column=id_column, encoding=encoding,
+                         quotas=q)
+        strata = build_strata(pool, q.all_features)
+        with err.status(f"{algorithm}: {len(strata):,} strata…") as status:
+            result = compute_probabilities(strata, q, q.size, algorithm, time_limit=time_limit,
+                                           seed=seed, runs=runs,
+                                           log=lambda msg: status.update(escape(msg)))
+        person = result.person_probabilities()
+        write_probabilities(pool.ids, person, out_path)
+        if strata_out is not None:
+            write_strata_probabilities(result, strata_out)
+    except SolverTimeout as e:
+        bound = "" if e.bound is None else f" (best certified bound {e.bound:.9g})"
+        err.print(f"[red]stopped:[/red] {escape(e.problems[0])}{escape(bound)}",
+                  highlight=False)
+        raise typer.Exit(1) from None
+    except SortitionError as e:
+        _fail(e)
+    _notes(pool.notes)
+    summary = probability_summary(result, len(pool), time.perf_counter() - start)
+    if as_json:
+        print(json.dumps(summary, ensure_ascii=False, indent=2))
+    else:
+        out.print(probabilities_table(summary))
+        err.print(f"wrote {escape(str(out_path))}")
 
 
 @app.command()

@@ -120,3 +120,24 @@ def demo_summary(result: DemoResult) -> Table:
     if result.report.impossible_strata:
         t.add_row("", f"{result.report.impossible_people:,} people can be on no panel")
     return t
+
+
+def probabilities_table(summary: dict) -> Table:
+    """The `probabilities` summary as a two-column table."""
+    t = Table(title=f"Selection probabilities ({summary['algorithm']})", show_header=False)
+    t.add_column("what")
+    t.add_column("value", justify="right")
+    t.add_row("people / strata", f"{summary['people']:,} / {summary['strata']:,}")
+    t.add_row("smallest probability", f"{summary['min_probability']:.6g}")
+    t.add_row("largest probability", f"{summary['max_probability']:.6g}")
+    t.add_row("people at the smallest", f"{summary['people_at_min']:,} "
+                                        f"in {summary['strata_at_min']:,} strata")
+    t.add_row("expected panel size", f"{summary['expected_panel_size']:.9g}")
+    if summary.get("panels") is not None:
+        t.add_row("panels in the lottery", f"{summary['panels']:,}")
+    if summary.get("gap") is not None:
+        t.add_row("certified gap", f"{summary['gap']:.2e}")
+    t.add_row("time", f"{summary['seconds']:.2f} s")
+    if summary.get("note"):
+        t.caption = escape(summary["note"])
+    return t

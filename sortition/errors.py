@@ -31,3 +31,11 @@ class InfeasibleError(SortitionError):
     def __init__(self, problems: str | list[str], report: object | None = None) -> None:
         super().__init__(problems)
         self.report = report
+
+
+class SolverTimeout(InfeasibleError):
+    """The time limit ran out before the answer was certified (exit 1)."""
+
+    def __init__(self, message: str, bound: float | None = None) -> None:
+        super().__init__(message)
+        self.bound = bound

@@ -30,20 +30,12 @@ from dataclasses import dataclass, field
 import numpy as np
 from ortools.linear_solver import pywraplp
 
-from .errors import InfeasibleError
+from .errors import InfeasibleError, SolverTimeout
 from .panels import Pricer, QuotaSystem
 
 DUAL_TOL = 1e-9  # a stratum's scaled dual above this fixes it at the current level
 DECOMP_TOL = 1e-9  # the decomposition is exact when t ≥ 1 − DECOMP_TOL
 CG_TOL = 1e-9  # column generation stops when the certified gap is below this
-
-
-class SolverTimeout(InfeasibleError):
-    """The time limit ran out; carries the best certified bound reached."""
-
-    def __init__(self, message: str, bound: float | None = None) -> None:
-        super().__init__(message)
-        self.bound = bound
 
 
 @dataclass
@@ -149,6 +141,8 @@ class Master:
 
     def __init__(self, n_strata: int) -> None:
         self.lp = pywraplp.Solver.CreateSolver("GLOP")
+        # The master only grows by columns: skipping presolve and scaling makes re-solves cheaper.
+        self.lp.SetSolverSpecificParametersAsString("use_preprocessing: false use_scaling: false")
         inf = self.lp.infinity()
         self.z = self.lp.NumVar(-inf, inf, "z")
         self.rows = [self.lp.Constraint(0.0, inf) for _ in range(n_strata)]
@@ -180,13 +174,21 @@ class Master:
         return True
 
     def solve(self) -> tuple[float, np.ndarray, float]:
-        """(z, y, μ): optimum, stratum duals (≥ 0, a·y = 1) and the convexity dual."""
+        """(z, y, μ): optimum, stratum duals (≥ 0, a·y = 1) and the convexity dual.
+
+        Dual sign conventions differ between LP solvers, so y is oriented by a·y = 1 and μ is
+        recovered from complementary slackness (μ = y·x_j for every column in use).
+        """
         status = self.lp.Solve()
         if status != pywraplp.Solver.OPTIMAL:
             raise RuntimeError(f"master LP not solved (status {status})")
-        y = np.array([-r.dual_value() for r in self.rows])
+        raw = np.array([r.dual_value() for r in self.rows])
+        y = -raw if float(-raw @ self.a) >= float(raw @ self.a) else raw
         y = np.maximum(y, 0.0)
-        return self.z.solution_value(), y, self.conv.dual_value()
+        w = self.weights()
+        used = np.flatnonzero(w > 1e-12)
+        mu = max((float(y @ self.columns[j]) for j in used.tolist()), default=0.0)
+        return self.z.solution_value(), y, mu
 
     def weights(self) -> np.ndarray:
         w = np.array([v.solution_value() for v in self.vars])

@@ -11,11 +11,16 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.csv as pacsv
 
 from . import leximin as algorithms
 from .errors import InputError
+from .fileio import atomic_path
 from .panels import QuotaSystem, quota_system
 from .quotas import Quotas
 from .strata import Strata
@@ -142,3 +147,62 @@ def compute_probabilities(strata: Strata, quotas: Quotas, size: int,
     lottery = compute_lottery(strata, quotas, size, algorithm, time_limit=time_limit, log=log)
     return Probabilities(algorithm, strata, lottery.stratum_probabilities(), lottery,
                          time.perf_counter() - start, lottery.gap)
+
+
+def write_probabilities(ids: pa.Array, probabilities: np.ndarray, out: str | Path) -> None:
+    """`id,probability` for every person, sorted by id (UTF-8 byte order), atomically.
+
+    Floats are written in their shortest round-trip form, so they read back exactly.
+    """
+    table = pa.table({"id": ids, "probability": pa.array(probabilities, type=pa.float64())})
+    table = table.take(pc.sort_indices(table, sort_keys=[("id", "ascending")]))
+    _write_csv(table, Path(out))
+
+
+def write_strata_probabilities(result: Probabilities, out: str | Path) -> None:
+    """One row per stratum: its feature values, people, expected seats and probability."""
+    strata = result.strata
+    columns: dict[str, pa.Array] = {}
+    for j, f in enumerate(strata.features):
+        columns[f] = pa.array([k[j] for k in strata.keys], type=pa.string())
+    counts = np.asarray(strata.counts, dtype=np.int64)
+    columns["people"] = pa.array(counts)
+    columns["expected_seats"] = pa.array(result.stratum_probabilities * counts)
+    columns["probability"] = pa.array(result.stratum_probabilities)
+    _write_csv(pa.table(columns), Path(out))
+
+
+def _write_csv(table: pa.Table, out: Path) -> None:
+    if out.suffix.lower() != ".csv":
+        raise InputError(f"{out}: output must be a .csv file")
+    with atomic_path(out) as tmp:
+        pacsv.write_csv(table, tmp, write_options=pacsv.WriteOptions(quoting_style="needed"))
+
+
+def probability_summary(result: Probabilities, people: int, seconds: float) -> dict:
+    """What `probabilities --json` prints: the figures an operator or a benchmark compares."""
+    p = result.stratum_probabilities
+    counts = np.asarray(result.strata.counts, dtype=float)
+    low = float(p.min())
+    at_min = p <= low + 1e-9
+    out: dict = {
+        "algorithm": result.algorithm,
+        "people": people,
+        "strata": len(result.strata),
+        "min_probability": low,
+        "max_probability": float(p.max()),
+        "strata_at_min": int(at_min.sum()),
+        "people_at_min": int(counts[at_min].sum()),
+        "expected_panel_size": float(p @ counts),
+        "panels": None if result.lottery is None else len(result.lottery.panels),
+        "gap": result.gap,
+        "seconds": round(seconds, 3),
+    }
+    if result.lottery is not None:
+        out["method"] = result.lottery.method
+        out["stages"] = result.lottery.stages
+        out["rounds"] = result.lottery.rounds
+    if result.note:
+        out["note"] = result.note
+    out.update({k: v for k, v in result.details.items() if k not in out})
+    return out

@@ -1,0 +1,295 @@
+"""Fair lotteries: LEXIMIN, maximin and Nash against brute force, invariants, and the CLI.
+
+The reference LEXIMIN here shares no code with `sortition.leximin`: it enumerates every
+quota-satisfying panel of a tiny instance and runs its own sequence of LPs over the weights of
+all of them.
+"""
+
+from __future__ import annotations
+
+import csv
+import itertools
+import json
+import os
+import random
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, assume, given, settings
+from hypothesis import strategies as st
+from ortools.linear_solver import pywraplp
+from rich.console import Console
+from typer.testing import CliRunner
+
+import sortition.cli as cli
+from sortition.check import check_feasibility
+from sortition.cli import app
+from sortition.errors import InfeasibleError, InputError, SolverTimeout
+from sortition.lottery import compute_lottery, compute_probabilities, verify_panels
+from sortition.panels import quota_system
+from sortition.pool import load_pool
+from sortition.quotas import CrossQuota, Quotas, ValueQuota, load_quotas
+from sortition.strata import Strata, build_strata, strata_from_counts
+
+ROOT = Path(__file__).resolve().parents[1]
+NATURE = ROOT.parent / "shared" / "data" / "peers" / "flanigan2021"
+NATURE_CASES = [("example_small_20", 20), ("example_large_200", 200)]
+
+TOL = 1e-6
+
+
+# ---------------------------------------------------------------------------
+# Brute force: every panel, and LEXIMIN by a sequence of LPs over all of them
+
+
+@dataclass
+class Instance:
+    strata: Strata
+    quotas: Quotas
+    size: int
+
+    @property
+    def features(self) -> list[str]:
+        return list(self.strata.features)
+
+
+def quota_groups(inst: Instance) -> list[tuple[np.ndarray, int, int]]:
+    """(0/1 membership over strata, min, max) for every quota, from the keys directly."""
+    keys, features = inst.strata.keys, inst.features
+    out = []
+    for q in inst.quotas.values:
+        j = features.index(q.feature)
+        out.append((np.array([k[j] == q.value for k in keys], dtype=np.int64), q.min, q.max))
+    for c in inst.quotas.cross:
+        j0, j1 = features.index(c.features[0]), features.index(c.features[1])
+        out.append((np.array([k[j0] == c.values[0] and k[j1] == c.values[1] for k in keys],
+                             dtype=np.int64), c.min, c.max))
+    return out
+
+
+def all_panels(inst: Instance) -> np.ndarray:
+    """Every seat vector 0 ≤ x ≤ n with Σx = k meeting every quota, in lexicographic order."""
+    counts = [int(n) for n in inst.strata.counts.tolist()]
+    groups = quota_groups(inst)
+    found: list[tuple[int, ...]] = []
+
+    def rec(prefix: list[int], left: int) -> None:
+        i = len(prefix)
+        if i == len(counts):
+            if left == 0:
+                x = np.array(prefix, dtype=np.int64)
+                if all(lo <= int(g @ x) <= hi for g, lo, hi in groups):
+                    found.append(tuple(prefix))
+            return
+        room = sum(counts[i + 1:])
+        for v in range(max(0, left - room), min(counts[i], left) + 1):
+            rec(prefix + [v], left - v)
+
+    rec([], inst.size)
+    return np.array(sorted(found), dtype=np.int64).reshape(len(found), len(counts))
+
+
+def _lp_stage(contrib: np.ndarray, fixed: list[float | None]):
+    """GLOP model: λ over all panels, z, one probability expression per stratum."""
+    lp = pywraplp.Solver.CreateSolver("GLOP")
+    n_panels, n_strata = contrib.shape
+    lam = [lp.NumVar(0.0, lp.infinity(), f"l{j}") for j in range(n_panels)]
+    z = lp.NumVar(0.0, 1.0, "z")
+    lp.Add(lp.Sum(lam) == 1.0)
+    exprs = []
+    for s in range(n_strata):
+        expr = lp.Sum([float(contrib[j, s]) * lam[j] for j in range(n_panels)
+                       if contrib[j, s] != 0.0])
+        if fixed[s] is None:
+            lp.Add(expr - z >= 0.0)
+        else:
+            lp.Add(expr >= fixed[s] - 1e-9)
+        exprs.append(expr)
+    return lp, z, exprs
+
+
+def brute_leximin(panels: np.ndarray, counts: np.ndarray) -> tuple[np.ndarray, float]:
+    """Exact LEXIMIN per-stratum probabilities over all `panels`, and the maximin value.
+
+    Each stage maximises the smallest probability of the strata not yet fixed; a stratum is
+    fixed at that level when, with the level held, maximising its own probability cannot
+    exceed it.
+    """
+    contrib = panels.astype(float) / counts.astype(float)
+    n_strata = len(counts)
+    fixed: list[float | None] = [None] * n_strata
+    first: float | None = None
+    while any(v is None for v in fixed):
+        lp, z, exprs = _lp_stage(contrib, fixed)
+        lp.Maximize(z)
+        assert lp.Solve() == pywraplp.Solver.OPTIMAL
+        level = z.solution_value()
+        if first is None:
+            first = level
+        z.SetLb(max(0.0, level - 1e-9))
+        free = [s for s in range(n_strata) if fixed[s] is None]
+        best = {}
+        for s in free:
+            lp.Maximize(exprs[s])
+            assert lp.Solve() == pywraplp.Solver.OPTIMAL
+            best[s] = lp.Objective().Value()
+        tight = [s for s in free if best[s] <= level + 1e-7]
+        if not tight:  # numerically impossible in exact arithmetic; keep the loop finite
+            tight = [min(free, key=lambda s: best[s])]
+        for s in tight:
+            fixed[s] = level
+    assert first is not None
+    return np.array(fixed, dtype=float), first
+
+
+# ---------------------------------------------------------------------------
+# Random tiny instances
+
+
+@st.composite
+def tiny_instances(draw) -> Instance:
+    n_features = draw(st.integers(2, 3))
+    features = [f"f{i}" for i in range(n_features)]
+    values = {f: [chr(ord("a") + j) for j in range(draw(st.integers(2, 3)))] for f in features}
+    combos = list(itertools.product(*(values[f] for f in features)))
+    n_keys = draw(st.integers(2, min(7, len(combos))))
+    keys = draw(st.lists(st.sampled_from(combos), min_size=n_keys, max_size=n_keys,
+                         unique=True))
+    counts = {k: draw(st.integers(0, 4)) for k in keys}
+    total = sum(counts.values())
+    assume(total >= 2)
+    size = draw(st.integers(2, min(6, total)))
+    strata = strata_from_counts(features, counts)
+    # A guide panel: the quotas are drawn around it, so they are usually feasible.
+    room = strata.counts.copy()
+    guide = np.zeros(len(strata), dtype=np.int64)
+    for _ in range(size):
+        s = draw(st.sampled_from(np.flatnonzero(room > 0).tolist()))
+        guide[s] += 1
+        room[s] -= 1
+    wild = draw(st.integers(0, 9)) == 0  # sometimes bounds ignore the guide
+
+    def bounds(members: np.ndarray) -> tuple[int, int]:
+        if wild:
+            lo = draw(st.integers(0, size))
+            return lo, lo + draw(st.integers(0, 2))
+        g = int(guide @ members)
+        return max(0, g - draw(st.integers(0, 2))), g + draw(st.integers(0, 2))
+
+    vq = []
+    for j, f in enumerate(features):
+        for v in values[f]:
+            if draw(st.integers(0, 5)) == 0:  # some values carry no quota
+                continue
+            members = np.array([k[j] == v for k in strata.keys], dtype=np.int64)
+            lo, hi = bounds(members)
+            vq.append(ValueQuota(f, v, lo, hi))
+    cq = []
+    for _ in range(draw(st.integers(0, 2))):
+        j0, j1 = sorted(draw(st.lists(st.integers(0, n_features - 1), min_size=2, max_size=2,
+                                      unique=True)))
+        v0 = draw(st.sampled_from(values[features[j0]]))
+        v1 = draw(st.sampled_from(values[features[j1]]))
+        members = np.array([k[j0] == v0 and k[j1] == v1 for k in strata.keys], dtype=np.int64)
+        lo, hi = bounds(members)
+        cq.append(CrossQuota((features[j0], features[j1]), (v0, v1), lo, hi))
+    return Instance(strata, Quotas(values=vq, cross=cq, size=size), size)
+
+
+def feasible_instance(draw_instance: Instance) -> tuple[Instance, np.ndarray]:
+    panels = all_panels(draw_instance)
+    assume(len(panels) > 0)
+    return draw_instance, panels
+
+
+# ---------------------------------------------------------------------------
+# Invariants shared by every lottery
+
+
+def assert_lottery_invariants(lottery, strata: Strata, quotas: Quotas, size: int) -> None:
+    system = quota_system(strata, quotas, size)
+    panels, weights = lottery.panels, lottery.weights
+    assert panels.ndim == 2 and panels.shape[1] == len(strata) and len(panels) >= 1
+    assert np.issubdtype(panels.dtype, np.integer)
+    assert verify_panels(system, panels) == []
+    assert all(system.satisfied(x) for x in panels)
+    assert (panels >= 0).all() and (panels <= strata.counts).all()
+    assert (panels.sum(axis=1) == size).all()
+    assert weights.shape == (len(panels),)
+    assert (weights >= 0).all()
+    assert abs(float(weights.sum()) - 1.0) <= 1e-9
+    rows = [tuple(r) for r in panels.tolist()]
+    assert rows == sorted(rows), "panels not in lexicographic order"
+    assert len(set(rows)) == len(rows), "a panel appears twice"
+    p = lottery.stratum_probabilities()
+    assert (p >= -1e-12).all() and (p <= 1 + 1e-9).all()
+    assert abs(float(p @ strata.counts) - size) <= 1e-9
+    assert np.allclose(lottery.expected_seats(), p * strata.counts, atol=1e-12)
+    assert 0.0 <= lottery.gap <= TOL
+
+
+def assert_panels_among(lottery, panels: np.ndarray) -> None:
+    allowed = {tuple(r) for r in panels.tolist()}
+    assert all(tuple(r) in allowed for r in lottery.panels.tolist())
+
+
+# ---------------------------------------------------------------------------
+# 1. Brute force
+
+
+@settings(max_examples=60, deadline=None,
+          suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much])
+@given(tiny_instances())
+def test_leximin_and_maximin_match_brute_force(instance):
+    inst, panels = feasible_instance(instance)
+    expected, first = brute_leximin(panels, inst.strata.counts)
+
+    lex = compute_lottery(inst.strata, inst.quotas, inst.size, "leximin")
+    assert_lottery_invariants(lex, inst.strata, inst.quotas, inst.size)
+    assert_panels_among(lex, panels)
+    got = lex.stratum_probabilities()
+    assert np.abs(got - expected).max() <= TOL, (got, expected, lex.method)
+    assert abs(float(got.min()) - first) <= TOL
+
+    mm = compute_lottery(inst.strata, inst.quotas, inst.size, "maximin")
+    assert_lottery_invariants(mm, inst.strata, inst.quotas, inst.size)
+    assert_panels_among(mm, panels)
+    assert abs(float(mm.stratum_probabilities().min()) - first) <= TOL
+
+
+@settings(max_examples=20, deadline=None,
+          suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much])
+@given(tiny_instances())
+def test_nash_is_positive_wherever_possible(instance):
+    inst, panels = feasible_instance(instance)
+    reachable = panels.sum(axis=0) > 0  # strata some feasible panel includes
+    nash = compute_lottery(inst.strata, inst.quotas, inst.size, "nash")
+    assert_lottery_invariants(nash, inst.strata, inst.quotas, inst.size)
+    assert_panels_among(nash, panels)
+    p = nash.stratum_probabilities()
+    assert (p[reachable] > 0).all(), (p, reachable)
+    assert (p[~reachable] == 0).all()
+
+
+def test_brute_force_reference_on_a_known_instance():
+    """The reference itself, on an instance worked out by hand.
+
+    Strata A = (a, y) with 2 people, B = (b, x) with 2, C = (c, y) with 1; panels of 2 with at
+    most one seat for g = y. The panels are (0,1,1), (0,2,0) and (1,1,0), with weights u, v, w:
+    p_A = w/2, p_B = (u + 2v + w)/2, p_C = u. The best minimum puts v = 0 and w/2 = u, so
+    u = 1/3, w = 2/3: A and C at 1/3, and B then at 1/2.
+    """
+    strata = strata_from_counts(["f", "g"], {("a", "y"): 2, ("b", "x"): 2, ("c", "y"): 1})
+    quotas = Quotas(values=[ValueQuota("g", "x", 0, 2), ValueQuota("g", "y", 0, 1)], size=2)
+    inst = Instance(strata, quotas, 2)
+    panels = all_panels(inst)
+    assert panels.tolist() == [[0, 1, 1], [0, 2, 0], [1, 1, 0]]
+    expected, first = brute_leximin(panels, strata.counts)
+    assert np.allclose(expected, [1 / 3, 1 / 2, 1 / 3], atol=1e-9)
+    assert abs(first - 1 / 3) <= 1e-9
+    lottery = compute_lottery(strata, quotas, 2, "leximin")
+    assert np.allclose(lottery.stratum_probabilities(), expected, atol=TOL)
