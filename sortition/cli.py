@@ -293,9 +293,7 @@ def probabilities(
         if strata_out is not None:
             write_strata_probabilities(result, strata_out)
     except SolverTimeout as e:
-        bound = "" if e.bound is None else f" (best certified bound {e.bound:.9g})"
-        err.print(f"[red]stopped:[/red] {escape(e.problems[0])}{escape(bound)}",
-                  highlight=False)
+        err.print(f"[red]stopped:[/red] {escape(e.problems[0])}", highlight=False, soft_wrap=True)
         raise typer.Exit(1) from None
     except SortitionError as e:
         _fail(e)

@@ -246,7 +246,9 @@ def column_generation(master: Master, pricer: Pricer, a: np.ndarray, b: np.ndarr
         if best_bound - z <= CG_TOL * max(1.0, abs(z)):
             return z, best_bound, rounds
         if not added:
-            return z, max(z, best_bound), rounds
+            # No improving panel: optimal, unless the pricing was cut short by the deadline.
+            _check_time(deadline, what, best_bound)
+            return z, max(z, min(best_bound, z + CG_TOL)), rounds
         # Cheap extra columns: discourage the strata just used, LP pricing only.
         last = result.panel
         y_alt = y.copy()
@@ -286,8 +288,12 @@ def leximin(system: QuotaSystem, *, time_limit: float | None = None,
     if first.panel is None:
         raise InfeasibleError("no panel satisfies the quotas")
     master.add(first.panel)
-    t, bound, rounds = column_generation(master, pricer, m, np.zeros_like(m), deadline=deadline,
-                                         what="the LEXIMIN decomposition", stop_at=1.0, log=log)
+    try:
+        t, bound, rounds = column_generation(master, pricer, m, np.zeros_like(m),
+                                             deadline=deadline, what="the LEXIMIN decomposition",
+                                             stop_at=1.0, log=log)
+    except SolverTimeout:
+        raise _timeout(master, n, float(target.min())) from None
     weights = master.weights()
     if t >= 1 - DECOMP_TOL:
         return _solution(master, weights, target, len(levels), rounds, "relaxation+decomposition",
@@ -426,6 +432,22 @@ def nash(system: QuotaSystem, *, time_limit: float | None = None, tol: float = 1
 def _positive_strata(system: QuotaSystem) -> np.ndarray:
     """Strata that some fractional panel can include (the others get probability 0)."""
     return relaxed_leximin(system) > 1e-12
+
+
+def _timeout(master: Master, n: np.ndarray, upper: float) -> SolverTimeout:
+    """A timeout that says what was certified: the best lottery so far and the optimum's bound."""
+    lower = 0.0
+    if master.columns:
+        try:
+            master.solve()
+            w = master.weights()
+            seats = w @ np.array(master.columns, dtype=float) / max(w.sum(), 1e-300)
+            lower = float((seats / n).min())
+        except RuntimeError:
+            pass
+    return SolverTimeout(
+        f"time limit reached: the best lottery found gives everyone at least {lower:.6g}; "
+        f"no lottery can give everyone more than {upper:.6g}", upper)
 
 
 def _solution(master: Master, weights: np.ndarray, target: np.ndarray, stages: int,
