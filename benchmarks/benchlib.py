@@ -41,7 +41,7 @@ CHUNK_ROWS = 1_300_000  # chunk size when a very large pool is generated piecewi
 
 # The reference workload: fixed, seeded, single-threaded, and of the same kind as a LEXIMIN
 # solve (Python model building, a GLOP linear program, a small SCIP integer program).
-REFERENCE_LP = (300, 200, 12345)  # variables, constraints, seed
+REFERENCE_LP = (500, 320, 12345)  # variables, constraints, seed
 REFERENCE_MIP = (30, 10, 7)
 
 
@@ -67,6 +67,20 @@ def peak_rss_mib(pid: int | str = "self") -> float | None:
 
 def pool_path(pools_dir: Path, rows: int, seed: int) -> Path:
     return pools_dir / f"occitanie-{rows}-seed{seed}.parquet"
+
+
+def git_state() -> dict:
+    """The checkout measured: commit and whether the work tree had changes (read-only git)."""
+    def git(*args: str) -> str | None:
+        try:
+            out = subprocess.run(["git", "-C", str(REPO), *args], capture_output=True,
+                                 text=True, timeout=30, check=True)
+        except (OSError, subprocess.SubprocessError):
+            return None
+        return out.stdout.strip()
+
+    status = git("status", "--porcelain", "--untracked-files=no")
+    return {"commit": git("rev-parse", "HEAD"), "dirty": None if status is None else bool(status)}
 
 
 def strata_fingerprint(keys: list[tuple[str, ...]], counts: list[int]) -> str:
@@ -121,6 +135,7 @@ def run_child(mode: str, args: list[str], *, work_dir: Path, name: str,
                                 stdin=subprocess.DEVNULL, start_new_session=True)
         deadline = start + before_solve_limit
         solve_seen = False
+        solve_start = 0.0
         killed = False
         last_rss: float | None = None
         while proc.poll() is None:
@@ -131,7 +146,8 @@ def run_child(mode: str, args: list[str], *, work_dir: Path, name: str,
             if not solve_seen and solve_limit is not None:
                 if any(p.get("phase") == "solve_start" for p in _read_lines(result_file)):
                     solve_seen = True
-                    deadline = time.perf_counter() + solve_limit + grace
+                    solve_start = time.perf_counter()
+                    deadline = solve_start + solve_limit + grace
             if time.perf_counter() > deadline:
                 killed = True
                 with contextlib.suppress(ProcessLookupError):
@@ -148,6 +164,8 @@ def run_child(mode: str, args: list[str], *, work_dir: Path, name: str,
         if last_rss is not None:
             res.data["peak_rss_mib"] = max(last_rss, res.data.get("peak_rss_mib") or 0.0)
         res.data["status"] = "timeout"
+        if solve_seen and res.data.get("solve_seconds") is None:
+            res.data["solve_seconds_at_least"] = time.perf_counter() - solve_start
         limit = f"{solve_limit:g} s solve limit + {grace:g} s grace" if solve_seen \
             else f"{before_solve_limit:g} s before the solve"
         res.data["note"] = _join(res.data.get("note"), f"killed at the wall-clock limit ({limit})")
@@ -170,13 +188,12 @@ def _tail(path: Path, lines: int = 3) -> str:
     return " | ".join(text[-lines:])[-400:]
 
 
-def reference_seconds(repeats: int = 5) -> tuple[float, list[float]]:
+def reference_seconds(work_dir: Path, repeats: int = 5) -> tuple[float, list[float]]:
     """The reference workload, each repetition in a fresh process: (best, all times)."""
     times = []
     for i in range(repeats):
-        tmp = RESULTS / "ci-tmp"
-        res = run_child("reference", [], work_dir=tmp, name=f"reference-{i}", solve_limit=None,
-                        before_solve_limit=120.0)
+        res = run_child("reference", [], work_dir=work_dir, name=f"reference-{i}",
+                        solve_limit=None, before_solve_limit=120.0)
         if res.data.get("status") != "ok":
             raise RuntimeError(f"the reference workload failed: {res.data.get('note')}")
         times.append(float(res.data["seconds"]))
@@ -303,7 +320,7 @@ def _child_ours(a: argparse.Namespace, emit: _Emitter) -> None:
     except SolverTimeout as e:
         bound = "" if e.bound is None else f" (best certified bound {e.bound:.9g})"
         emit("solve", solve_seconds=time.perf_counter() - t2, status="timeout",
-             note=f"{e.problems[0]}{bound}")
+             certified_upper_bound=e.bound, note=f"{e.problems[0]}{bound}")
         return
     except InfeasibleError as e:
         emit("solve", solve_seconds=time.perf_counter() - t2, status="infeasible",
@@ -383,6 +400,10 @@ def _child_peer(a: argparse.Namespace, emit: _Emitter) -> None:
         except RuntimeError as e:
             if "gurobi" not in str(e).lower():
                 raise
+            emit("leximin_refused", leximin_available=False,
+                 note="leximin unavailable (find_distribution_leximin: "
+                      f"{str(e.args[0] if e.args else e)[:120]}); its selection entry point "
+                      "falls back to maximin")
             # The distribution function refuses; the selection entry point instead switches
             # to maximin and says so only in its report: run it and read the report.
             t1 = time.perf_counter()
@@ -391,8 +412,8 @@ def _child_peer(a: argparse.Namespace, emit: _Emitter) -> None:
             text = report.as_text()
             fell_back = "maximin" in text.lower()
             status = "fallback" if fell_back else "ok"
-            note = ("leximin unavailable: fell back to maximin (no gurobipy; the report says: "
-                    f"{_first_line_with(text, 'maximin')})" if fell_back
+            note = ("leximin unavailable: fell back to maximin (no gurobipy; its report says: "
+                    f"{_first_line_with(text, 'maximin')!r})" if fell_back
                     else "leximin distribution refused without Gurobi; selection ran leximin")
     elif a.algorithm == "maximin":
         committees, weights, _ = cg.find_distribution_maximin(features, people, a.size, [])

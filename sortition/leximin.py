@@ -92,7 +92,13 @@ def relaxed_leximin(system: QuotaSystem, *, deadline: float | None = None,
     fixed = np.full(system.n_strata, np.nan)
     while np.isnan(fixed).any():
         _check_time(deadline, "the relaxed LEXIMIN")
-        if lp.Solve() != pywraplp.Solver.OPTIMAL:
+        status = lp.Solve()
+        if status != pywraplp.Solver.OPTIMAL and np.isfinite(fixed).any():
+            # GLOP's presolve can call a stage infeasible when a fixed stratum's lower bound
+            # sits a hair below a tight quota: solve again without it.
+            lp.SetSolverSpecificParametersAsString("use_preprocessing: false")
+            status = lp.Solve()
+        if status != pywraplp.Solver.OPTIMAL:
             if stages_out is None or not stages_out:
                 raise InfeasibleError("no panel satisfies the quotas (the LP relaxation is "
                                       "infeasible)")
@@ -424,9 +430,127 @@ def nash(system: QuotaSystem, *, time_limit: float | None = None, tol: float = 1
                                             deadline=deadline, what="the Nash decomposition",
                                             stop_at=1.0, log=log)
     weights = master.weights()
+    if t < 1 - DECOMP_TOL:
+        # The relaxed optimum is not a lottery of integer panels: optimise over the panels.
+        return _exact_nash(system, master, pricer, deadline, tol, rounds + cg_rounds,
+                           {"decomposition_t": t, "decomposition_bound": bound})
     return _solution(master, weights, target, rounds, cg_rounds, "cutting planes+decomposition",
                      {"decomposition_t": t, "decomposition_bound": bound,
                       "nash_welfare_gap": upper - true})
+
+
+def _exact_nash(system: QuotaSystem, master: Master, pricer: Pricer, deadline: float | None,
+                tol: float, rounds: int, details: dict) -> LotterySolution:
+    """Maximise the Nash welfare over lotteries of integer panels, by column generation.
+
+    The strata some integer panel includes are found first (one pricing per stratum no known
+    panel covers); the others get probability 0. Then a master LP over the panels found so far
+    maximises Σ n_s u_s, with u_s under tangents of log at earlier probabilities (Kelley), and
+    each round prices a new panel at the gradient 1/π_s. By concavity the optimum over all
+    lotteries is at most W(π) + max_x Σ_s x_s/π_s − Σ_s n_s, the certified welfare gap.
+    """
+    n = system.counts.astype(float)
+    columns = [c.copy() for c in master.columns]
+    covered = np.array(columns).sum(axis=0) > 0
+    reach = covered.copy()
+    for i in range(system.n_strata):
+        if covered[i]:
+            continue
+        _check_time(deadline, "the Nash welfare optimisation")
+        res = pricer.best(np.eye(system.n_strata)[i], deadline=deadline)
+        if res.panel is not None and res.panel[i] > 0:
+            reach[i] = True
+            columns.append(res.panel)
+            covered |= res.panel > 0
+        elif res.panel is None or res.bound >= 1 - 1e-6:  # undecided: the solve was cut short
+            raise SolverTimeout("time limit reached during the Nash welfare optimisation")
+    pos = np.flatnonzero(reach).tolist()
+    lp = pywraplp.Solver.CreateSolver("GLOP")
+    inf = lp.infinity()
+    conv = lp.Constraint(1.0, 1.0)
+    seats = {i: lp.NumVar(0.0, n[i], "") for i in pos}
+    us = {i: lp.NumVar(-inf, 0.0, "") for i in pos}
+    link = {}
+    for i in pos:  # seats_i = Σ_j λ_j x_ji
+        link[i] = lp.Constraint(0.0, 0.0)
+        link[i].SetCoefficient(seats[i], -1.0)
+    obj = lp.Objective()
+    for i in pos:
+        obj.SetCoefficient(us[i], n[i])
+    obj.SetMaximization()
+    lams: list = []
+    cols: list[np.ndarray] = []
+    seen: set[bytes] = set()
+
+    def add(x: np.ndarray) -> bool:
+        key = x.astype(np.int64).tobytes()
+        if key in seen:
+            return False
+        seen.add(key)
+        var = lp.NumVar(0.0, inf, "")
+        conv.SetCoefficient(var, 1.0)
+        for i in pos:
+            if x[i]:
+                link[i].SetCoefficient(var, float(x[i]))
+        lams.append(var)
+        cols.append(x.astype(np.int64))
+        return True
+
+    points: set[tuple[int, float]] = set()
+
+    def tangent(i: int, q: float) -> bool:
+        # u ≤ log q + (p − q)/q with p = seats/n; False if (nearly) the same one is there
+        key = (i, float(f"{q:.10g}"))
+        if key in points:
+            return False
+        points.add(key)
+        ct = lp.Constraint(-inf, math.log(q) - 1.0)
+        ct.SetCoefficient(us[i], 1.0)
+        ct.SetCoefficient(seats[i], -1.0 / (q * n[i]))
+        return True
+
+    for c in columns:
+        add(c)
+    start = system.size / float(n.sum())
+    for i in pos:
+        for q in (1e-3, start / 4, start, min(1.0, start * 4), 1.0):
+            tangent(i, q)
+    total = float(n[pos].sum())
+    gap = math.inf
+    cg_rounds = 0
+    while cg_rounds < 2000:
+        cg_rounds += 1
+        _check_time(deadline, "the Nash welfare optimisation")
+        if lp.Solve() != pywraplp.Solver.OPTIMAL:
+            raise RuntimeError("Nash master LP not solved")
+        p = np.zeros(system.n_strata)
+        for i in pos:
+            p[i] = seats[i].solution_value() / n[i]
+        u = {i: us[i].solution_value() for i in pos}
+        true = sum(n[i] * math.log(max(p[i], 1e-300)) for i in pos)
+        if obj.Value() - true > tol * total:
+            above = [i for i in pos if u[i] - math.log(max(p[i], 1e-300)) > tol]
+            if sum(tangent(i, max(p[i], 1e-12)) for i in above):
+                continue  # else Kelley has stalled at the LP's precision: price
+        g = np.zeros(system.n_strata)
+        g[pos] = 1.0 / np.maximum(p[pos], 1e-12)
+        res = pricer.best(g, deadline=deadline)
+        if res.panel is None:
+            raise SolverTimeout("time limit reached during the Nash welfare optimisation")
+        gap = max(0.0, res.bound - float(g @ (p * n)))
+        if gap <= tol * total or not add(res.panel):
+            break
+    else:  # round limit: the last change to the model is not solved yet
+        lp.Solve()
+    weights = np.maximum(np.array([v.solution_value() for v in lams]), 0.0)
+    keep = weights > 1e-12
+    panels = np.array([c for c, k in zip(cols, keep.tolist(), strict=True) if k],
+                      dtype=np.int64)
+    w = weights[keep] / weights[keep].sum()
+    target = (w @ panels.astype(float)) / n
+    details = dict(details, nash_welfare_gap=gap)
+    return LotterySolution(panels, w, target, 0.0, rounds, cg_rounds, "exact column generation",
+                           details)
 
 
 def _positive_strata(system: QuotaSystem) -> np.ndarray:

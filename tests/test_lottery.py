@@ -7,33 +7,20 @@ all of them.
 
 from __future__ import annotations
 
-import csv
 import itertools
-import json
-import os
-import random
-import subprocess
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 from ortools.linear_solver import pywraplp
-from rich.console import Console
-from typer.testing import CliRunner
 
-import sortition.cli as cli
-from sortition.check import check_feasibility
-from sortition.cli import app
-from sortition.errors import InfeasibleError, InputError, SolverTimeout
-from sortition.lottery import compute_lottery, compute_probabilities, verify_panels
+from sortition.leximin import relaxed_leximin
+from sortition.lottery import compute_lottery, verify_panels
 from sortition.panels import quota_system
-from sortition.pool import load_pool
-from sortition.quotas import CrossQuota, Quotas, ValueQuota, load_quotas
-from sortition.strata import Strata, build_strata, strata_from_counts
+from sortition.quotas import CrossQuota, Quotas, ValueQuota
+from sortition.strata import Strata, strata_from_counts
 
 ROOT = Path(__file__).resolve().parents[1]
 NATURE = ROOT.parent / "shared" / "data" / "peers" / "flanigan2021"
@@ -144,6 +131,55 @@ def brute_leximin(panels: np.ndarray, counts: np.ndarray) -> tuple[np.ndarray, f
             fixed[s] = level
     assert first is not None
     return np.array(fixed, dtype=float), first
+
+
+def nash_welfare(p: np.ndarray, counts: np.ndarray, where: np.ndarray) -> float:
+    """Σ n_s log p_s over the strata in `where` (−inf if one of them has probability 0)."""
+    if (p[where] <= 0).any():
+        return -np.inf
+    return float(counts[where] @ np.log(p[where]))
+
+
+def brute_nash(panels: np.ndarray, counts: np.ndarray) -> tuple[float, float]:
+    """Bounds (achieved, upper) on the best Nash welfare of a lottery over `panels`.
+
+    The welfare counts the strata some panel covers. Kelley's cutting planes: log p is replaced
+    by the minimum of its tangents, which are added at the current probabilities until the LP's
+    optimistic value meets the true value of its solution.
+    """
+    n = counts.astype(float)
+    cover = panels.sum(axis=0) > 0
+    lp = pywraplp.Solver.CreateSolver("GLOP")
+    inf = lp.infinity()
+    lam = [lp.NumVar(0.0, inf, f"l{j}") for j in range(len(panels))]
+    lp.Add(lp.Sum(lam) == 1.0)
+    prob = {s: lp.Sum([float(panels[j, s]) / n[s] * lam[j] for j in range(len(panels))
+                       if panels[j, s]]) for s in np.flatnonzero(cover).tolist()}
+    u = {s: lp.NumVar(-inf, 0.0, f"u{s}") for s in prob}
+    lp.Maximize(lp.Sum([n[s] * u[s] for s in prob]))
+
+    def tangent(s: int, q: float) -> None:
+        lp.Add(u[s] <= np.log(q) + (prob[s] - q) / q)
+
+    for s in prob:
+        for q in (1e-3, 1e-2, 0.1, 0.3, 1.0):
+            tangent(s, q)
+    best = -np.inf
+    for _ in range(1000):
+        assert lp.Solve() == pywraplp.Solver.OPTIMAL
+        upper = lp.Objective().Value()
+        p = np.zeros(len(n))
+        for s, e in prob.items():
+            p[s] = e.solution_value()
+        best = max(best, nash_welfare(p, counts, cover))
+        if upper - best <= 1e-9 * n.sum():
+            break
+        above = [s for s in prob if u[s].solution_value() - np.log(max(p[s], 1e-300)) > 1e-12]
+        if not above:
+            break
+        for s in above:
+            tangent(s, max(p[s], 1e-9))
+    return best, upper
 
 
 # ---------------------------------------------------------------------------
@@ -261,11 +297,9 @@ def test_leximin_and_maximin_match_brute_force(instance):
     assert abs(float(mm.stratum_probabilities().min()) - first) <= TOL
 
 
-@settings(max_examples=20, deadline=None,
-          suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much])
-@given(tiny_instances())
-def test_nash_is_positive_wherever_possible(instance):
-    inst, panels = feasible_instance(instance)
+def check_nash(inst: Instance, panels: np.ndarray):
+    """Nash against brute force: optimal welfare, and positive wherever some panel reaches."""
+    counts = inst.strata.counts
     reachable = panels.sum(axis=0) > 0  # strata some feasible panel includes
     nash = compute_lottery(inst.strata, inst.quotas, inst.size, "nash")
     assert_lottery_invariants(nash, inst.strata, inst.quotas, inst.size)
@@ -273,6 +307,94 @@ def test_nash_is_positive_wherever_possible(instance):
     p = nash.stratum_probabilities()
     assert (p[reachable] > 0).all(), (p, reachable)
     assert (p[~reachable] == 0).all()
+    achieved, upper = brute_nash(panels, counts)
+    welfare = nash_welfare(p, counts, reachable)
+    assert welfare >= achieved - TOL * counts.sum(), (welfare, achieved, nash.method)
+    assert welfare <= upper + TOL * counts.sum()
+    return nash
+
+
+@settings(max_examples=25, deadline=None,
+          suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much])
+@given(tiny_instances())
+def test_nash_matches_brute_force(instance):
+    inst, panels = feasible_instance(instance)
+    nash = check_nash(inst, panels)
+    lex = compute_lottery(inst.strata, inst.quotas, inst.size, "leximin")
+    assert (nash.stratum_probabilities()[lex.stratum_probabilities() > 0] > 0).all()
+
+
+def instance(counts: dict[tuple[str, ...], int], size: int, values: list[tuple],
+             cross: list[tuple] = ()) -> tuple[Instance, np.ndarray]:
+    features = [f"f{j}" for j in range(len(next(iter(counts))))]
+    quotas = Quotas(values=[ValueQuota(*v) for v in values],
+                    cross=[CrossQuota(*c) for c in cross], size=size)
+    inst = Instance(strata_from_counts(features, counts), quotas, size)
+    return inst, all_panels(inst)
+
+
+def test_leximin_exact_fallback_matches_brute_force():
+    """The relaxed optimum is no lottery of integer panels here: the exact stages run."""
+    inst, panels = instance({("a", "b", "a"): 4, ("a", "c", "c"): 2, ("b", "b", "c"): 1,
+                             ("b", "c", "b"): 2}, 4,
+                            [("f0", "a", 3, 3), ("f0", "b", 1, 3), ("f1", "c", 1, 2),
+                             ("f2", "b", 0, 1), ("f2", "c", 0, 1)])
+    expected, first = brute_leximin(panels, inst.strata.counts)
+    lex = compute_lottery(inst.strata, inst.quotas, inst.size, "leximin")
+    assert lex.method == "exact column generation"
+    assert_lottery_invariants(lex, inst.strata, inst.quotas, inst.size)
+    assert np.abs(lex.stratum_probabilities() - expected).max() <= TOL
+    mm = compute_lottery(inst.strata, inst.quotas, inst.size, "maximin")
+    assert abs(float(mm.stratum_probabilities().min()) - first) <= TOL
+
+
+def test_nash_when_the_relaxed_optimum_is_no_lottery():
+    """Relaxed Nash spreads seats over strata no integer panel can include.
+
+    Only (a,a,a) with (b,b,a) or (b,b,b) meet the quotas; the relaxation also reaches (a,b,b)
+    and (b,a,b), so its optimum cannot be written over integer panels. Nash must still give
+    (b,b,b) a positive probability and reach the best welfare over the real panels.
+    """
+    inst, panels = instance({("a", "a", "a"): 3, ("a", "b", "b"): 1, ("b", "a", "b"): 3,
+                             ("b", "b", "a"): 2, ("b", "b", "b"): 4}, 2,
+                            [("f0", "a", 1, 1), ("f1", "a", 1, 3), ("f1", "b", 1, 1),
+                             ("f2", "a", 1, 2), ("f2", "b", 0, 1)])
+    assert panels.tolist() == [[1, 0, 0, 0, 1], [1, 0, 0, 1, 0]]
+    nash = check_nash(inst, panels)
+    # Best split: weight w on (b,b,a), 1 − w on (b,b,b): max 2 log(w/2) + 4 log((1−w)/4),
+    # so w = 1/3.
+    assert np.allclose(nash.stratum_probabilities(), [1 / 3, 0, 0, 1 / 6, 1 / 6], atol=1e-3)
+    assert nash.gap <= TOL
+
+
+def test_nash_single_panel_reports_no_gap():
+    """One panel only: every algorithm returns it, with a zero gap."""
+    inst, panels = instance({("a", "a", "a"): 4, ("a", "b", "b"): 4, ("b", "a", "b"): 1,
+                             ("b", "b", "a"): 3, ("b", "c", "a"): 1}, 6,
+                            [("f0", "a", 1, 4), ("f0", "b", 1, 5), ("f0", "c", 0, 2),
+                             ("f1", "a", 2, 4), ("f1", "b", 4, 4), ("f1", "c", 0, 0),
+                             ("f2", "b", 3, 3)],
+                            [(("f0", "f2"), ("a", "b"), 1, 4), (("f0", "f2"), ("c", "b"), 0, 1)])
+    assert panels.tolist() == [[1, 2, 1, 2, 0]]
+    for algorithm in ("leximin", "maximin", "nash"):
+        lottery = compute_lottery(inst.strata, inst.quotas, inst.size, algorithm)
+        assert lottery.panels.tolist() == panels.tolist()
+        assert lottery.weights.tolist() == [1.0]
+        assert lottery.gap <= TOL
+
+
+def test_relaxation_with_a_bound_a_hair_below_a_tight_quota():
+    """Fixing (a,a) at 1/2 leaves its lower bound just under its quota of exactly 2 seats;
+    the LP must not then be declared infeasible (the only panel is (2, 3, 1))."""
+    inst, panels = instance({("a", "a"): 4, ("a", "b"): 3, ("a", "c"): 1}, 6,
+                            [("f0", "b", 0, 0), ("f1", "a", 2, 2), ("f1", "c", 1, 3)])
+    assert panels.tolist() == [[2, 3, 1]]
+    system = quota_system(inst.strata, inst.quotas, inst.size)
+    assert np.allclose(relaxed_leximin(system), [0.5, 1.0, 1.0], atol=1e-9)
+    for algorithm in ("leximin", "maximin", "nash"):
+        lottery = compute_lottery(inst.strata, inst.quotas, inst.size, algorithm)
+        assert lottery.panels.tolist() == [[2, 3, 1]]
+        assert np.allclose(lottery.stratum_probabilities(), [0.5, 1.0, 1.0], atol=1e-12)
 
 
 def test_brute_force_reference_on_a_known_instance():
