@@ -7,20 +7,34 @@ all of them.
 
 from __future__ import annotations
 
+import csv
 import itertools
+import json
+import os
+import random
+import subprocess
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 from ortools.linear_solver import pywraplp
+from rich.console import Console
+from typer.testing import CliRunner
 
+import sortition.cli as cli
+from sortition.check import check_feasibility
+from sortition.cli import app
+from sortition.errors import InfeasibleError, InputError, SolverTimeout
 from sortition.leximin import relaxed_leximin
-from sortition.lottery import compute_lottery, verify_panels
+from sortition.lottery import compute_lottery, compute_probabilities, verify_panels
 from sortition.panels import quota_system
-from sortition.quotas import CrossQuota, Quotas, ValueQuota
-from sortition.strata import Strata, strata_from_counts
+from sortition.pool import load_pool
+from sortition.quotas import CrossQuota, Quotas, ValueQuota, load_quotas
+from sortition.strata import Strata, build_strata, strata_from_counts
 
 ROOT = Path(__file__).resolve().parents[1]
 NATURE = ROOT.parent / "shared" / "data" / "peers" / "flanigan2021"
@@ -415,3 +429,342 @@ def test_brute_force_reference_on_a_known_instance():
     assert abs(first - 1 / 3) <= 1e-9
     lottery = compute_lottery(strata, quotas, 2, "leximin")
     assert np.allclose(lottery.stratum_probabilities(), expected, atol=TOL)
+# ---------------------------------------------------------------------------
+# 2. Invariants on the Nature 2021 examples, and determinism
+
+
+def nature_case(name: str, size: int) -> tuple[Strata, Quotas]:
+    folder = NATURE / name
+    if not (folder / "categories.csv").exists() or not (folder / "respondents.csv").exists():
+        pytest.skip(f"{folder} not available")
+    quotas = load_quotas(folder / "categories.csv", size)
+    pool = load_pool(folder / "respondents.csv", ["gender", "leaning"], quotas=quotas)
+    return build_strata(pool, ["gender", "leaning"]), quotas
+
+
+@pytest.mark.parametrize(("name", "size"), NATURE_CASES)
+def test_nature_examples(name, size):
+    strata, quotas = nature_case(name, size)
+    assert int(strata.counts.sum()) == size * 10
+    lex = compute_lottery(strata, quotas, size, "leximin")
+    assert_lottery_invariants(lex, strata, quotas, size)
+    p = lex.stratum_probabilities()
+    assert abs(float(p.min()) - 0.10) <= TOL  # the paper's LEXIMIN minimum
+    mm = compute_lottery(strata, quotas, size, "maximin")
+    assert_lottery_invariants(mm, strata, quotas, size)
+    assert abs(float(mm.stratum_probabilities().min()) - 0.10) <= TOL
+    nash = compute_lottery(strata, quotas, size, "nash")
+    assert_lottery_invariants(nash, strata, quotas, size)
+    assert (nash.stratum_probabilities()[p > 0] > 0).all()
+
+
+def write_pool(path: Path, rows: list[tuple[str, ...]], features: list[str]) -> Path:
+    with path.open("w", newline="", encoding="utf-8") as f:
+        w = csv.writer(f)
+        w.writerow(["id", *features])
+        w.writerows(rows)
+    return path
+
+
+def write_quotas(path: Path, quotas: list[tuple[str, str, int, int]]) -> Path:
+    with path.open("w", newline="", encoding="utf-8") as f:
+        w = csv.writer(f)
+        w.writerow(["feature", "value", "min", "max"])
+        w.writerows(quotas)
+    return path
+
+
+def pool_rows(counts: dict[tuple[str, ...], int]) -> list[tuple[str, ...]]:
+    """One row per person, ids p001, p002, … in stratum order."""
+    rows = []
+    for key, n in counts.items():
+        for _ in range(n):
+            rows.append((f"p{len(rows) + 1:03d}", *key))
+    return rows
+
+
+# The exact-fallback instance of test_leximin_exact_fallback_matches_brute_force, as a pool.
+FALLBACK_COUNTS = {("a", "b", "a"): 4, ("a", "c", "c"): 2, ("b", "b", "c"): 1,
+                   ("b", "c", "b"): 2}
+FALLBACK_QUOTAS = [("f0", "a", 3, 3), ("f0", "b", 1, 3), ("f1", "b", 0, 4), ("f1", "c", 1, 2),
+                   ("f2", "a", 0, 4), ("f2", "b", 0, 1), ("f2", "c", 0, 1)]
+FEATURES3 = ["f0", "f1", "f2"]
+
+
+@pytest.mark.parametrize("algorithm", ["leximin", "maximin", "nash"])
+def test_same_lottery_whatever_the_row_order(tmp_path, algorithm):
+    rows = pool_rows(FALLBACK_COUNTS)
+    shuffled = rows[:]
+    random.Random(7).shuffle(shuffled)
+    assert shuffled != rows
+    qpath = write_quotas(tmp_path / "q.csv", FALLBACK_QUOTAS)
+    quotas = load_quotas(qpath, 4)
+    results = []
+    for name, order in (("a.csv", rows), ("b.csv", shuffled[::-1])):
+        pool = load_pool(write_pool(tmp_path / name, order, FEATURES3), FEATURES3, quotas=quotas)
+        strata = build_strata(pool, FEATURES3)
+        lottery = compute_lottery(strata, quotas, 4, algorithm)
+        assert_lottery_invariants(lottery, strata, quotas, 4)
+        person = lottery.stratum_probabilities()[strata.row_stratum]
+        results.append((lottery, dict(zip(pool.ids.to_pylist(), person.tolist(), strict=True))))
+    (a, pa_), (b, pb_) = results
+    assert np.array_equal(a.panels, b.panels)
+    assert np.array_equal(a.weights, b.weights)
+    assert pa_ == pb_
+
+
+def test_same_lottery_whatever_the_row_order_nature(tmp_path):
+    strata, quotas = nature_case("example_small_20", 20)
+    with (NATURE / "example_small_20" / "respondents.csv").open(encoding="utf-8") as f:
+        data = list(csv.reader(f))
+    header, body = data[0], data[1:]
+    rows = [(f"r{i:03d}", *r) for i, r in enumerate(body)]
+    shuffled = rows[:]
+    random.Random(3).shuffle(shuffled)
+    lotteries = []
+    for name, order in (("a.csv", rows), ("b.csv", shuffled)):
+        pool = load_pool(write_pool(tmp_path / name, order, header), ["gender", "leaning"],
+                         quotas=quotas)
+        lotteries.append(compute_lottery(build_strata(pool, ["gender", "leaning"]), quotas, 20))
+    assert np.array_equal(lotteries[0].panels, lotteries[1].panels)
+    assert np.array_equal(lotteries[0].weights, lotteries[1].weights)
+
+
+def run_cli_subprocess(args: list[str], hash_seed: str, cwd: Path) -> subprocess.CompletedProcess:
+    env = {**os.environ, "PYTHONHASHSEED": hash_seed}
+    return subprocess.run([sys.executable, "-c", "from sortition.cli import main; main()", *args],
+                          env=env, cwd=cwd, capture_output=True, text=True, timeout=120)
+
+
+@pytest.mark.parametrize("algorithm", ["leximin", "nash"])
+def test_same_files_whatever_the_hash_seed(tmp_path, algorithm):
+    pool = write_pool(tmp_path / "pool.csv", pool_rows(FALLBACK_COUNTS), FEATURES3)
+    quotas = write_quotas(tmp_path / "q.csv", FALLBACK_QUOTAS)
+    outputs = []
+    for seed in ("1", "2"):
+        out, strata_out = f"probs{seed}.csv", f"strata{seed}.csv"
+        done = run_cli_subprocess(["probabilities", str(pool), "--quotas", str(quotas),
+                                   "--size", "4", "--algorithm", algorithm, "--out", out,
+                                   "--strata-out", strata_out, "--json"], seed, tmp_path)
+        assert done.returncode == 0, done.stderr
+        summary = json.loads(done.stdout)
+        summary.pop("seconds")
+        outputs.append(((tmp_path / out).read_bytes(), (tmp_path / strata_out).read_bytes(),
+                        summary))
+    assert outputs[0] == outputs[1]
+    if algorithm == "leximin":
+        assert outputs[0][2]["method"] == "exact column generation"
+
+
+# ---------------------------------------------------------------------------
+# 3. People who can be on no panel
+
+# (f, old) on a panel needs a second woman, who can only be young; then one young seat is
+# missing and three seats are old: no feasible panel includes them.
+IMPOSSIBLE_COUNTS = {("f", "young"): 3, ("m", "old"): 3, ("f", "old"): 1}
+IMPOSSIBLE_QUOTAS = [("gender", "f", 2, 2), ("gender", "m", 2, 2), ("age", "young", 2, 2),
+                     ("age", "old", 2, 2)]
+
+
+def test_a_person_on_no_feasible_panel_gets_zero(tmp_path):
+    inst, panels = instance({(g, a): n for (g, a), n in IMPOSSIBLE_COUNTS.items()}, 4,
+                            [(f.replace("gender", "f0").replace("age", "f1"), v, lo, hi)
+                             for f, v, lo, hi in IMPOSSIBLE_QUOTAS])
+    assert inst.strata.keys == [("f", "old"), ("f", "young"), ("m", "old")]
+    assert panels.tolist() == [[0, 2, 2]]
+    for algorithm in ("leximin", "maximin", "nash"):
+        lottery = compute_lottery(inst.strata, inst.quotas, 4, algorithm)
+        assert_lottery_invariants(lottery, inst.strata, inst.quotas, 4)
+        assert lottery.stratum_probabilities()[0] == 0.0
+        assert (lottery.panels[:, 0] == 0).all()
+    lex = compute_lottery(inst.strata, inst.quotas, 4, "leximin").stratum_probabilities()
+    assert np.allclose(lex, [0, 2 / 3, 2 / 3], atol=1e-12)
+    report = check_feasibility(inst.strata, inst.quotas, 4)
+    assert report.feasible
+    assert report.impossible_strata == [(("f", "old"), 1)]
+    assert report.impossible_people == 1
+
+
+def test_cli_check_and_probabilities_report_the_impossible_person(tmp_path, runner):
+    rows = pool_rows(IMPOSSIBLE_COUNTS)  # p007 is the (f, old) person
+    pool = write_pool(tmp_path / "pool.csv", rows, ["gender", "age"])
+    quotas = write_quotas(tmp_path / "q.csv", IMPOSSIBLE_QUOTAS)
+    result = runner.invoke(app, ["check", str(pool), "--quotas", str(quotas), "--size", "4",
+                                 "--json"])
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout)
+    assert report["impossible_people"] == 1
+    assert report["impossible_strata"] == [{"stratum": {"gender": "f", "age": "old"},
+                                            "people": 1}]
+    out = tmp_path / "probs.csv"
+    result = runner.invoke(app, ["probabilities", str(pool), "--quotas", str(quotas),
+                                 "--size", "4", "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    probs = read_probabilities(out)
+    assert probs["p007"] == 0.0
+    assert all(abs(p - 2 / 3) <= 1e-9 for i, p in probs.items() if i != "p007")
+
+
+# ---------------------------------------------------------------------------
+# 4. The `probabilities` command
+
+
+@pytest.fixture(autouse=True)
+def wide_console(monkeypatch):
+    """Wide consoles, so messages are not wrapped mid-phrase."""
+    monkeypatch.setattr(cli, "out", Console(width=250))
+    monkeypatch.setattr(cli, "err", Console(stderr=True, width=250))
+
+
+@pytest.fixture
+def runner() -> CliRunner:
+    return CliRunner()
+
+
+def read_probabilities(path: Path) -> dict[str, float]:
+    with path.open(newline="", encoding="utf-8") as f:
+        rows = list(csv.reader(f))
+    assert rows[0] == ["id", "probability"]
+    ids = [r[0] for r in rows[1:]]
+    assert ids == sorted(ids, key=lambda s: s.encode("utf-8")), "not sorted by id"
+    assert len(set(ids)) == len(ids)
+    return {r[0]: float(r[1]) for r in rows[1:]}
+
+
+ODD_IDS = ["007", "10", "7", "abc", "Zoé", "1e3", "0x1", "010", "B-2", "9", "éa", "00"]
+ODD_FEATURES = [("f", "x"), ("m", "x"), ("f", "y"), ("m", "y"), ("f", "x"), ("m", "y"),
+                ("f", "y"), ("m", "x"), ("f", "x"), ("m", "x"), ("f", "y"), ("m", "y")]
+ODD_QUOTAS = [("sex", "f", 2, 3), ("sex", "m", 2, 3), ("area", "x", 1, 3), ("area", "y", 2, 4)]
+
+
+@pytest.fixture
+def odd_pool(tmp_path) -> tuple[Path, Path]:
+    rows = [(i, *v) for i, v in zip(ODD_IDS, ODD_FEATURES, strict=True)]
+    return (write_pool(tmp_path / "pool.csv", rows, ["sex", "area"]),
+            write_quotas(tmp_path / "quotas.csv", ODD_QUOTAS))
+
+
+def test_cli_writes_one_row_per_person_sorted_by_id(tmp_path, runner, odd_pool):
+    pool, quotas = odd_pool
+    out = tmp_path / "probs.csv"
+    result = runner.invoke(app, ["probabilities", str(pool), "--quotas", str(quotas),
+                                 "--size", "5", "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    probs = read_probabilities(out)
+    assert sorted(probs) == sorted(ODD_IDS)  # ids verbatim: "007" stays "007"
+    assert abs(sum(probs.values()) - 5) <= 1e-9
+    q = load_quotas(quotas, 5)
+    strata = build_strata(load_pool(pool, ["sex", "area"], quotas=q), ["sex", "area"])
+    expected = compute_probabilities(strata, q, 5).person_probabilities()
+    assert [probs[i] for i in ODD_IDS] == expected.tolist()  # shortest round-trip floats
+
+
+def test_cli_json_summary(tmp_path, runner, odd_pool):
+    pool, quotas = odd_pool
+    out = tmp_path / "probs.csv"
+    strata_out = tmp_path / "strata.csv"
+    result = runner.invoke(app, ["probabilities", str(pool), "--quotas", str(quotas),
+                                 "--size", "5", "--out", str(out), "--strata-out",
+                                 str(strata_out), "--json"])
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.stdout)
+    assert isinstance(summary, dict)
+    for key in ("algorithm", "min_probability", "max_probability", "strata", "panels",
+                "seconds", "gap"):
+        assert key in summary, key
+    assert summary["algorithm"] == "leximin"
+    assert summary["strata"] == 4
+    assert summary["panels"] >= 1
+    assert 0 <= summary["gap"] <= TOL
+    probs = read_probabilities(out)
+    assert summary["min_probability"] == min(probs.values())
+    assert summary["max_probability"] == max(probs.values())
+    with strata_out.open(newline="", encoding="utf-8") as f:
+        table = list(csv.DictReader(f))
+    assert [(r["sex"], r["area"]) for r in table] == [("f", "x"), ("f", "y"), ("m", "x"),
+                                                      ("m", "y")]
+    assert sum(int(r["people"]) for r in table) == len(ODD_IDS)
+    assert abs(sum(float(r["expected_seats"]) for r in table) - 5) <= 1e-9
+
+
+def test_cli_legacy_is_estimated(tmp_path, runner, odd_pool):
+    pool, quotas = odd_pool
+    out = tmp_path / "probs.csv"
+    args = ["probabilities", str(pool), "--quotas", str(quotas), "--size", "5", "--out",
+            str(out), "--algorithm", "legacy", "--runs", "200", "--seed", "3", "--json"]
+    result = runner.invoke(app, args)
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.stdout)
+    assert summary["algorithm"] == "legacy"
+    assert "estimated" in summary["note"]
+    probs = read_probabilities(out)
+    assert sorted(probs) == sorted(ODD_IDS)
+    assert abs(sum(probs.values()) - 5) <= 1e-9
+    first = out.read_bytes()
+    again = runner.invoke(app, args)  # same seed, same estimate
+    assert again.exit_code == 0, again.output
+    assert out.read_bytes() == first
+
+
+def assert_nothing_written(folder: Path, inputs: set[str]) -> None:
+    assert {p.name for p in folder.iterdir()} == inputs
+
+
+def test_cli_unknown_algorithm_exits_2(tmp_path, runner, odd_pool):
+    pool, quotas = odd_pool
+    result = runner.invoke(app, ["probabilities", str(pool), "--quotas", str(quotas),
+                                 "--size", "5", "--out", str(tmp_path / "probs.csv"),
+                                 "--strata-out", str(tmp_path / "strata.csv"),
+                                 "--algorithm", "fairest"])
+    assert result.exit_code == 2, result.output
+    assert "fairest" in result.output
+    assert "Traceback" not in result.output
+    assert_nothing_written(tmp_path, {"pool.csv", "quotas.csv"})
+
+
+@pytest.mark.parametrize("quotas", [
+    [("sex", "f", 6, 6), ("sex", "m", 0, 5), ("area", "x", 0, 5), ("area", "y", 0, 5)],
+    # each quota passes alone, but 5 seats for f-x people and the pool has 3 of them
+    [("sex", "f", 5, 5), ("sex", "m", 0, 0), ("area", "x", 5, 5), ("area", "y", 0, 5)],
+])
+@pytest.mark.parametrize("algorithm", ["leximin", "maximin", "nash"])
+def test_cli_infeasible_exits_1(tmp_path, runner, odd_pool, quotas, algorithm):
+    pool, _ = odd_pool
+    qpath = write_quotas(tmp_path / "quotas.csv", quotas)
+    result = runner.invoke(app, ["probabilities", str(pool), "--quotas", str(qpath),
+                                 "--size", "5", "--out", str(tmp_path / "probs.csv"),
+                                 "--strata-out", str(tmp_path / "strata.csv"),
+                                 "--algorithm", algorithm])
+    assert result.exit_code == 1, result.output
+    assert result.exception is None or isinstance(result.exception, SystemExit)
+    assert "Traceback" not in result.output
+    assert_nothing_written(tmp_path, {"pool.csv", "quotas.csv"})
+
+
+@pytest.mark.parametrize("algorithm", ["leximin", "maximin", "nash"])
+def test_cli_tiny_time_limit_exits_1(tmp_path, runner, algorithm):
+    pool = write_pool(tmp_path / "pool.csv", pool_rows(FALLBACK_COUNTS), FEATURES3)
+    quotas = write_quotas(tmp_path / "quotas.csv", FALLBACK_QUOTAS)
+    result = runner.invoke(app, ["probabilities", str(pool), "--quotas", str(quotas),
+                                 "--size", "4", "--out", str(tmp_path / "probs.csv"),
+                                 "--algorithm", algorithm, "--time-limit", "0.000001"])
+    assert result.exit_code == 1, result.output
+    assert result.exception is None or isinstance(result.exception, SystemExit)
+    assert "Traceback" not in result.output
+    assert "time limit" in " ".join(result.output.split())
+    assert_nothing_written(tmp_path, {"pool.csv", "quotas.csv"})
+
+
+def test_library_errors_are_typed():
+    strata = strata_from_counts(["f0", "f1"], {("a", "a"): 2, ("b", "b"): 2})
+    quotas = Quotas(values=[ValueQuota("f0", "a", 3, 3)], size=3)
+    with pytest.raises(InfeasibleError):
+        compute_lottery(strata, quotas, 3, "leximin")
+    with pytest.raises(InputError):
+        compute_lottery(strata, quotas, 3, "legacy")
+    with pytest.raises(InfeasibleError):
+        compute_lottery(strata, Quotas(values=[]), 5, "leximin")  # 4 people, 5 seats
+    big = strata_from_counts(["f0", "f1", "f2"], FALLBACK_COUNTS)
+    q = Quotas(values=[ValueQuota(*v) for v in FALLBACK_QUOTAS], size=4)
+    with pytest.raises(SolverTimeout):
+        compute_lottery(big, q, 4, "leximin", time_limit=1e-9)
