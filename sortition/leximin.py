@@ -379,13 +379,18 @@ def nash(system: QuotaSystem, *, time_limit: float | None = None, tol: float = 1
     LP's optimistic value and the true objective agree within `tol` per person.
     """
     deadline = _deadline(time_limit)
-    positive = _positive_strata(system)
+    relaxed = relaxed_leximin(system)
+    positive = relaxed > 1e-12
     lp, ms = _relaxation_model(system)
     n = system.counts.astype(float)
+    # By concavity the optimum p has Σ n_i p'_i / p_i ≤ Σ n_i for every feasible p', so
+    # p_i ≥ n_i p'_i / Σ n (p' = the relaxed LEXIMIN): a floor that keeps tangents well scaled.
+    floor = np.where(positive, n * relaxed / float(n[positive].sum()) * (1 - 1e-9), 0.0)
     us = []
     for i in range(system.n_strata):
         if positive[i]:
             us.append(lp.NumVar(-lp.infinity(), 0.0, ""))
+            ms[i].SetLb(floor[i] * n[i])
         else:
             ms[i].SetUb(0.0)
             us.append(None)
@@ -419,7 +424,7 @@ def nash(system: QuotaSystem, *, time_limit: float | None = None, tol: float = 1
         u = {i: us[i].solution_value() for i in np.flatnonzero(positive).tolist()}
         for i, ui in u.items():
             if ui - math.log(max(p[i], 1e-300)) > tol:
-                tangent(i, max(p[i], 1e-12))
+                tangent(i, max(p[i], floor[i], 1e-12))
     target = np.where(positive, p, 0.0)
     m = target * n
     pricer = _fixed_bounds(system, ~positive)
@@ -465,10 +470,12 @@ def _exact_nash(system: QuotaSystem, master: Master, pricer: Pricer, deadline: f
         elif res.panel is None or res.bound >= 1 - 1e-6:  # undecided: the solve was cut short
             raise SolverTimeout("time limit reached during the Nash welfare optimisation")
     pos = np.flatnonzero(reach).tolist()
+    # As in `nash`: p_i ≥ n_i p'_i / Σ n at the optimum, p' = the even mix of these panels.
+    floor = np.array(columns, dtype=float).mean(axis=0) / float(n[pos].sum()) * (1 - 1e-9)
     lp = pywraplp.Solver.CreateSolver("GLOP")
     inf = lp.infinity()
     conv = lp.Constraint(1.0, 1.0)
-    seats = {i: lp.NumVar(0.0, n[i], "") for i in pos}
+    seats = {i: lp.NumVar(floor[i] * n[i], n[i], "") for i in pos}
     us = {i: lp.NumVar(-inf, 0.0, "") for i in pos}
     link = {}
     for i in pos:  # seats_i = Σ_j λ_j x_ji
@@ -530,10 +537,10 @@ def _exact_nash(system: QuotaSystem, master: Master, pricer: Pricer, deadline: f
         true = sum(n[i] * math.log(max(p[i], 1e-300)) for i in pos)
         if obj.Value() - true > tol * total:
             above = [i for i in pos if u[i] - math.log(max(p[i], 1e-300)) > tol]
-            if sum(tangent(i, max(p[i], 1e-12)) for i in above):
+            if sum(tangent(i, max(p[i], floor[i], 1e-12)) for i in above):
                 continue  # else Kelley has stalled at the LP's precision: price
         g = np.zeros(system.n_strata)
-        g[pos] = 1.0 / np.maximum(p[pos], 1e-12)
+        g[pos] = 1.0 / np.maximum(p[pos], floor[pos])
         res = pricer.best(g, deadline=deadline)
         if res.panel is None:
             raise SolverTimeout("time limit reached during the Nash welfare optimisation")

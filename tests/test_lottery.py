@@ -457,6 +457,22 @@ def test_leximin_and_nash_on_a_tight_instance():
     check_nash(inst, panels)
 
 
+def test_nash_when_the_first_cut_leaves_a_stratum_at_zero():
+    """The first cutting-plane LP gives (b,c,c) no seat; a tangent of log at ~0 must not wreck
+    the next LP (it was once reported as "no panel satisfies the quotas")."""
+    inst, panels = instance({("a", "a", "a"): 1, ("a", "b", "b"): 3, ("b", "b", "b"): 4,
+                             ("b", "b", "c"): 3, ("b", "c", "b"): 3, ("b", "c", "c"): 4,
+                             ("c", "c", "a"): 3}, 5,
+                            [("f0", "b", 0, 1), ("f0", "c", 1, 3), ("f1", "a", 0, 3),
+                             ("f1", "b", 0, 2), ("f1", "c", 2, 5), ("f2", "a", 4, 4),
+                             ("f2", "b", 0, 3), ("f2", "c", 0, 2)])
+    assert len(panels) == 5
+    check_leximin(inst, panels)
+    nash = check_nash(inst, panels)
+    # Every panel is (a,a,a), three (c,c,a) and one of the 17 others: 1/17 each at best.
+    assert np.allclose(nash.stratum_probabilities(), [1] + [1 / 17] * 5 + [1], atol=1e-3)
+
+
 # ---------------------------------------------------------------------------
 # 2. Invariants on the Nature 2021 examples, and determinism
 
