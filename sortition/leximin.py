@@ -7,17 +7,19 @@ seats per stratum. The method for LEXIMIN:
    stratum), maximise the smallest selection probability, fix the strata that are at that level
    in every optimum (those with a positive dual), and repeat. This is a short sequence of small
    LPs and gives an upper bound, in the leximin order, on what any lottery can achieve.
-2. **Decomposition.** Write the relaxed expected seats m as a lottery over integer panels by
-   column generation: a master LP `max t s.t. Σ_j λ_j x_j ≥ t·m, Σ_j λ_j = 1` over a growing set
-   of panels x_j, priced by an integer program. t = 1 means the lottery reaches the relaxed
-   optimum exactly, which is then the exact LEXIMIN; the pricing bound certifies it.
+2. **Decomposition.** Write the relaxed expected seats m as a lottery over integer panels, first
+   by the face walk of `decompose` (no master LP, rarely an integer program); if the walk gets
+   stuck, by column generation from the panels it found: a master LP
+   `max t s.t. Σ_j λ_j x_j ≥ t·m, Σ_j λ_j = 1` over a growing set of panels x_j, priced by an
+   integer program. A lottery reaching m is the exact LEXIMIN (nothing beats the relaxation);
+   the reported gap is the largest shortfall of any stratum's probability from m.
 3. **Fallback.** If the decomposition proves t < 1 (the relaxed optimum is not a lottery of
    integer panels), the exact LEXIMIN is computed stage by stage by column generation
    (Flanigan et al., Nature 2021), at stratum level.
 
-Maximin is the first stage alone, by column generation. Nash maximises Σ_i log π_i over the
-relaxation by cutting planes (tangents of the logarithm added until the gap is below tolerance),
-then decomposes like LEXIMIN.
+Maximin is the first stage alone (its relaxed point, decomposed). Nash maximises Σ_i log π_i
+over the relaxation by cutting planes (tangents of the logarithm added until the gap is below
+tolerance), then decomposes like LEXIMIN.
 """
 
 from __future__ import annotations
@@ -30,12 +32,14 @@ from dataclasses import dataclass, field
 import numpy as np
 from ortools.linear_solver import pywraplp
 
+from .decompose import Walk, walk
 from .errors import InfeasibleError, SolverTimeout
 from .panels import Pricer, QuotaSystem
 
 DUAL_TOL = 1e-9  # a stratum's scaled dual above this fixes it at the current level
 DECOMP_TOL = 1e-9  # the decomposition is exact when t ≥ 1 − DECOMP_TOL
 CG_TOL = 1e-9  # column generation stops when the certified gap is below this
+WALK_GAP = 1e-8  # the face walk's lottery is accepted within this probability of the target
 
 
 @dataclass
@@ -286,14 +290,9 @@ def leximin(system: QuotaSystem, *, time_limit: float | None = None,
     target = relaxed_leximin(system, deadline=deadline, stages_out=levels)
     n = system.counts.astype(float)
     m = target * n
-    # Strata at probability 0 can be on no panel the lottery uses; at probability 1 on all.
-    zero = target <= 1e-12
-    pricer = _fixed_bounds(system, zero)
-    master = Master(system.n_strata)
-    first = pricer.best(np.where(zero, 0.0, 1.0 / np.maximum(m, 1e-9)))
-    if first.panel is None:
-        raise InfeasibleError("no panel satisfies the quotas")
-    master.add(first.panel)
+    done, master, pricer = _decompose(system, target, deadline, log)
+    if done is not None:
+        return _walk_solution(done, target, len(levels), "relaxation+face walk")
     try:
         t, bound, rounds = column_generation(master, pricer, m, np.zeros_like(m),
                                              deadline=deadline, what="the LEXIMIN decomposition",
@@ -306,6 +305,47 @@ def leximin(system: QuotaSystem, *, time_limit: float | None = None,
                          {"decomposition_t": t, "decomposition_bound": bound})
     # The relaxed optimum is not a lottery of integer panels: exact stages.
     return _exact_leximin(system, master, pricer, deadline, rounds, log)
+
+
+def _decompose(system: QuotaSystem, target: np.ndarray, deadline: float | None,
+               log: Callable[[str], None] | None) -> tuple[Walk | None, Master, Pricer]:
+    """Write the target as a lottery by the face walk; else a master seeded with its panels.
+
+    The walk is accepted when the lottery it gives reaches the target within WALK_GAP for
+    every stratum; otherwise column generation finishes from the panels it found.
+    """
+    n = system.counts.astype(float)
+    found = walk(system, target * n, deadline=deadline)
+    if len(found.panels):
+        w = found.weights / found.weights.sum()
+        implied = w @ found.panels.astype(float) / n
+        if float((target - implied).max()) <= WALK_GAP:
+            return found, None, None  # type: ignore[return-value]
+    if log is not None:
+        log(f"face walk stopped ({found.stopped}, weight left {found.remainder:.3g}): "
+            "finishing by column generation")
+    _check_time(deadline, "the decomposition")
+    zero = target <= 1e-12
+    pricer = _fixed_bounds(system, zero)
+    master = Master(system.n_strata)
+    for x in found.panels:
+        master.add(x)
+    if not master.columns:
+        first = pricer.best(np.where(zero, 0.0, 1.0 / np.maximum(target * n, 1e-9)))
+        if first.panel is None:
+            raise InfeasibleError("no panel satisfies the quotas")
+        master.add(first.panel)
+    return None, master, pricer
+
+
+def _walk_solution(found: Walk, target: np.ndarray, stages: int, method: str,
+                   details: dict | None = None) -> LotterySolution:
+    w = found.weights / found.weights.sum()
+    return LotterySolution(found.panels.copy(), w, target, 0.0, stages, found.steps, method,
+                           dict(details or {}, walk_steps=found.steps,
+                                walk_lp_solves=found.lp_solves,
+                                walk_ip_solves=found.ip_solves,
+                                walk_remainder=found.remainder))
 
 
 def _exact_leximin(system: QuotaSystem, master: Master, pricer: Pricer,
@@ -337,27 +377,35 @@ def _exact_leximin(system: QuotaSystem, master: Master, pricer: Pricer,
 
 def maximin(system: QuotaSystem, *, time_limit: float | None = None,
             log: Callable[[str], None] | None = None) -> LotterySolution:
-    """A lottery maximising the smallest selection probability (LEXIMIN's first stage)."""
+    """A lottery maximising the smallest selection probability (LEXIMIN's first stage).
+
+    The first relaxed stage gives the optimum value z and one relaxed point reaching it; the
+    face walk writes that point as a lottery. Otherwise column generation maximises the
+    smallest probability over integer panels directly.
+    """
     deadline = _deadline(time_limit)
-    levels: list[float] = []
-    relaxed_leximin_first = _relaxed_maximin(system)
-    pricer = Pricer(system)
-    master = Master(system.n_strata)
+    value, point = _relaxed_maximin(system)
     n = system.counts.astype(float)
-    first = pricer.best(1.0 / n)
-    master.add(first.panel)
+    done, master, pricer = _decompose(system, point / n, deadline, log)
+    if done is not None:
+        sol = _walk_solution(done, np.full(system.n_strata, value), 1, "relaxation+face walk",
+                             {"maximin_bound": value})
+        implied = sol.weights @ sol.panels.astype(float) / n
+        sol.details["maximin_value"] = float(implied.min())
+        return sol
+    pricer = Pricer(system)
     z, bound, rounds = column_generation(master, pricer, n, np.zeros_like(n), deadline=deadline,
-                                         what="maximin", stop_at=relaxed_leximin_first, log=log)
-    levels.append(z)
+                                         what="maximin", stop_at=value, log=log)
     weights = master.weights()
-    target = np.full(system.n_strata, relaxed_leximin_first)
+    target = np.full(system.n_strata, value)
     sol = _solution(master, weights, target, 1, rounds, "column generation",
                     {"maximin_value": z, "maximin_bound": bound})
     sol.gap = max(0.0, bound - z)
     return sol
 
 
-def _relaxed_maximin(system: QuotaSystem) -> float:
+def _relaxed_maximin(system: QuotaSystem) -> tuple[float, np.ndarray]:
+    """The largest smallest probability over the relaxation, and expected seats reaching it."""
     lp, ms = _relaxation_model(system)
     z = lp.NumVar(0.0, 1.0, "z")
     for m, n in zip(ms, system.counts.tolist(), strict=True):
@@ -367,7 +415,8 @@ def _relaxed_maximin(system: QuotaSystem) -> float:
     lp.Maximize(z)
     if lp.Solve() != pywraplp.Solver.OPTIMAL:
         raise InfeasibleError("no panel satisfies the quotas (the LP relaxation is infeasible)")
-    return z.solution_value()
+    point = np.array([m.solution_value() for m in ms])
+    return z.solution_value(), np.clip(point, 0.0, system.counts.astype(float))
 
 
 def nash(system: QuotaSystem, *, time_limit: float | None = None, tol: float = 1e-9,
@@ -427,10 +476,10 @@ def nash(system: QuotaSystem, *, time_limit: float | None = None, tol: float = 1
                 tangent(i, max(p[i], floor[i], 1e-12))
     target = np.where(positive, p, 0.0)
     m = target * n
-    pricer = _fixed_bounds(system, ~positive)
-    master = Master(system.n_strata)
-    first = pricer.best(np.where(positive, 1.0 / np.maximum(m, 1e-9), 0.0))
-    master.add(first.panel)
+    done, master, pricer = _decompose(system, target, deadline, log)
+    if done is not None:
+        return _walk_solution(done, target, rounds, "cutting planes+face walk",
+                              {"nash_welfare_gap": upper - true})
     t, bound, cg_rounds = column_generation(master, pricer, m, np.zeros_like(m),
                                             deadline=deadline, what="the Nash decomposition",
                                             stop_at=1.0, log=log)
@@ -558,11 +607,6 @@ def _exact_nash(system: QuotaSystem, master: Master, pricer: Pricer, deadline: f
     details = dict(details, nash_welfare_gap=gap)
     return LotterySolution(panels, w, target, 0.0, rounds, cg_rounds, "exact column generation",
                            details)
-
-
-def _positive_strata(system: QuotaSystem) -> np.ndarray:
-    """Strata that some fractional panel can include (the others get probability 0)."""
-    return relaxed_leximin(system) > 1e-12
 
 
 def _timeout(master: Master, n: np.ndarray, upper: float) -> SolverTimeout:
