@@ -101,6 +101,8 @@ def _changed(new: int, old: int) -> str:
 
 def demo_summary(result: DemoResult) -> Table:
     """One table saying what the demo did and what it found."""
+    from .demo import fairness_comparison
+
     t = Table(title="sortition demo: Convention citoyenne pour l'Occitanie 2020", show_header=False)
     t.add_column("step")
     t.add_column("result")
@@ -119,6 +121,22 @@ def demo_summary(result: DemoResult) -> Table:
     t.add_row("check", f"{verdict} [dim]({tm.get('check', 0):.1f} s)[/dim]")
     if result.report.impossible_strata:
         t.add_row("", f"{result.report.impossible_people:,} people can be on no panel")
+    cmp = fairness_comparison(result)
+    if cmp:
+        t.add_row("LEXIMIN", f"every person between {cmp['leximin_min']:.4g} and "
+                             f"{cmp['leximin_max']:.4g}; {cmp['leximin_people_at_min']:,} people "
+                             f"({cmp['leximin_strata_at_min']:,} strata) at the minimum; a lottery "
+                             f"of {cmp['panels']:,} panels, certified gap {cmp['gap']:.1e} → "
+                             f"{escape(str(result.probabilities_path))} "
+                             f"[dim]({tm.get('leximin', 0):.1f} s)[/dim]")
+        t.add_row("legacy", f"estimated from {cmp['legacy_runs']:,} seeded runs of the greedy "
+                            "procedure: "
+                            f"between {cmp['legacy_min']:.4g} and {cmp['legacy_max']:.4g}; "
+                            f"{cmp['legacy_people_below_leximin_min']:,} people "
+                            f"({100 * cmp['legacy_share_below_leximin_min']:.1f} %) clearly "
+                            "below LEXIMIN's minimum (by 3 standard errors), "
+                            f"{cmp['legacy_people_never_selected']:,} never selected "
+                            f"[dim]({tm.get('legacy', 0):.1f} s)[/dim]")
     return t
 
 

@@ -7,6 +7,7 @@ import random
 from pathlib import Path
 
 import pyarrow as pa
+import pyarrow.csv  # noqa: F401  (pa.csv)
 import pyarrow.parquet as pq
 import pytest
 from rich.console import Console
@@ -410,3 +411,39 @@ def test_check_needs_a_size_with_csv_quotas(runner, tmp_path, check_ready):
     result = runner.invoke(app, ["check", str(pool), "--quotas", str(q)])
     assert_clean_exit(result, 2)
     assert "--size" in result.output
+
+
+# ---------------------------------------------------------------------------
+# demo
+
+
+def test_demo_runs_end_to_end_and_compares_with_legacy(tmp_path, runner):
+    out_dir = tmp_path / "demo"
+    result = runner.invoke(app, ["demo", "--rows", "3000", "--out", str(out_dir)])
+    assert_clean_exit(result, 0)
+    text = flat(result.output)
+    assert "feasible" in text
+    assert "LEXIMIN every person between" in text
+    assert "certified gap" in text
+    assert "legacy estimated from 1,000 seeded runs" in text
+    probs = pa.csv.read_csv(out_dir / "probabilities.csv")
+    pool_ids = pq.read_table(out_dir / "pool.parquet", columns=["id"]).column("id")
+    assert probs.column_names == ["id", "probability"]
+    assert probs.num_rows == 3000
+    assert sorted(pool_ids.to_pylist()) == probs.column("id").cast(pa.string()).to_pylist()
+    assert abs(sum(probs.column("probability").to_pylist()) - 100) < 1e-6
+
+
+def test_demo_fairness_comparison_counts_people():
+    import tempfile
+
+    from sortition.demo import DEMO_SIZE, fairness_comparison, run_demo
+
+    with tempfile.TemporaryDirectory() as d:
+        result = run_demo(Path(d), rows=2000, seed=7)
+    cmp = fairness_comparison(result)
+    people = int(result.strata.counts.sum())
+    assert 0 <= cmp["legacy_people_below_leximin_min"] <= people
+    assert cmp["leximin_people_at_min"] >= 1
+    assert cmp["leximin_min"] <= DEMO_SIZE / people + 1e-12  # nobody beats the average at the min
+    assert cmp["gap"] <= 1e-6
