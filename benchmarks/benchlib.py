@@ -34,7 +34,7 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
 RESULTS = HERE / "results"
-PAPER_DIR_DEFAULT = REPO.parent / "shared" / "data" / "peers" / "flanigan2021"
+PAPER_DIR_DEFAULT = REPO / "data" / "peers" / "flanigan2021"
 PAPER_INSTANCES = {"example_small_20": 20, "example_large_200": 200}
 PANEL_SIZE = 100  # the Occitanie panel
 CHUNK_ROWS = 1_300_000  # chunk size when a very large pool is generated piecewise

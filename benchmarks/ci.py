@@ -3,8 +3,9 @@
     python benchmarks/ci.py            # compare with benchmarks/baselines.json; exit 1 if worse
     python benchmarks/ci.py --update    # measure and rewrite the baselines (deliberately)
 
-Cases: the two public Nature 2021 instances (example_small_20, example_large_200) and synthetic
-Occitanie pools of 200 and 500 rows (panel 100, fixed seeds recorded in the baselines). For each,
+Cases: the two public Nature 2021 instances (example_small_20, example_large_200, copied in
+data/peers/) and synthetic Occitanie pools of 200, 500, 2 000 and 20 000 rows (panel 100, fixed
+seeds recorded in the baselines). For each,
 a fresh child process loads, stratifies and solves LEXIMIN under a time limit. A reference
 workload (a fixed single-threaded LP + MIP, run 5 times in fresh processes, best time kept) is
 timed in the same run, and each solve time is compared as a multiple of it, so that a slower or
@@ -57,8 +58,10 @@ MAX_SEEDS = 20
 CASES: dict[str, tuple[str, str | int, int, int]] = {
     "example_small_20": ("paper", "example_small_20", 20, 5),
     "example_large_200": ("paper", "example_large_200", 200, 5),
-    "occitanie-200": ("synthetic", 200, PANEL_SIZE, 2),
-    "occitanie-500": ("synthetic", 500, PANEL_SIZE, 1),
+    "occitanie-200": ("synthetic", 200, PANEL_SIZE, 3),
+    "occitanie-500": ("synthetic", 500, PANEL_SIZE, 3),
+    "occitanie-2000": ("synthetic", 2000, PANEL_SIZE, 2),
+    "occitanie-20000": ("synthetic", 20000, PANEL_SIZE, 1),
 }
 
 console = Console(width=None if sys.stdout.isatty() else 160)

@@ -38,7 +38,8 @@ from benchlib import (  # noqa: E402
 )
 
 DEFAULT_SIZES = "500,1000,2000,5000,20000,1300000,13000000"
-PAPER_RESULTS = {  # Flanigan et al. 2021, LEXIMIN with Gurobi 9.0.3 (shared/.../README.md)
+# Flanigan et al. 2021, LEXIMIN with Gurobi 9.0.3 (data/peers/flanigan2021/README.md)
+PAPER_RESULTS = {
     "example_small_20": {"min_probability": 0.100, "seconds": 2.7},
     "example_large_200": {"min_probability": 0.100, "seconds": 1161.8},
 }

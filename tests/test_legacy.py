@@ -26,7 +26,7 @@ from sortition.quotas import CrossQuota, Quotas, ValueQuota
 from sortition.strata import Strata, strata_from_counts
 
 ROOT = Path(__file__).resolve().parents[1]
-NATURE_SMALL = ROOT.parent / "shared" / "data" / "peers" / "flanigan2021" / "example_small_20"
+NATURE_SMALL = ROOT / "data" / "peers" / "flanigan2021" / "example_small_20"
 
 # ---------------------------------------------------------------------------
 # Helpers

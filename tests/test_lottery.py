@@ -37,7 +37,7 @@ from sortition.quotas import CrossQuota, Quotas, ValueQuota, load_quotas
 from sortition.strata import Strata, build_strata, strata_from_counts
 
 ROOT = Path(__file__).resolve().parents[1]
-NATURE = ROOT.parent / "shared" / "data" / "peers" / "flanigan2021"
+NATURE = ROOT / "data" / "peers" / "flanigan2021"
 NATURE_CASES = [("example_small_20", 20), ("example_large_200", 200)]
 
 TOL = 1e-6

@@ -26,8 +26,8 @@ from sortition.quotas import (
 ROOT = Path(__file__).resolve().parents[1]
 OCCITANIE_SPEC = ROOT / "quotas" / "occitanie-2020.toml"
 OCCITANIE_DATA = ROOT / "data" / "occitanie"
-FLANIGAN_CATEGORIES = (ROOT / ".." / "shared" / "data" / "peers" / "flanigan2021"
-                       / "example_small_20" / "categories.csv")
+FLANIGAN = ROOT / "data" / "peers" / "flanigan2021"
+FLANIGAN_CATEGORIES = FLANIGAN / "example_small_20" / "categories.csv"
 
 QUOTA_ROWS = [
     ("gender", "female", 9, 20),
