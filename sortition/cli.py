@@ -306,6 +306,253 @@ def probabilities(
         err.print(f"wrote {escape(str(out_path))}")
 
 
+AlgorithmOpt = Annotated[str | None, typer.Option(
+    "--algorithm", "-a", help="leximin (default), maximin or nash. With --lottery: must match "
+                              "the lottery's.", show_default=False)]
+PanelsOpt = Annotated[int | None, typer.Option(
+    "--panels", help="Transparent lottery: round to this many equally likely panels of people "
+                     "(e.g. 1000), so a number drawn with balls or dice picks the panel. Needs "
+                     "panels × size ≥ pool size.", show_default=False)]
+TimeLimitOpt = Annotated[float | None, typer.Option(
+    "--time-limit", help="Stop the lottery computation after this many seconds (exit 1).",
+    show_default=False)]
+
+
+def _positive(name: str, value: float | None) -> None:
+    if value is not None and value <= 0:
+        raise InputError(f"{name} {value}: must be positive")
+
+
+@app.command("public-pool")
+def public_pool(
+    pool_path: PoolArg,
+    quotas_path: QuotasOpt,
+    out_path: Annotated[Path, typer.Option("--out", "-o", help="Output file (.parquet or .csv).",
+                                           show_default=False)],
+    size: SizeOpt = None,
+    id_column: IdColumnOpt = None,
+    encoding: EncodingOpt = "utf-8",
+) -> None:
+    """Write the pool's public extract: ids and quota features only, sorted by id.
+
+    This is what the garants receive: `sortition verify` gets the same pool fingerprint from it
+    as from the full pool, without any personal data.
+
+    Example: sortition public-pool pool.parquet -q quotas.csv -k 100 -o public-pool.parquet
+    """
+    from .fingerprint import pool_fingerprint, write_public_extract
+    from .pool import load_pool
+    from .strata import build_strata
+
+    try:
+        if out_path.suffix.lower() not in (".parquet", ".csv"):
+            raise InputError(f"{out_path}: output must be a .parquet or .csv file")
+        q = _load_quotas(quotas_path, size)
+        pool = load_pool(pool_path, q.all_features, id_column=id_column, encoding=encoding,
+                         quotas=q)
+        fp = pool_fingerprint(pool, build_strata(pool, q.all_features))
+        write_public_extract(pool, out_path)
+    except SortitionError as e:
+        _fail(e)
+    _notes(pool.notes)
+    out.print(f"wrote {escape(str(out_path))}: {len(pool):,} people, columns id, "
+              f"{escape(', '.join(sorted(q.all_features)))}")
+    out.print(f"pool fingerprint: [bold]{fp.sha256}[/bold]", highlight=False)
+
+
+def _inputs(pool_path: Path, quotas_path: Path, size: int | None, id_column: str | None,
+            encoding: str):
+    from .audit import load_inputs
+
+    with err.status("loading the pool and fingerprinting it…"):
+        inputs = load_inputs(pool_path, quotas_path, size, id_column=id_column,
+                             encoding=encoding)
+    _notes(inputs.pool.notes)
+    return inputs
+
+
+@app.command()
+def lottery(
+    pool_path: PoolArg,
+    quotas_path: QuotasOpt,
+    out_dir: Annotated[Path, typer.Option("--out", "-o", help="Folder for lottery.json.",
+                                          show_default=False)],
+    size: SizeOpt = None,
+    algorithm: AlgorithmOpt = None,
+    panels: PanelsOpt = None,
+    id_column: IdColumnOpt = None,
+    encoding: EncodingOpt = "utf-8",
+    time_limit: TimeLimitOpt = None,
+) -> None:
+    """Compute the fair lottery and write DIR/lottery.json; print the hash to publish.
+
+    Publish the hash *before* the seed exists (commit, then reveal): then nobody can have chosen
+    the lottery knowing the seed. `sortition draw --lottery DIR` draws from it later.
+
+    Example: sortition lottery pool.parquet --quotas quotas/occitanie-2020.toml --out lottery/
+    """
+    from .audit import run_lottery
+    from .fileio import atomic_path
+
+    try:
+        _positive("--time-limit", time_limit)
+        if out_dir.exists() and not out_dir.is_dir():
+            raise InputError(f"{out_dir}: exists and is not a folder")
+        target = out_dir / "lottery.json"
+        if target.exists():
+            raise InputError(f"{target}: already exists (a published lottery is never "
+                             "overwritten; choose another folder)")
+        inputs = _inputs(pool_path, quotas_path, size, id_column, encoding)
+        with err.status(f"{algorithm or 'leximin'} lottery over {len(inputs.strata):,} "
+                        "strata…") as status:
+            published = run_lottery(inputs, algorithm or "leximin", panels=panels,
+                                    time_limit=time_limit,
+                                    log=lambda msg: status.update(escape(msg)))
+        data = published.to_bytes()
+        with atomic_path(target) as tmp:
+            tmp.write_bytes(data)
+        import hashlib
+
+        digest = hashlib.sha256(data).hexdigest()
+        write_text_atomic(out_dir / "lottery.json.sha256", f"{digest}  lottery.json\n")
+    except SolverTimeout as e:
+        err.print(f"[red]stopped:[/red] {escape(e.problems[0])}", highlight=False, soft_wrap=True)
+        raise typer.Exit(1) from None
+    except SortitionError as e:
+        _fail(e)
+    kind = (f"transparent, {len(published.tickets or []):,} equally likely panels"
+            if published.transparent else f"{len(published.weights):,} panels")
+    out.print(f"wrote {escape(str(target))} ({published.algorithm}, {kind}, certified gap "
+              f"{published.gap:.1e})")
+    out.print(f"lottery hash (SHA-256, publish it before the seed): [bold]{digest}[/bold]",
+              highlight=False)
+
+
+@app.command()
+def draw(
+    pool_path: PoolArg,
+    quotas_path: QuotasOpt,
+    seed: Annotated[str, typer.Option(
+        "--seed", help="The public seed: any text (lottery results, a beacon value, dice), used "
+                       "as its exact UTF-8 bytes and recorded verbatim.", show_default=False)],
+    out_dir: Annotated[Path, typer.Option("--out", "-o", help="Folder for the public bundle.",
+                                          show_default=False)],
+    size: SizeOpt = None,
+    algorithm: AlgorithmOpt = None,
+    panels: PanelsOpt = None,
+    lottery_dir: Annotated[Path | None, typer.Option(
+        "--lottery", help="Draw from this published lottery (a folder with lottery.json, or "
+                          "the file) instead of computing one.", show_default=False)] = None,
+    ticket: Annotated[int | None, typer.Option(
+        "--ticket", help="Draw panel N (1-based), e.g. a number drawn with balls, instead of "
+                         "deriving it from the seed.", show_default=False)] = None,
+    private_out: Annotated[Path | None, typer.Option(
+        "--private-out", help="The operator's private export: the panel with every column of "
+                              "the pool (names, phones…). Outside the bundle.",
+        show_default=False)] = None,
+    force: Annotated[bool, typer.Option("--force", help="Replace a non-empty bundle folder.")]
+    = False,
+    title: Annotated[str | None, typer.Option("--title", help="Title of report.html.",
+                                              show_default=False)] = None,
+    id_column: IdColumnOpt = None,
+    encoding: EncodingOpt = "utf-8",
+    time_limit: TimeLimitOpt = None,
+) -> None:
+    """Draw the panel with a public seed and write the public audit bundle.
+
+    The bundle (DIR) holds only publishable files: lottery.json, panel.csv (id and quota
+    features, in draw order), probabilities.csv (id,probability for everyone), audit.json
+    (fingerprints, parameters, seed, draw, quota attainment) and report.html. The draw is
+    specified in docs/draw-spec.md; `sortition verify` re-derives it.
+
+    Example: sortition draw pool.parquet -q quotas.csv -k 100 --seed "loto: 4 17 22 38" -o bundle/
+    """
+    from .audit import check_private, check_target, run_draw
+
+    try:
+        _positive("--time-limit", time_limit)
+        if not seed:
+            raise InputError("--seed: the seed is empty; give the public text announced for "
+                             "the draw")
+        check_target(out_dir, force)
+        if private_out is not None:
+            check_private(private_out, out_dir)
+        inputs = _inputs(pool_path, quotas_path, size, id_column, encoding)
+        with err.status("drawing…") as status:
+            result = run_draw(inputs, seed=seed, out_dir=out_dir, algorithm=algorithm,
+                              panels=panels, lottery_dir=lottery_dir, ticket=ticket,
+                              private_out=private_out, force=force, time_limit=time_limit,
+                              title=title, log=lambda msg: status.update(escape(msg)))
+    except SolverTimeout as e:
+        err.print(f"[red]stopped:[/red] {escape(e.problems[0])}", highlight=False, soft_wrap=True)
+        raise typer.Exit(1) from None
+    except SortitionError as e:
+        _fail(e)
+    from .display import draw_summary
+
+    out.print(draw_summary(result))
+
+
+@app.command()
+def verify(
+    bundle: Annotated[Path, typer.Argument(help="The public bundle folder written by `draw`.",
+                                           show_default=False)],
+    pool_path: Annotated[Path, typer.Option(
+        "--pool", help="The pool: the full file or its public extract (`public-pool`).",
+        show_default=False)],
+    quotas_path: Annotated[Path | None, typer.Option(
+        "--quotas", "-q", help="Check these quotas against the recorded ones (by default the "
+                               "quotas recorded in audit.json are used).",
+        show_default=False)] = None,
+    expect_lottery_hash: Annotated[str | None, typer.Option(
+        "--expect-lottery-hash", help="The lottery hash published before the seed existed.",
+        show_default=False)] = None,
+    expect_seed: Annotated[str | None, typer.Option(
+        "--expect-seed", help="The seed announced publicly.", show_default=False)] = None,
+    recompute: Annotated[bool, typer.Option(
+        "--recompute", help="Also re-solve the lottery and compare (marginals within 1e-6 for "
+                            "LEXIMIN and Nash, the objective for maximin).")] = False,
+    id_column: IdColumnOpt = None,
+    encoding: EncodingOpt = "utf-8",
+    as_json: JsonOpt = False,
+) -> None:
+    """Check a public bundle: fingerprints, lottery, the draw from the seed, every file.
+
+    Exit 0 with a "verified" summary; exit 1 with the list of differences (file, field or
+    stratum, expected vs found); exit 2 for bad options or an unreadable input named here.
+
+    Example: sortition verify bundle/ --pool public-pool.parquet --expect-seed "loto: 4 17 22 38"
+    """
+    from .verify import verify_bundle
+
+    try:
+        with err.status("verifying…") as status:
+            result = verify_bundle(bundle, pool_path, quotas_path=quotas_path,
+                                   expect_lottery_hash=expect_lottery_hash,
+                                   expect_seed=expect_seed, recompute=recompute,
+                                   id_column=id_column, encoding=encoding,
+                                   log=lambda msg: status.update(escape(msg)))
+    except SortitionError as e:
+        _fail(e)
+    if as_json:
+        print(json.dumps({"verified": result.ok, "differences": result.differences,
+                          "checked": result.checked, **result.summary}, ensure_ascii=False,
+                         indent=2))
+    else:
+        for line in result.checked:
+            out.print(f"[green]✓[/green] {escape(line)}", highlight=False)
+        for line in result.differences:
+            out.print(f"[red]✗[/red] {escape(line)}", highlight=False, soft_wrap=True)
+        if result.ok:
+            out.print(f"[bold green]verified[/bold green]: {escape(str(bundle))} — "
+                      f"{len(result.checked)} checks passed", highlight=False)
+        else:
+            out.print(f"[bold red]NOT verified[/bold red]: {len(result.differences)} "
+                      f"difference(s)", highlight=False)
+    if not result.ok:
+        raise typer.Exit(1)
+
+
 @app.command()
 def demo(
     out_dir: Annotated[Path, typer.Option("--out", "-o", help="Folder for the demo's files.")]

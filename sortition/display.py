@@ -159,3 +159,29 @@ def probabilities_table(summary: dict) -> Table:
     if summary.get("note"):
         t.caption = escape(summary["note"])
     return t
+
+
+def draw_summary(result) -> Table:
+    """What `draw` did: the hash and seed to publish, the panel, the quotas."""
+    t = Table(title="Draw", show_header=False)
+    t.add_column("what")
+    t.add_column("value")
+    a = result.audit
+    t.add_row("bundle", escape(str(result.out_dir)))
+    t.add_row("lottery hash", f"[bold]{result.lottery_hash}[/bold]")
+    t.add_row("seed", escape(result.seed))
+    pub = result.published
+    kind, total = (("ticket", len(pub.tickets or [])) if pub.transparent
+                   else ("panel", len(pub.weights)))
+    source = a["draw"]["number_from"]
+    t.add_row(kind, f"{result.drawn.number} of {total:,} "
+                    + ("(from the seed)" if source == "seed" else f"({source})"))
+    t.add_row("people", f"{len(result.drawn.people)} drawn")
+    met = sum(1 for q in result.attainment if q["min"] <= q["achieved"] <= q["max"])
+    t.add_row("quotas", f"{met} of {len(result.attainment)} met")
+    p = a["probabilities"]
+    t.add_row("probabilities", f"between {p['min']:.4g} and {p['max']:.4g}")
+    if result.private_out is not None:
+        t.add_row("private export", escape(str(result.private_out)))
+    t.add_row("time", ", ".join(f"{k} {v:.1f} s" for k, v in result.timings.items()))
+    return t

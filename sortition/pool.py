@@ -41,6 +41,7 @@ class Pool:
     codes: dict[str, np.ndarray]
     id_column: str | None = "id"  # None when ids are row numbers from 1
     notes: list[str] = field(default_factory=list)
+    encoding: str = "utf-8"  # of a CSV pool, to read it again (`read_rows`)
 
     def __len__(self) -> int:
         return len(self.ids)
@@ -326,6 +327,10 @@ def load_pool(
         if count:
             problems.append(f"{path}, column {id_col}: id spanning several lines in "
                             f"{_rows_text(rows, count)} (an unclosed quote?)")
+        rows, count = _first_rows(pc.match_substring(ids, "\t"))
+        if count:  # tabs separate fields in the pool fingerprint's encoding
+            problems.append(f"{path}, column {id_col}: tab character in the id in "
+                            f"{_rows_text(rows, count)}")
         dup_values = [v for v in _duplicated(ids) if v]
         if dup_values:
             examples = []
@@ -355,6 +360,13 @@ def load_pool(
             problems.append(f"{path}, column {f}: value spanning several lines in "
                             f"{_rows_text(rows, hits.size)} (an unclosed quote?)")
             continue
+        tabbed = [i for i, v in enumerate(values[f]) if "\t" in v]
+        if tabbed:
+            hits = np.flatnonzero(np.isin(codes[f], tabbed))
+            rows = [int(i) + 1 for i in hits[:MAX_EXAMPLES]]
+            problems.append(f"{path}, column {f}: tab character in the value in "
+                            f"{_rows_text(rows, hits.size)}")
+            continue
         if quotas is not None:
             allowed = quotas.values_of(f)
             unknown = [v for v in values[f] if v not in allowed]
@@ -374,4 +386,17 @@ def load_pool(
     if problems:
         raise InputError(problems)
     return Pool(path=path, ids=ids, features=list(features), values=values, codes=codes,
-                id_column=id_col, notes=notes)
+                id_column=id_col, notes=notes, encoding=encoding)
+
+
+def read_rows(pool: Pool, rows: np.ndarray) -> pa.Table:
+    """Every column of the given rows (0-based, in that order) of the pool's file.
+
+    For the operator's private export only: this is the one place contact columns are read.
+    """
+    if _is_parquet(pool.path):
+        table = pq.read_table(pool.path)
+    else:
+        names, delimiter = _csv_header(pool.path, pool.encoding)
+        table = _read_csv(pool.path, names, names, delimiter, pool.encoding, names)
+    return table.take(pa.array(np.asarray(rows, dtype=np.int64)))

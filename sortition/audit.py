@@ -1,0 +1,552 @@
+"""The draw and its public audit bundle.
+
+`run_lottery` computes the lottery and its published form; `run_draw` draws a panel from it with
+a public seed (see `draw` and docs/draw-spec.md) and writes the **public bundle**: `lottery.json`,
+`panel.csv`, `probabilities.csv`, `audit.json`, `report.html`. Only ids and quota features reach
+it; the operator's private export (`--private-out`, with the pool's contact columns) is written
+elsewhere. The bundle is assembled in a temporary folder beside the target and renamed into
+place, so a crash or Ctrl-C never leaves half a bundle.
+
+`audit.json` is deterministic — the same inputs and seed give the same bytes — except its `run`
+block (versions, timings), which is kept apart for that reason.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import platform
+import shutil
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.csv as pacsv
+
+from . import draw as drawing
+from .errors import InputError
+from .fingerprint import PoolFingerprint, pool_fingerprint, quotas_document, quotas_fingerprint
+from .lottery import compute_lottery
+from .panels import quota_system
+from .pool import Pool, load_pool, read_rows
+from .publish import (
+    PublishedLottery,
+    make_transparent,
+    publish,
+    read_lottery,
+    transparent_problem,
+)
+from .quotas import Quotas, load_quotas
+from .strata import Strata, build_strata
+
+SCHEMA = "sortition-audit"
+SCHEMA_VERSION = 1
+BUNDLE_FILES = ("lottery.json", "panel.csv", "probabilities.csv", "audit.json", "report.html")
+DRAWABLE = ("leximin", "maximin", "nash")
+
+
+@dataclass
+class Inputs:
+    """A pool and quotas, loaded, with their fingerprints."""
+
+    pool: Pool
+    strata: Strata
+    quotas: Quotas
+    size: int
+    fingerprint: PoolFingerprint
+    quotas_sha256: str
+    quotas_path: Path
+    timings: dict[str, float] = field(default_factory=dict)
+
+    def members(self, s: int) -> list[str]:
+        """Ids of stratum s, sorted by UTF-8 bytes."""
+        rows = np.flatnonzero(self.strata.row_stratum == s)
+        ids = self.pool.ids.take(pa.array(rows)).to_pylist()
+        return sorted(ids, key=lambda i: i.encode("utf-8"))
+
+    def all_members(self) -> list[list[str]]:
+        order = np.argsort(self.strata.row_stratum, kind="stable")
+        ids = self.pool.ids.take(pa.array(order)).to_pylist()
+        bounds = np.searchsorted(self.strata.row_stratum[order], np.arange(len(self.strata) + 1))
+        return [sorted(ids[bounds[s]:bounds[s + 1]], key=lambda i: i.encode("utf-8"))
+                for s in range(len(self.strata))]
+
+
+def load_inputs(pool_path: Path, quotas_path: Path, size: int | None, *,
+                id_column: str | None = None, encoding: str = "utf-8",
+                check_values: bool = True) -> Inputs:
+    t = time.perf_counter()
+    quotas = load_quotas(quotas_path, size)
+    if quotas.size is None:
+        raise InputError(f"{quotas_path}: CSV quotas need --size")
+    pool = load_pool(pool_path, quotas.all_features, id_column=id_column, encoding=encoding,
+                     quotas=quotas if check_values else None)
+    strata = build_strata(pool, quotas.all_features)
+    loaded = time.perf_counter() - t
+    t = time.perf_counter()
+    fp = pool_fingerprint(pool, strata)
+    return Inputs(pool, strata, quotas, int(quotas.size), fp,
+                  quotas_fingerprint(quotas, int(quotas.size)), Path(quotas_path),
+                  {"load": loaded, "fingerprint": time.perf_counter() - t})
+
+
+def run_lottery(inputs: Inputs, algorithm: str, *, panels: int | None = None,
+                time_limit: float | None = None,
+                log: Callable[[str], None] | None = None) -> PublishedLottery:
+    """Compute the lottery (and round it to `panels` tickets for a transparent lottery)."""
+    if algorithm not in DRAWABLE:
+        raise InputError(f"--algorithm {algorithm}: no lottery to draw from (choose "
+                         f"{', '.join(DRAWABLE)}; legacy is for `probabilities` only)")
+    problem = None if panels is None else transparent_problem(panels, inputs.size,
+                                                                 len(inputs.pool))
+    if problem:  # before any solving
+        raise InputError(problem)
+    t = time.perf_counter()
+    lottery = compute_lottery(inputs.strata, inputs.quotas, inputs.size, algorithm,
+                              time_limit=time_limit, log=log)
+    published = publish(lottery, pool_sha256=inputs.fingerprint.sha256,
+                        quotas_sha256=inputs.quotas_sha256, id_column=inputs.pool.id_column)
+    if panels is not None:
+        published = make_transparent(published, inputs.all_members(), panels)
+    inputs.timings["lottery"] = time.perf_counter() - t
+    return published
+
+
+def check_reuse(published: PublishedLottery, inputs: Inputs, source: str, *,
+                algorithm: str | None, panels: int | None) -> None:
+    """A reused lottery must be the one for these inputs and options (else exit 2)."""
+    problems = []
+    if published.pool_sha256 != inputs.fingerprint.sha256:
+        problems.append(f"it was computed for another pool (pool fingerprint "
+                        f"{published.pool_sha256[:16]}…, this pool "
+                        f"{inputs.fingerprint.sha256[:16]}…)")
+    if published.quotas_sha256 != inputs.quotas_sha256:
+        problems.append(f"it was computed for other quotas (quotas fingerprint "
+                        f"{published.quotas_sha256[:16]}…, these quotas "
+                        f"{inputs.quotas_sha256[:16]}…)")
+    if published.panel_size != inputs.size:
+        problems.append(f"its panel size is {published.panel_size}, --size says {inputs.size}")
+    if algorithm is not None and algorithm != published.algorithm:
+        problems.append(f"its algorithm is {published.algorithm}, --algorithm says {algorithm}")
+    if panels is not None and (not published.transparent
+                               or len(published.tickets or []) != panels):
+        have = (f"{len(published.tickets or [])} panels" if published.transparent
+                else "not a transparent lottery")
+        problems.append(f"--panels {panels} but the lottery has {have}")
+    if problems:
+        raise InputError([f"{source}: {p}" for p in problems])
+
+
+@dataclass
+class Drawn:
+    number: int  # 1-based panel (or ticket) number
+    ticket_given: bool
+    people: list[tuple[int, str]]  # (stratum, id) in draw order
+
+
+def draw_panel(published: PublishedLottery, lottery_hash: str, seed: bytes,
+               members: Callable[[int], list[str]], ticket: int | None = None) -> Drawn:
+    """Seed → panel number → people, exactly as docs/draw-spec.md says."""
+    if published.transparent:
+        tickets = published.tickets or []
+        if ticket is not None:
+            if not 1 <= ticket <= len(tickets):
+                raise InputError(f"--ticket {ticket}: the lottery has tickets 1 to "
+                                 f"{len(tickets)}")
+            number, given = ticket, True
+        else:
+            number, given = drawing.ticket(len(tickets), seed, lottery_hash), False
+        ids = tickets[number - 1]
+        stratum_of = _stratum_lookup(published, members, ids)
+        return Drawn(number, given, [(stratum_of[i], i) for i in ids])
+    if ticket is not None:
+        if not 1 <= ticket <= len(published.weights):
+            raise InputError(f"--ticket {ticket}: the lottery has panels 1 to "
+                             f"{len(published.weights)}")
+        index, given = ticket - 1, True
+    else:
+        index = drawing.panel_index(published.weights, published.denominator, seed,
+                                    lottery_hash)
+        given = False
+    people: list[tuple[int, str]] = []
+    for s, x in enumerate(published.panels[index].tolist()):
+        if x:
+            chosen = drawing.choose_in_stratum(members(s), x, seed, lottery_hash, s)
+            people.extend((s, i) for i in chosen)
+    return Drawn(index + 1, given, people)
+
+
+def _stratum_lookup(published: PublishedLottery, members: Callable[[int], list[str]],
+                    ids: list[str]) -> dict[str, int]:
+    wanted = set(ids)
+    out: dict[str, int] = {}
+    for s in range(len(published.keys)):
+        for i in members(s):
+            if i in wanted:
+                out[i] = s
+    return out
+
+
+def person_probabilities(published: PublishedLottery, inputs: Inputs) -> np.ndarray:
+    """Each pool row's probability under the published lottery (exact from its integers)."""
+    if published.transparent:
+        appear = published.ticket_counts()
+        m = len(published.tickets or [])
+        return np.array([appear.get(i, 0) / m for i in inputs.pool.ids.to_pylist()])
+    per_stratum = np.array(published.stratum_probabilities(), dtype=float)
+    return per_stratum[inputs.strata.row_stratum]
+
+
+def probabilities_csv(ids: pa.Array, probabilities: np.ndarray) -> bytes:
+    """`id,probability`, sorted by id, floats in shortest round-trip form."""
+    order = pc.array_sort_indices(ids).to_numpy()
+    id_list = ids.take(pa.array(order)).to_pylist()
+    lines = ["id,probability"]
+    for i, p in zip(id_list, probabilities[order].tolist(), strict=True):
+        lines.append(f"{_csv_field(i)},{p!r}")
+    return ("\n".join(lines) + "\n").encode("utf-8")
+
+
+def panel_csv(drawn: Drawn, published: PublishedLottery) -> bytes:
+    """`id` and the quota features of each selected person, in draw order."""
+    lines = [",".join(_csv_field(c) for c in ["id", *published.features])]
+    for s, i in drawn.people:
+        lines.append(",".join(_csv_field(v) for v in [i, *published.keys[s]]))
+    return ("\n".join(lines) + "\n").encode("utf-8")
+
+
+def _csv_field(v: str) -> str:
+    if any(c in v for c in ',"\n\r') or v != v.strip():
+        return '"' + v.replace('"', '""') + '"'
+    return v
+
+
+def quota_attainment(published: PublishedLottery, quotas: Quotas, drawn: Drawn
+                     ) -> list[dict]:
+    """Per quota: min, max and the seats the drawn panel gives it, sorted by feature and value."""
+    keys = published.keys
+    feats = published.features
+    out = []
+    for q in quotas.values:
+        j = feats.index(q.feature)
+        got = sum(1 for s, _ in drawn.people if keys[s][j] == q.value)
+        out.append({"feature": q.feature, "value": q.value, "min": q.min, "max": q.max,
+                    "achieved": got})
+    for c in quotas.cross:
+        j0, j1 = feats.index(c.features[0]), feats.index(c.features[1])
+        got = sum(1 for s, _ in drawn.people
+                  if keys[s][j0] == c.values[0] and keys[s][j1] == c.values[1])
+        out.append({"feature": f"{c.features[0]} & {c.features[1]}",
+                    "value": f"{c.values[0]} & {c.values[1]}", "min": c.min, "max": c.max,
+                    "achieved": got})
+    # canonical order (as in the quotas' fingerprint), whatever the quota file's order
+    return sorted(out, key=lambda q: (q["feature"].encode("utf-8"), q["value"].encode("utf-8")))
+
+
+def probability_figures(probabilities: np.ndarray) -> dict:
+    low, high = float(probabilities.min()), float(probabilities.max())
+    return {"min": low, "max": high, "sum": float(math_fsum(probabilities)),
+            "people_at_min": int((probabilities <= low * (1 + 1e-9)).sum())}
+
+
+def math_fsum(values: np.ndarray) -> float:
+    import math
+
+    return math.fsum(values.tolist())
+
+
+def versions() -> dict[str, str]:
+    out = {"python": platform.python_version()}
+    for name in ("sortition", "ortools", "numpy", "pyarrow"):
+        try:
+            out[name] = version(name)
+        except PackageNotFoundError:
+            out[name] = "unknown"
+    return out
+
+
+@dataclass
+class DrawResult:
+    out_dir: Path
+    lottery_hash: str
+    published: PublishedLottery
+    drawn: Drawn
+    seed: str
+    audit: dict
+    attainment: list[dict]
+    files: dict[str, bytes]
+    timings: dict[str, float]
+    private_out: Path | None = None
+
+
+def run_draw(inputs: Inputs, *, seed: str, out_dir: Path, algorithm: str | None,
+             panels: int | None, lottery_dir: Path | None, ticket: int | None = None,
+             private_out: Path | None = None, force: bool = False,
+             time_limit: float | None = None, title: str | None = None,
+             log: Callable[[str], None] | None = None,
+             legacy_runs: int = 1000) -> DrawResult:
+    """Compute or reuse the lottery, draw with the seed, and write the public bundle."""
+    seed_b = _seed(seed)
+    out_dir = Path(out_dir)
+    check_target(out_dir, force)
+    if private_out is not None:
+        check_private(private_out, out_dir)
+    if lottery_dir is not None:
+        lottery_bytes, source = read_lottery_bytes(lottery_dir)
+        published = read_lottery(lottery_bytes, source)
+        check_reuse(published, inputs, source, algorithm=algorithm, panels=panels)
+    else:
+        published = run_lottery(inputs, algorithm or "leximin", panels=panels,
+                                time_limit=time_limit, log=log)
+        lottery_bytes = published.to_bytes()
+    lottery_hash = hashlib.sha256(lottery_bytes).hexdigest()
+    t = time.perf_counter()
+    drawn = draw_panel(published, lottery_hash, seed_b, inputs.members, ticket)
+    inputs.timings["draw"] = time.perf_counter() - t
+    probabilities = person_probabilities(published, inputs)
+    files = {"lottery.json": lottery_bytes,
+             "panel.csv": panel_csv(drawn, published),
+             "probabilities.csv": probabilities_csv(inputs.pool.ids, probabilities)}
+    attainment = quota_attainment(published, inputs.quotas, drawn)
+    audit = audit_document(inputs, published, lottery_hash, seed, drawn, attainment,
+                           probabilities, files, ticket is not None)
+    from .report import render_report
+
+    legacy = legacy_comparison(inputs, probabilities, legacy_runs) if legacy_runs else None
+    audit["run"] = {"versions": versions(),
+                    "seconds": {k: round(v, 3) for k, v in inputs.timings.items()}}
+    html = render_report(report_context(inputs, published, audit, drawn, probabilities,
+                                        title=title, legacy=legacy, out_dir=out_dir))
+    files["audit.json"] = audit_bytes(audit)
+    files["report.html"] = html.encode("utf-8")
+    write_bundle(out_dir, files, force)
+    if private_out is not None:
+        write_private(inputs.pool, [i for _, i in drawn.people], private_out)
+    return DrawResult(out_dir, lottery_hash, published, drawn, seed, audit, attainment, files,
+                      dict(inputs.timings), private_out)
+
+
+def _seed(seed: str) -> bytes:
+    try:
+        return drawing.seed_bytes(seed)
+    except ValueError:
+        raise InputError("--seed: the seed is empty; give the public text announced for the "
+                         "draw") from None
+
+
+def audit_document(inputs: Inputs, published: PublishedLottery, lottery_hash: str, seed: str,
+                   drawn: Drawn, attainment: list[dict], probabilities: np.ndarray,
+                   files: dict[str, bytes], ticket_given: bool) -> dict:
+    """Everything a garant checks, in a fixed order; the `run` block is added apart."""
+    return {
+        "schema": SCHEMA,
+        "schema_version": SCHEMA_VERSION,
+        "draw_spec": drawing.SPEC,
+        "inputs": {
+            "pool": {**inputs.fingerprint.as_json(), "id_column": inputs.pool.id_column,
+                     "household_column": None},
+            "quotas": {"sha256": inputs.quotas_sha256,
+                       **quotas_document(inputs.quotas, inputs.size)},
+        },
+        "parameters": {"algorithm": published.algorithm, "panel_size": inputs.size,
+                       "panels": len(published.tickets) if published.transparent else None,
+                       "ticket": drawn.number if ticket_given else None},
+        "lottery": {"file": "lottery.json", "sha256": lottery_hash, "method": published.method,
+                    "panels": len(published.weights), "denominator": published.denominator,
+                    "certified_gap": published.gap, "transparent": published.transparent,
+                    "max_change": published.max_change},
+        "seed": seed,
+        "draw": {"panel_number": drawn.number,
+                 "number_from": "ticket given by the operator" if ticket_given else "seed",
+                 "ids": [i for _, i in drawn.people]},
+        "quotas_achieved": attainment,
+        "probabilities": {"file": "probabilities.csv", **probability_figures(probabilities)},
+        "files": {name: hashlib.sha256(data).hexdigest() for name, data in sorted(files.items())},
+    }
+
+
+def audit_bytes(audit: dict) -> bytes:
+    return (json.dumps(audit, ensure_ascii=False, indent=1) + "\n").encode("utf-8")
+
+
+def read_lottery_bytes(lottery_dir: Path) -> tuple[bytes, str]:
+    path = Path(lottery_dir)
+    if path.is_dir():
+        path = path / "lottery.json"
+    try:
+        return path.read_bytes(), str(path)
+    except OSError as e:
+        raise InputError(f"{path}: cannot read the lottery ({e.strerror or e})") from None
+
+
+def check_target(out_dir: Path, force: bool) -> None:
+    if out_dir.exists() and not out_dir.is_dir():
+        raise InputError(f"{out_dir}: exists and is not a folder")
+    if out_dir.is_dir() and any(out_dir.iterdir()) and not force:
+        raise InputError(f"{out_dir}: folder is not empty (use --force to replace it)")
+
+
+def check_private(private_out: Path, out_dir: Path) -> None:
+    p, d = Path(private_out).resolve(), Path(out_dir).resolve()
+    if p == d or d in p.parents:
+        raise InputError(f"--private-out {private_out}: inside the public bundle {out_dir}; "
+                         "the private export must be written elsewhere")
+    if p.suffix.lower() not in (".csv", ".parquet"):
+        raise InputError(f"--private-out {private_out}: must end in .csv or .parquet")
+
+
+def write_bundle(out_dir: Path, files: dict[str, bytes], force: bool) -> None:
+    """Write every file into a temporary folder, then swap it into place."""
+    out_dir = Path(out_dir)
+    parent = out_dir.resolve().parent
+    parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", suffix=".tmp", dir=parent))
+    old: Path | None = None
+    try:
+        for name, data in files.items():
+            (tmp / name).write_bytes(data)
+        os.chmod(tmp, 0o777 & ~_umask())
+        if out_dir.exists():
+            check_target(out_dir, force)
+            old = parent / f".{out_dir.name}.{os.getpid()}.old"
+            os.replace(out_dir, old)
+        os.replace(tmp, out_dir)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        if old is not None and not out_dir.exists():
+            os.replace(old, out_dir)
+            old = None
+        raise
+    finally:
+        if old is not None:
+            shutil.rmtree(old, ignore_errors=True)
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+def write_private(pool: Pool, ids: list[str], out: Path) -> None:
+    """The operator's private export: the drawn people with every column of the pool."""
+    import pyarrow.parquet as pq
+
+    from .fileio import atomic_path
+
+    rows = pc.index_in(pa.array(ids, type=pa.string()), value_set=pool.ids).to_numpy(
+        zero_copy_only=False)
+    table = read_rows(pool, np.asarray(rows, dtype=np.int64))
+    table = table.append_column("draw_order", pa.array(np.arange(1, len(ids) + 1)))
+    with atomic_path(out) as tmp:
+        if Path(out).suffix.lower() == ".parquet":
+            pq.write_table(table, tmp)
+        else:
+            pacsv.write_csv(table, tmp)
+
+
+def quota_system_for(published: PublishedLottery, quotas: Quotas):
+    """The quota constraints over the lottery's own strata (for checking its panels)."""
+    from .strata import strata_from_counts
+
+    strata = strata_from_counts(published.features,
+                                dict(zip(published.keys, published.counts, strict=True)))
+    return strata, quota_system(strata, quotas, published.panel_size)
+
+
+
+def legacy_comparison(inputs: Inputs, probabilities: np.ndarray, runs: int) -> dict | None:
+    """The legacy greedy procedure's estimated probabilities, for the report's comparison.
+
+    Counts the people it gives less than the lottery's minimum by more than three standard
+    errors of the estimate (seats per run taken as Poisson). None if the procedure fails here.
+    """
+    from .errors import SortitionError
+    from .legacy import legacy_probabilities
+
+    try:
+        est = legacy_probabilities(inputs.strata, inputs.quotas, inputs.size, seed=0, runs=runs)
+    except SortitionError:
+        return None
+    counts = inputs.strata.counts.astype(float)
+    leg = np.asarray(est.stratum_probabilities, dtype=float)
+    floor = float(probabilities.min())
+    error = np.sqrt(np.maximum(leg, floor) / (runs * np.maximum(counts, 1.0)))
+    below = leg + 3 * error < floor
+    return {"runs": runs, "stratum_probabilities": leg, "people_below": int(counts[below].sum())}
+
+
+def _histogram(values: np.ndarray, edges: np.ndarray) -> list[dict]:
+    counts, _ = np.histogram(values, bins=edges)
+    return [{"lo": float(edges[i]), "hi": float(edges[i + 1]), "people": int(c)}
+            for i, c in enumerate(counts.tolist())]
+
+
+def report_context(inputs: Inputs, published: PublishedLottery, audit: dict, drawn: Drawn,
+                   probabilities: np.ndarray, *, title: str | None, legacy: dict | None,
+                   out_dir: Path) -> dict:
+    """What `report.render_report` shows, from the draw's own figures."""
+    import shlex
+
+    people = len(inputs.pool)
+    features = []
+    for f in published.features:
+        j = published.features.index(f)
+        pool_counts = inputs.strata.value_counts(f)
+        panel_counts: dict[str, int] = {}
+        for s, _ in drawn.people:
+            v = published.keys[s][j]
+            panel_counts[v] = panel_counts.get(v, 0) + 1
+        values = []
+        for q in inputs.quotas.for_feature(f):
+            values.append({"value": q.value, "population_share": q.share,
+                           "pool_share": pool_counts.get(q.value, 0) / people,
+                           "panel_count": panel_counts.get(q.value, 0), "min": q.min,
+                           "max": q.max})
+        if values:
+            features.append({"name": f, "values": values})
+    low, high = float(probabilities.min()), float(probabilities.max())
+    edges = np.linspace(low, high if high > low else low + 1e-12, 21)
+    at_min = probabilities <= low * (1 + 1e-9)
+    strata_at_min = int(np.unique(inputs.strata.row_stratum[at_min]).size)
+    figures = {"min": low, "max": high, "mean": float(probabilities.mean()),
+               "people_at_min": int(at_min.sum()), "strata_at_min": strata_at_min,
+               "gap": published.gap, "histogram": _histogram(probabilities, edges),
+               "legacy": None}
+    if legacy is not None:
+        per_person = np.asarray(legacy["stratum_probabilities"])[inputs.strata.row_stratum]
+        lo_edges = np.linspace(min(low, float(per_person.min())),
+                               max(high, float(per_person.max())), 21)
+        figures["histogram"] = _histogram(probabilities, lo_edges)
+        figures["legacy"] = {"runs": legacy["runs"], "min": float(per_person.min()),
+                             "max": float(per_person.max()),
+                             "people_below_leximin_min": int(legacy["people_below"]),
+                             "histogram": _histogram(per_person, lo_edges)}
+    feature_names = list(published.features)
+    selected = [{"id": i, "features": dict(zip(feature_names, published.keys[s], strict=True))}
+                for s, i in drawn.people]
+    transparent = None
+    if published.transparent:
+        transparent = {"tickets": len(published.tickets or []), "ticket": drawn.number,
+                       "max_change": published.max_change}
+    command = (f"sortition verify {shlex.quote(str(out_dir))} --pool public-pool.parquet "
+               f"--expect-lottery-hash {audit['lottery']['sha256']} "
+               f"--expect-seed {shlex.quote(audit['seed'])}")
+    return {
+        "title": title, "seed": audit["seed"], "lottery_hash": audit["lottery"]["sha256"],
+        "pool_fingerprint": inputs.fingerprint.sha256, "quotas_fingerprint": inputs.quotas_sha256,
+        "algorithm": published.algorithm, "panel_size": published.panel_size,
+        "pool_people": people, "strata": len(published.keys),
+        "lottery_panels": len(published.weights), "panel_number": drawn.number,
+        "transparent": transparent, "features": features, "probabilities": figures,
+        "selected": selected, "feature_names": feature_names, "verify_commands": [command],
+        "files": [{"name": k, "sha256": v} for k, v in audit["files"].items()],
+        "run": audit.get("run", {}),
+    }

@@ -1,0 +1,170 @@
+"""Fingerprints of the inputs: what garants compare to know a draw used the pool and quotas it says.
+
+**Pool.** The fingerprint is the SHA-256 of the pool's *public extract* — ids and quota features
+only, never a contact column — in this encoding (version 1), UTF-8 throughout:
+
+    sortition-pool-v1 TAB id TAB <feature> TAB <feature> … LF      (features sorted by UTF-8 bytes)
+    <id> TAB <value> TAB <value> … LF                            (one line per person)
+
+with the people in the order of their ids' UTF-8 bytes. Ids and values never contain a tab, CR
+or LF (the pool loader refuses them) and are whitespace-stripped, so the encoding is
+unambiguous. The same bytes result from the full pool and from the extract written by
+`sortition public-pool`, whatever the file format, row order or extra columns.
+
+Each stratum also gets its own SHA-256: the header line followed by the lines of its members,
+in id order. When a pool changes, comparing these names the strata that changed.
+
+**Quotas** are fingerprinted in their resolved form (integer bounds for the panel size), as the
+SHA-256 of a canonical JSON text (see `quotas_document`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from .fileio import atomic_path
+from .pool import Pool
+from .quotas import Quotas
+from .strata import Strata
+
+POOL_ENCODING = "sortition-pool-v1"
+
+
+@dataclass
+class StratumHash:
+    values: tuple[str, ...]  # in the strata's feature order
+    people: int
+    sha256: str
+
+
+@dataclass
+class PoolFingerprint:
+    sha256: str
+    people: int
+    features: list[str]  # in the strata's feature order
+    strata: list[StratumHash]
+
+    def as_json(self) -> dict:
+        return {"sha256": self.sha256, "encoding": POOL_ENCODING, "people": self.people,
+                "features": list(self.features),
+                "strata": [{"values": list(s.values), "people": s.people, "sha256": s.sha256}
+                           for s in self.strata]}
+
+
+def _sorted_features(features: list[str]) -> list[str]:
+    return sorted(features, key=lambda f: f.encode("utf-8"))
+
+
+def public_extract(pool: Pool) -> pa.Table:
+    """Ids and quota features, sorted by id: the table garants may receive."""
+    columns: dict[str, pa.Array] = {"id": pool.ids.cast(pa.string())}
+    for f in _sorted_features(pool.features):
+        columns[f] = pa.DictionaryArray.from_arrays(
+            pa.array(pool.codes[f], type=pa.int32()),
+            pa.array(pool.values[f], type=pa.string())).cast(pa.string())
+    table = pa.table(columns)
+    return table.take(pc.sort_indices(table, sort_keys=[("id", "ascending")]))
+
+
+def _lines(extract: pa.Table) -> pa.Array:
+    """One encoded line per row of the extract (with its LF), as a large_string array."""
+    cols = [extract.column(c).combine_chunks().cast(pa.large_string())
+            for c in extract.column_names]
+    tab = pa.scalar("\t", type=pa.large_string())
+    joined = pc.binary_join_element_wise(*cols, tab)
+    newline = pa.array(np.full(extract.num_rows, "\n", dtype=object), type=pa.large_string())
+    return pc.binary_join_element_wise(joined, newline, pa.scalar("", type=pa.large_string()))
+
+
+def _buffer(lines: pa.Array) -> tuple[np.ndarray, memoryview]:
+    offsets = np.frombuffer(lines.buffers()[1], dtype=np.int64)[
+        lines.offset:lines.offset + len(lines) + 1]
+    data = lines.buffers()[2]
+    return offsets, memoryview(data) if data is not None else memoryview(b"")
+
+
+def pool_fingerprint(pool: Pool, strata: Strata) -> PoolFingerprint:
+    """The pool's fingerprint and one hash per stratum (see the module docstring)."""
+    features = _sorted_features(pool.features)
+    header = ("\t".join([POOL_ENCODING, "id", *features]) + "\n").encode("utf-8")
+    order = pc.array_sort_indices(pool.ids).to_numpy()
+    extract = public_extract(pool)  # rows in `order`
+    lines = _lines(extract)
+    offsets, data = _buffer(lines)
+    whole = hashlib.sha256(header)
+    whole.update(data[int(offsets[0]):int(offsets[-1])])
+    if strata.row_stratum is None:
+        raise ValueError("strata built from counts: no rows to fingerprint")
+    by_stratum = strata.row_stratum[order]  # stratum of each line, lines in id order
+    grouped = np.argsort(by_stratum, kind="stable")  # id order kept within each stratum
+    regrouped = lines.take(pa.array(grouped))
+    g_offsets, g_data = _buffer(regrouped)
+    bounds = np.searchsorted(by_stratum[grouped], np.arange(len(strata) + 1))
+    hashes = []
+    for s, key in enumerate(strata.keys):
+        h = hashlib.sha256(header)
+        h.update(g_data[int(g_offsets[bounds[s]]):int(g_offsets[bounds[s + 1]])])
+        hashes.append(StratumHash(tuple(key), int(bounds[s + 1] - bounds[s]), h.hexdigest()))
+    return PoolFingerprint(whole.hexdigest(), len(pool), list(strata.features), hashes)
+
+
+def write_public_extract(pool: Pool, out: Path) -> None:
+    """Write the extract as Parquet or CSV (by the file's extension), atomically."""
+    import pyarrow.csv as pacsv
+    import pyarrow.parquet as pq
+
+    table = public_extract(pool)
+    with atomic_path(out) as tmp:
+        if out.suffix.lower() == ".csv":
+            pacsv.write_csv(table, tmp, write_options=pacsv.WriteOptions(quoting_style="needed"))
+        else:
+            pq.write_table(table, tmp, compression="zstd")
+
+
+def quotas_document(quotas: Quotas, size: int) -> dict:
+    """The resolved quotas as plain data, in a canonical order (UTF-8 byte order)."""
+    def key(row: list) -> list:
+        return [x.encode("utf-8") if isinstance(x, str) else x for x in row]
+
+    values = sorted(([q.feature, q.value, int(q.min), int(q.max)] for q in quotas.values),
+                    key=key)
+    cross = sorted(([c.features[0], c.values[0], c.features[1], c.values[1], int(c.min),
+                     int(c.max)] for c in quotas.cross), key=key)
+    return {"panel_size": int(size), "quotas": values, "cross": cross}
+
+
+def quotas_fingerprint(quotas: Quotas, size: int) -> str:
+    """SHA-256 of the canonical JSON of `quotas_document` (compact, keys sorted, UTF-8)."""
+    text = json.dumps(quotas_document(quotas, size), ensure_ascii=False, sort_keys=True,
+                      separators=(",", ":"))
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def stratum_differences(recorded: list[dict], found: PoolFingerprint, limit: int = 10
+                        ) -> list[str]:
+    """Which strata differ between a recorded fingerprint and the pool given: one line each."""
+    before = {tuple(s["values"]): s for s in recorded}
+    after = {s.values: s for s in found.strata}
+    out: list[str] = []
+    keys = sorted(set(before) | set(after), key=lambda k: [v.encode("utf-8") for v in k])
+    for k in keys:
+        label = ", ".join(f"{f}={v}" for f, v in zip(found.features, k, strict=False))
+        b, a = before.get(k), after.get(k)
+        if b is None:
+            out.append(f"stratum {label}: not in the recorded pool ({a.people} people now)")
+        elif a is None:
+            out.append(f"stratum {label}: missing ({b['people']} people recorded)")
+        elif b["sha256"] != a.sha256:
+            change = (f"{b['people']} people recorded, {a.people} now" if b["people"] != a.people
+                      else f"same number of people ({a.people}), different ids or values")
+            out.append(f"stratum {label}: changed ({change})")
+    if len(out) > limit:
+        out = out[:limit] + [f"… and {len(out) - limit} more strata"]
+    return out

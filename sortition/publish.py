@@ -1,0 +1,242 @@
+"""The published lottery: `lottery.json`, exact and canonical, and its hash.
+
+The solver's lottery has floating-point weights. The published one has **integer weights over a
+stated denominator, summing exactly to it**, so that the draw needs no floating point and anyone
+can recompute every marginal exactly. Its **hash** is the SHA-256 of the exact bytes of
+`lottery.json` (which therefore does not contain it); it can be published before the seed exists.
+
+A lottery is either *stratified* — panels as seats per stratum; the people inside each stratum
+are chosen at draw time — or *transparent* (`--panels M`): M equally likely panels listed as
+people, so that a number 1..M drawn with balls or dice alone determines the panel.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from .errors import InputError
+from .lottery import Lottery
+
+FORMAT = "sortition-lottery"
+VERSION = 1
+DENOMINATOR = 10**12
+
+
+@dataclass
+class PublishedLottery:
+    algorithm: str
+    method: str
+    panel_size: int
+    features: list[str]
+    keys: list[tuple[str, ...]]
+    counts: list[int]  # people per stratum
+    denominator: int
+    weights: list[int]  # per panel, sum == denominator
+    panels: np.ndarray  # (P, S) int64 seats per stratum
+    pool_sha256: str
+    quotas_sha256: str
+    id_column: str | None
+    gap: float
+    tickets: list[list[str]] | None = None  # transparent lottery: ids of each ticket's panel
+    max_change: float | None = None  # transparent: largest change of a person's probability
+    extra: dict = field(default_factory=dict)
+
+    @property
+    def transparent(self) -> bool:
+        return self.tickets is not None
+
+    def stratum_probabilities(self) -> list[float]:
+        """Each stratum's per-person probability, computed exactly from the integer weights.
+
+        (Σ_j w_j x_js) / (D n_s) is a ratio of Python integers, and Python rounds its true
+        division correctly, so every implementation gets the same float.
+        """
+        seats = [0] * len(self.keys)
+        for w, row in zip(self.weights, self.panels.tolist(), strict=True):
+            for s, x in enumerate(row):
+                if x:
+                    seats[s] += w * x
+        return [seats[s] / (self.denominator * n) if n else 0.0
+                for s, n in enumerate(self.counts)]
+
+    def ticket_counts(self) -> dict[str, int]:
+        """Transparent lottery: on how many tickets each person appears."""
+        out: dict[str, int] = {}
+        for t in self.tickets or []:
+            for i in t:
+                out[i] = out.get(i, 0) + 1
+        return out
+
+    def to_bytes(self) -> bytes:
+        """The canonical text: fixed key order, one stratum and one panel per line, UTF-8."""
+        def j(v: object) -> str:
+            return json.dumps(v, ensure_ascii=False)
+
+        probs = self.stratum_probabilities()
+        lines = ["{", f' "format": {j(FORMAT)},', f' "version": {VERSION},',
+                 f' "algorithm": {j(self.algorithm)},', f' "method": {j(self.method)},',
+                 f' "panel_size": {self.panel_size},',
+                 f' "pool": {{"sha256": {j(self.pool_sha256)}, "people": {sum(self.counts)}, '
+                 f'"id_column": {j(self.id_column)}}},',
+                 f' "quotas": {{"sha256": {j(self.quotas_sha256)}}},',
+                 f' "certified_gap": {j(float(self.gap))},',
+                 f' "features": {j(self.features)},', ' "strata": [']
+        for s, (key, n) in enumerate(zip(self.keys, self.counts, strict=True)):
+            comma = "," if s + 1 < len(self.keys) else ""
+            lines.append(f'  {{"values": {j(list(key))}, "people": {n}, '
+                         f'"probability": {j(probs[s])}}}{comma}')
+        lines += [" ],", f' "denominator": {self.denominator},', ' "panels": [']
+        for p, (w, row) in enumerate(zip(self.weights, self.panels.tolist(), strict=True)):
+            seats = [[s, x] for s, x in enumerate(row) if x]
+            comma = "," if p + 1 < len(self.weights) else ""
+            lines.append(f'  {{"weight": {w}, "seats": {j(seats)}}}{comma}')
+        if self.tickets is None:
+            lines += [" ]", "}"]
+        else:
+            lines += [" ],", f' "transparent": {{"tickets": {len(self.tickets)}, '
+                      f'"max_change": {j(float(self.max_change or 0.0))}, "panels": [']
+            for t, ids in enumerate(self.tickets):
+                comma = "," if t + 1 < len(self.tickets) else ""
+                lines.append(f'  {j(ids)}{comma}')
+            lines += [" ]}", "}"]
+        return ("\n".join(lines) + "\n").encode("utf-8")
+
+    def sha256(self) -> str:
+        return hashlib.sha256(self.to_bytes()).hexdigest()
+
+
+def integer_weights(weights: np.ndarray, denominator: int = DENOMINATOR) -> list[int]:
+    """Round probabilities to integers summing exactly to `denominator` (largest remainder;
+    ties to the earlier panel)."""
+    w = np.maximum(np.asarray(weights, dtype=float), 0.0)
+    w = w / w.sum()
+    scaled = [float(x) * denominator for x in w.tolist()]
+    base = [int(x) for x in scaled]
+    short = denominator - sum(base)
+    order = sorted(range(len(base)), key=lambda i: (-(scaled[i] - base[i]), i))
+    for i in order[:short]:
+        base[i] += 1
+    return base
+
+
+def publish(lottery: Lottery, *, pool_sha256: str, quotas_sha256: str,
+            id_column: str | None) -> PublishedLottery:
+    """The exact published form of a solver's lottery (panels of weight 0 are dropped)."""
+    ints = integer_weights(lottery.weights)
+    keep = [i for i, w in enumerate(ints) if w > 0]
+    published = PublishedLottery(
+        lottery.algorithm, lottery.method, int(lottery.size), list(lottery.features),
+        [tuple(k) for k in lottery.keys], [int(n) for n in lottery.counts.tolist()],
+        DENOMINATOR, [ints[i] for i in keep], lottery.panels[keep].astype(np.int64),
+        pool_sha256, quotas_sha256, id_column, 0.0)
+    target = np.asarray(lottery.target, dtype=float)
+    exact = np.array(published.stratum_probabilities())
+    published.gap = max(float(lottery.gap), float(np.maximum(target - exact, 0.0).max()))
+    return published
+
+
+def transparent_problem(tickets: int, panel_size: int, people: int) -> str | None:
+    """Why `tickets` equally likely panels cannot serve this pool, or None."""
+    if tickets < 1:
+        return f"--panels {tickets}: must be at least 1"
+    if tickets * panel_size < people:
+        return (f"--panels {tickets}: {tickets} panels of {panel_size} seats hold "
+                f"{tickets * panel_size:,} places for {people:,} people, so most of the pool "
+                "would have no chance at all; a transparent lottery needs panels × panel size "
+                "≥ pool size (use it on a respondent pool, not a contact base)")
+    return None
+
+
+def make_transparent(published: PublishedLottery, members: list[list[str]], tickets: int
+                     ) -> PublishedLottery:
+    """Round the lottery to `tickets` equally likely panels of people.
+
+    Each panel gets a whole number of tickets (largest remainder of tickets × weight). Inside a
+    stratum, its people (sorted by id) fill the seats of successive tickets in turn, cyclically,
+    so each appears on ⌊T/n⌋ or ⌈T/n⌉ tickets (T: the stratum's seats over all tickets) and never
+    twice on one ticket. A person's probability becomes (tickets holding them) / M.
+    """
+    m = int(tickets)
+    problem = transparent_problem(m, published.panel_size, sum(published.counts))
+    if problem:
+        raise InputError(problem)
+    d = published.denominator
+    quota = [w * m // d for w in published.weights]
+    rest = [w * m % d for w in published.weights]
+    for i in sorted(range(len(quota)), key=lambda i: (-rest[i], i))[:m - sum(quota)]:
+        quota[i] += 1
+    pointer = [0] * len(published.keys)
+    out: list[list[str]] = []
+    for p, copies in enumerate(quota):
+        row = published.panels[p].tolist()
+        for _ in range(copies):
+            ids: list[str] = []
+            for s, x in enumerate(row):
+                group = members[s]
+                for k in range(x):
+                    ids.append(group[(pointer[s] + k) % len(group)])
+                pointer[s] = (pointer[s] + x) % max(1, len(group))
+            out.append(ids)
+    result = PublishedLottery(
+        published.algorithm, published.method, published.panel_size, published.features,
+        published.keys, published.counts, m, quota, published.panels, published.pool_sha256,
+        published.quotas_sha256, published.id_column, published.gap, out, 0.0)
+    keep = [i for i, q in enumerate(quota) if q > 0]
+    result.weights = [quota[i] for i in keep]
+    result.panels = published.panels[keep]
+    before = published.stratum_probabilities()
+    appear = result.ticket_counts()
+    worst = 0.0
+    for s, group in enumerate(members):
+        for i in group:
+            worst = max(worst, abs(appear.get(i, 0) / m - before[s]))
+    result.max_change = worst
+    return result
+
+
+def read_lottery(data: bytes, source: str) -> PublishedLottery:
+    """Parse and check the structure of a `lottery.json`; InputError names what is wrong."""
+    try:
+        doc = json.loads(data.decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise InputError(f"{source}: not a readable lottery file ({e})") from None
+
+    def need(cond: bool, what: str) -> None:
+        if not cond:
+            raise InputError(f"{source}: {what}")
+
+    need(isinstance(doc, dict) and doc.get("format") == FORMAT,
+         f"not a lottery file (format should be {FORMAT!r})")
+    need(doc.get("version") == VERSION, f"unsupported version {doc.get('version')!r}")
+    try:
+        features = [str(f) for f in doc["features"]]
+        strata = doc["strata"]
+        keys = [tuple(str(v) for v in s["values"]) for s in strata]
+        counts = [int(s["people"]) for s in strata]
+        d = int(doc["denominator"])
+        weights = [int(p["weight"]) for p in doc["panels"]]
+        panels = np.zeros((len(weights), len(keys)), dtype=np.int64)
+        for r, p in enumerate(doc["panels"]):
+            for s, x in p["seats"]:
+                need(0 <= int(s) < len(keys), f"panel {r + 1}: stratum {s} out of range")
+                panels[r, int(s)] = int(x)
+        transparent = doc.get("transparent")
+        tickets = None if transparent is None else [[str(i) for i in t]
+                                                    for t in transparent["panels"]]
+        pub = PublishedLottery(
+            str(doc["algorithm"]), str(doc.get("method", "")), int(doc["panel_size"]), features,
+            keys, counts, d, weights, panels, str(doc["pool"]["sha256"]),
+            str(doc["quotas"]["sha256"]), doc["pool"].get("id_column"),
+            float(doc.get("certified_gap", 0.0)), tickets,
+            None if transparent is None else float(transparent.get("max_change", 0.0)))
+        pub.extra["stated_probabilities"] = [float(s["probability"]) for s in strata]
+        pub.extra["stated_tickets"] = None if transparent is None else int(transparent["tickets"])
+    except (KeyError, TypeError, ValueError) as e:
+        raise InputError(f"{source}: malformed lottery ({type(e).__name__}: {e})") from None
+    need(all(len(k) == len(features) for k in keys), "a stratum has the wrong number of values")
+    need(d >= 1 and all(w >= 0 for w in weights), "negative weight or denominator below 1")
+    return pub

@@ -1,0 +1,404 @@
+"""`sortition verify`: a garant's independent check of a public bundle.
+
+Everything is recomputed from the bundle, the pool (full or its public extract) and, if given,
+the quotas: fingerprints, the lottery's hash and panels, the stated probabilities, the draw
+from the seed, `panel.csv`, `probabilities.csv`, the quota attainment and the file hashes.
+Every mismatch is a *difference* naming the file and the field (or stratum), expected vs found;
+an unreadable file inside the bundle is a difference too. Only an unusable command-line input
+(the pool, the quotas, the folder itself) is an input error.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from .audit import (
+    SCHEMA,
+    Drawn,
+    Inputs,
+    draw_panel,
+    panel_csv,
+    person_probabilities,
+    probabilities_csv,
+    quota_attainment,
+    quota_system_for,
+)
+from .errors import InputError, SortitionError
+from .fingerprint import (
+    pool_fingerprint,
+    quotas_document,
+    quotas_fingerprint,
+    stratum_differences,
+)
+from .pool import load_pool
+from .publish import PublishedLottery, read_lottery
+from .quotas import CrossQuota, Quotas, ValueQuota, load_quotas
+from .strata import build_strata
+
+MARGINAL_TOL = 1e-6
+
+
+@dataclass
+class Verification:
+    bundle: Path
+    differences: list[str] = field(default_factory=list)
+    checked: list[str] = field(default_factory=list)
+    summary: dict = field(default_factory=dict)
+
+    @property
+    def ok(self) -> bool:
+        return not self.differences
+
+
+def _quotas_from_audit(doc: dict) -> Quotas:
+    values = [ValueQuota(str(f), str(v), int(lo), int(hi)) for f, v, lo, hi in doc["quotas"]]
+    cross = [CrossQuota((str(f0), str(f1)), (str(v0), str(v1)), int(lo), int(hi))
+             for f0, v0, f1, v1, lo, hi in doc.get("cross", [])]
+    return Quotas(values, cross, int(doc["panel_size"]), "audit.json")
+
+
+def _read(bundle: Path, name: str, result: Verification) -> bytes | None:
+    try:
+        return (bundle / name).read_bytes()
+    except OSError as e:
+        result.differences.append(f"{name}: cannot be read ({e.strerror or e})")
+        return None
+
+
+def verify_bundle(bundle: Path, pool_path: Path, *, quotas_path: Path | None = None,
+                  expect_lottery_hash: str | None = None, expect_seed: str | None = None,
+                  recompute: bool = False, id_column: str | None = None,
+                  encoding: str = "utf-8",
+                  log: Callable[[str], None] | None = None) -> Verification:
+    """Check a public bundle; the result lists what was checked and every difference."""
+    say = log or (lambda _m: None)
+    bundle = Path(bundle)
+    if not bundle.is_dir():
+        raise InputError(f"{bundle}: not a folder (give the public bundle written by "
+                         "`sortition draw`)")
+    if not Path(pool_path).exists():
+        raise InputError(f"{pool_path}: pool file not found")
+    result = Verification(bundle)
+    diff, ok = result.differences.append, result.checked.append
+
+    raw = _read(bundle, "audit.json", result)
+    if raw is None:
+        return result
+    try:
+        audit = json.loads(raw.decode("utf-8"))
+        if audit.get("schema") != SCHEMA:
+            raise ValueError(f"schema is {audit.get('schema')!r}, expected {SCHEMA!r}")
+        recorded_pool = audit["inputs"]["pool"]
+        recorded_quotas = audit["inputs"]["quotas"]
+        seed = str(audit["seed"])
+        lottery_sha = str(audit["lottery"]["sha256"])
+        features = [str(f) for f in recorded_pool["features"]]
+    except (UnicodeDecodeError, ValueError, KeyError, TypeError) as e:
+        diff(f"audit.json: unreadable or incomplete ({e})")
+        return result
+
+    # --- what was announced beforehand
+    if expect_seed is not None:
+        if expect_seed != seed:
+            diff(f"audit.json, seed: expected {expect_seed!r} (announced), found {seed!r}")
+        else:
+            ok("the seed is the one announced")
+    lottery_bytes = _read(bundle, "lottery.json", result)
+    actual_sha = hashlib.sha256(lottery_bytes).hexdigest() if lottery_bytes is not None else None
+    if actual_sha is not None and actual_sha != lottery_sha:
+        diff(f"lottery.json: SHA-256 is {actual_sha}, audit.json records {lottery_sha} "
+             "(the lottery file was changed)")
+    if expect_lottery_hash is not None:
+        wanted = expect_lottery_hash.strip().lower()
+        for what, h in (("lottery.json", actual_sha), ("audit.json, lottery.sha256",
+                                                       lottery_sha)):
+            if h is not None and h != wanted:
+                diff(f"{what}: hash {h} is not the lottery hash published beforehand "
+                     f"({wanted})")
+        if actual_sha == wanted == lottery_sha:
+            ok("the lottery is the one whose hash was published beforehand")
+
+    # --- the pool
+    say("loading the pool")
+    column = recorded_pool.get("id_column") if id_column is None else id_column
+    pool = _load(pool_path, features, column, encoding)
+    strata = build_strata(pool, features)
+    say("fingerprinting the pool")
+    fp = pool_fingerprint(pool, strata)
+    if fp.sha256 != recorded_pool.get("sha256"):
+        diff(f"pool {pool_path}: fingerprint {fp.sha256} differs from the recorded "
+             f"{recorded_pool.get('sha256')} ({len(pool):,} people now, "
+             f"{recorded_pool.get('people')} recorded)")
+        for line in stratum_differences(recorded_pool.get("strata", []), fp):
+            diff(f"pool {pool_path}: {line}")
+    else:
+        ok(f"the pool's fingerprint matches ({len(pool):,} people, {len(strata):,} strata)")
+
+    # --- the quotas
+    try:
+        audit_quotas = _quotas_from_audit(recorded_quotas)
+    except (KeyError, TypeError, ValueError) as e:
+        diff(f"audit.json, inputs.quotas: unreadable ({e})")
+        return result
+    size = audit_quotas.size or 0
+    own = quotas_fingerprint(audit_quotas, size)
+    if own != recorded_quotas.get("sha256"):
+        diff(f"audit.json, inputs.quotas: the quotas listed hash to {own}, not to the recorded "
+             f"fingerprint {recorded_quotas.get('sha256')} (a bound was edited)")
+    quotas = audit_quotas
+    if quotas_path is not None:
+        given = load_quotas(quotas_path, size)
+        given_sha = quotas_fingerprint(given, size)
+        if given_sha != recorded_quotas.get("sha256"):
+            diff(f"quotas {quotas_path}: fingerprint {given_sha} differs from the recorded "
+                 f"{recorded_quotas.get('sha256')}")
+            for line in _quota_changes(quotas_document(given, size),
+                                       quotas_document(audit_quotas, size)):
+                diff(f"quotas {quotas_path}: {line}")
+        else:
+            ok("the quotas given match the recorded fingerprint")
+        quotas = given
+    elif own == recorded_quotas.get("sha256"):
+        ok("the recorded quotas match their fingerprint")
+
+    # --- the lottery
+    if lottery_bytes is None:
+        return result
+    try:
+        published = read_lottery(lottery_bytes, "lottery.json")
+    except InputError as e:
+        diff(e.problems[0])
+        return result
+    _check_lottery(published, quotas, recorded_quotas.get("sha256"), fp, strata, result)
+    if published.transparent:
+        _check_tickets(published, pool, strata, result)
+
+    # --- the draw
+    inputs = Inputs(pool, strata, quotas, size, fp, str(recorded_quotas.get("sha256")),
+                    Path(quotas_path or "audit.json"))
+    _check_draw(published, lottery_sha if actual_sha is None else actual_sha, seed, audit,
+                inputs, bundle, result)
+
+    if recompute:
+        say(f"recomputing the {published.algorithm} lottery")
+        _recompute(published, inputs, result)
+    result.summary = {"bundle": str(bundle), "pool_people": len(pool), "strata": len(strata),
+                      "algorithm": published.algorithm, "lottery_sha256": actual_sha,
+                      "seed": seed, "panel_number": audit.get("draw", {}).get("panel_number"),
+                      "differences": len(result.differences)}
+    return result
+
+
+def _load(pool_path: Path, features: list[str], column: str | None, encoding: str):
+    try:
+        return load_pool(pool_path, features, id_column=column, encoding=encoding)
+    except InputError:
+        if column not in (None, "id"):  # the public extract always calls it `id`
+            return load_pool(pool_path, features, id_column="id", encoding=encoding)
+        raise
+
+
+def _quota_changes(given: dict, recorded: dict) -> list[str]:
+    out = []
+    a = {(r[0], r[1]): r[2:] for r in given["quotas"]}
+    b = {(r[0], r[1]): r[2:] for r in recorded["quotas"]}
+    for k in sorted(set(a) | set(b)):
+        if a.get(k) != b.get(k):
+            out.append(f"{k[0]}={k[1]}: min/max {a.get(k)} given, {b.get(k)} recorded")
+    if given["panel_size"] != recorded["panel_size"]:
+        out.append(f"panel size {given['panel_size']} given, {recorded['panel_size']} recorded")
+    return out
+
+
+def _check_lottery(pub: PublishedLottery, quotas: Quotas, quotas_sha: str | None, fp,
+                   strata, result: Verification) -> None:
+    diff, ok = result.differences.append, result.checked.append
+    if pub.pool_sha256 != fp.sha256:
+        diff(f"lottery.json, pool.sha256: {pub.pool_sha256} is not this pool's fingerprint "
+             f"{fp.sha256}")
+    if pub.quotas_sha256 != quotas_sha:
+        diff(f"lottery.json, quotas.sha256: {pub.quotas_sha256}, audit.json records "
+             f"{quotas_sha}")
+    if sum(pub.weights) != pub.denominator:
+        diff(f"lottery.json: weights sum to {sum(pub.weights)}, not to the denominator "
+             f"{pub.denominator}")
+    else:
+        ok(f"the {len(pub.weights):,} panel weights sum exactly to {pub.denominator:,}")
+    if pub.features != list(strata.features):
+        diff(f"lottery.json, features: {pub.features}, the pool's are {strata.features}")
+        return
+    here = dict(zip(strata.keys, strata.counts.tolist(), strict=True))
+    stated = dict(zip(pub.keys, pub.counts, strict=True))
+    wrong = [k for k in sorted(set(here) | set(stated)) if here.get(k) != stated.get(k)]
+    for k in wrong[:10]:
+        diff(f"lottery.json, stratum {', '.join(k)}: {stated.get(k, 0)} people in the lottery, "
+             f"{here.get(k, 0)} in the pool")
+    if not wrong:
+        ok("the lottery's strata and their sizes are the pool's")
+    _, system = quota_system_for(pub, quotas)
+    bad = [p + 1 for p in range(len(pub.weights)) if not system.satisfied(pub.panels[p])]
+    if bad:
+        diff(f"lottery.json: panel(s) {', '.join(map(str, bad[:10]))} break the quotas or the "
+             "stratum sizes")
+    else:
+        ok("every panel of the lottery meets every quota and the stratum sizes")
+    exact = pub.stratum_probabilities()
+    stated_p = pub.extra.get("stated_probabilities", [])
+    off = [s for s, (a, b) in enumerate(zip(exact, stated_p, strict=True)) if a != b]
+    for s in off[:10]:
+        diff(f"lottery.json, stratum {', '.join(pub.keys[s])}: probability {stated_p[s]!r} "
+             f"stated, {exact[s]!r} from the weights")
+    if not off:
+        ok("the stated probabilities are exactly those of the weights")
+    total = math.fsum(p * n for p, n in zip(exact, pub.counts, strict=True))
+    if abs(total - pub.panel_size) > 1e-6:
+        diff(f"lottery.json: probabilities sum to {total}, not to the panel size "
+             f"{pub.panel_size}")
+
+
+def _check_tickets(pub: PublishedLottery, pool, strata, result: Verification) -> None:
+    """Each ticket lists distinct pool people whose strata fill its panel's seats exactly."""
+    diff, ok = result.differences.append, result.checked.append
+    tickets = pub.tickets or []
+    if pub.extra.get("stated_tickets") != len(tickets):
+        diff(f"lottery.json, transparent.tickets: {pub.extra.get('stated_tickets')} stated, "
+             f"{len(tickets)} listed")
+    if sum(pub.weights) != len(tickets):
+        diff(f"lottery.json: panel weights sum to {sum(pub.weights)}, {len(tickets)} tickets "
+             "listed")
+        return
+    index = {k: s for s, k in enumerate(pub.keys)}
+    stratum_of = {}
+    for i, s in zip(pool.ids.to_pylist(), strata.row_stratum.tolist(), strict=True):
+        stratum_of[i] = index.get(strata.keys[s], -1)
+    start = 0
+    problems = 0
+    for p, w in enumerate(pub.weights):
+        for t in range(start, start + w):
+            ids = tickets[t]
+            seats = np.zeros(len(pub.keys), dtype=np.int64)
+            unknown = [i for i in ids if stratum_of.get(i, -1) < 0]
+            for i in ids:
+                if stratum_of.get(i, -1) >= 0:
+                    seats[stratum_of[i]] += 1
+            if unknown or len(set(ids)) != len(ids) or not np.array_equal(seats, pub.panels[p]):
+                if problems < 10:
+                    diff(f"lottery.json, ticket {t + 1}: does not match panel {p + 1} "
+                         f"({len(ids)} ids, {len(set(ids))} distinct, {len(unknown)} not in "
+                         "the pool)")
+                problems += 1
+        start += w
+    if problems > 10:
+        diff(f"lottery.json: … and {problems - 10} more tickets")
+    if not problems:
+        ok(f"the {len(tickets):,} tickets each list {pub.panel_size} distinct people filling "
+           "their panel's seats")
+
+
+def _check_draw(pub: PublishedLottery, lottery_hash: str, seed: str, audit: dict,
+                inputs: Inputs, bundle: Path, result: Verification) -> None:
+    diff, ok = result.differences.append, result.checked.append
+    recorded = audit.get("draw", {})
+    ticket = audit.get("parameters", {}).get("ticket")
+    try:
+        drawn: Drawn = draw_panel(pub, lottery_hash, seed.encode("utf-8"), inputs.members,
+                                  ticket)
+    except (SortitionError, ValueError) as e:
+        diff(f"the draw cannot be re-derived: {e}")
+        return
+    if ticket is not None:
+        ok(f"panel number {ticket} was given by the operator (a physical draw), not derived "
+           "from the seed")
+    if recorded.get("panel_number") != drawn.number:
+        diff(f"audit.json, draw.panel_number: {recorded.get('panel_number')} recorded, the seed "
+             f"gives {drawn.number}")
+    ids = [i for _, i in drawn.people]
+    if list(recorded.get("ids", [])) != ids:
+        diff(_id_difference("audit.json, draw.ids", recorded.get("ids", []), ids))
+    else:
+        ok(f"the seed gives panel {drawn.number} and exactly the {len(ids)} people recorded")
+    expected = {"panel.csv": panel_csv(drawn, pub)}
+    probs = person_probabilities(pub, inputs)
+    expected["probabilities.csv"] = probabilities_csv(inputs.pool.ids, probs)
+    for name, data in expected.items():
+        found = _read(bundle, name, result)
+        if found is None:
+            continue
+        if found != data:
+            diff(_file_difference(name, data, found))
+        else:
+            ok(f"{name} is exactly what the lottery, the seed and the pool give")
+    achieved = quota_attainment(pub, inputs.quotas, drawn)
+    if audit.get("quotas_achieved") != achieved:
+        diff("audit.json, quotas_achieved: differs from the quota attainment of the drawn panel")
+    bad = [a for a in achieved if not a["min"] <= a["achieved"] <= a["max"]]
+    for a in bad:
+        diff(f"the drawn panel breaks the quota {a['feature']}={a['value']}: {a['achieved']} "
+             f"seats, bounds {a['min']}–{a['max']}")
+    if not bad:
+        ok("the drawn panel meets every quota")
+    files = audit.get("files", {})
+    for name, sha in sorted(files.items()):
+        data = _read(bundle, name, result) if (bundle / name).exists() else None
+        if data is None:
+            if not (bundle / name).exists():
+                diff(f"{name}: listed in audit.json but missing")
+            continue
+        if hashlib.sha256(data).hexdigest() != sha:
+            diff(f"{name}: SHA-256 differs from the one recorded in audit.json")
+    stated = audit.get("probabilities", {})
+    if stated.get("min") is not None and stated.get("min") != float(probs.min()):
+        diff(f"audit.json, probabilities.min: {stated.get('min')!r} recorded, "
+             f"{float(probs.min())!r} recomputed")
+
+
+def _id_difference(what: str, recorded: list, derived: list) -> str:
+    for k, (a, b) in enumerate(zip(recorded, derived, strict=False)):
+        if a != b:
+            return (f"{what}: position {k + 1} is {a!r}, the draw from the seed gives {b!r} "
+                    f"({len(recorded)} ids recorded, {len(derived)} derived)")
+    return f"{what}: {len(recorded)} ids recorded, {len(derived)} derived"
+
+
+def _file_difference(name: str, expected: bytes, found: bytes) -> str:
+    a = expected.decode("utf-8", "replace").splitlines()
+    b = found.decode("utf-8", "replace").splitlines()
+    for k, (x, y) in enumerate(zip(a, b, strict=False)):
+        if x != y:
+            return f"{name}, line {k + 1}: expected {x!r}, found {y!r}"
+    return f"{name}: {len(b)} lines, expected {len(a)}"
+
+
+def _recompute(pub: PublishedLottery, inputs: Inputs, result: Verification) -> None:
+    from .lottery import compute_lottery
+
+    diff, ok = result.differences.append, result.checked.append
+    try:
+        again = compute_lottery(inputs.strata, inputs.quotas, inputs.size, pub.algorithm)
+    except SortitionError as e:
+        diff(f"recomputation failed: {e.problems[0]}")
+        return
+    mine = again.stratum_probabilities()
+    theirs = np.array(pub.stratum_probabilities())
+    if pub.algorithm in ("leximin", "nash"):
+        worst = int(np.argmax(np.abs(mine - theirs)))
+        gap = float(abs(mine[worst] - theirs[worst]))
+        if gap > MARGINAL_TOL:
+            diff(f"recomputed {pub.algorithm} marginals differ by {gap:.3g} > {MARGINAL_TOL} "
+                 f"(stratum {', '.join(pub.keys[worst])}: {theirs[worst]!r} in the lottery, "
+                 f"{mine[worst]!r} recomputed)")
+        else:
+            ok(f"recomputed {pub.algorithm} marginals agree within {gap:.1e}")
+    else:
+        a, b = float(mine.min()), float(theirs.min())
+        if abs(a - b) > MARGINAL_TOL:
+            diff(f"recomputed maximin value {a!r} differs from the lottery's {b!r}")
+        else:
+            ok(f"recomputed maximin value agrees within {abs(a - b):.1e}")
