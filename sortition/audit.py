@@ -33,7 +33,7 @@ import pyarrow.csv as pacsv
 from . import draw as drawing
 from .errors import InputError
 from .fingerprint import PoolFingerprint, pool_fingerprint, quotas_document, quotas_fingerprint
-from .lottery import compute_lottery
+from .lottery import Lottery, compute_lottery
 from .panels import quota_system
 from .pool import Pool, load_pool, read_rows
 from .publish import (
@@ -99,8 +99,12 @@ def load_inputs(pool_path: Path, quotas_path: Path, size: int | None, *,
 
 def run_lottery(inputs: Inputs, algorithm: str, *, panels: int | None = None,
                 time_limit: float | None = None,
-                log: Callable[[str], None] | None = None) -> PublishedLottery:
-    """Compute the lottery (and round it to `panels` tickets for a transparent lottery)."""
+                log: Callable[[str], None] | None = None,
+                computed: Lottery | None = None) -> PublishedLottery:
+    """Compute the lottery (and round it to `panels` tickets for a transparent lottery).
+
+    `computed`: a lottery already computed for these inputs, to publish instead.
+    """
     if algorithm not in DRAWABLE:
         raise InputError(f"--algorithm {algorithm}: no lottery to draw from (choose "
                          f"{', '.join(DRAWABLE)}; legacy is for `probabilities` only)")
@@ -109,8 +113,8 @@ def run_lottery(inputs: Inputs, algorithm: str, *, panels: int | None = None,
     if problem:  # before any solving
         raise InputError(problem)
     t = time.perf_counter()
-    lottery = compute_lottery(inputs.strata, inputs.quotas, inputs.size, algorithm,
-                              time_limit=time_limit, log=log)
+    lottery = computed if computed is not None else compute_lottery(
+        inputs.strata, inputs.quotas, inputs.size, algorithm, time_limit=time_limit, log=log)
     published = publish(lottery, pool_sha256=inputs.fingerprint.sha256,
                         quotas_sha256=inputs.quotas_sha256, id_column=inputs.pool.id_column)
     if panels is not None:
@@ -291,7 +295,7 @@ def run_draw(inputs: Inputs, *, seed: str, out_dir: Path, algorithm: str | None,
              private_out: Path | None = None, force: bool = False,
              time_limit: float | None = None, title: str | None = None,
              log: Callable[[str], None] | None = None,
-             legacy_runs: int = 1000) -> DrawResult:
+             legacy_runs: int = 1000, computed: Lottery | None = None) -> DrawResult:
     """Compute or reuse the lottery, draw with the seed, and write the public bundle."""
     seed_b = _seed(seed)
     out_dir = Path(out_dir)
@@ -304,7 +308,7 @@ def run_draw(inputs: Inputs, *, seed: str, out_dir: Path, algorithm: str | None,
         check_reuse(published, inputs, source, algorithm=algorithm, panels=panels)
     else:
         published = run_lottery(inputs, algorithm or "leximin", panels=panels,
-                                time_limit=time_limit, log=log)
+                                time_limit=time_limit, log=log, computed=computed)
         lottery_bytes = published.to_bytes()
     lottery_hash = hashlib.sha256(lottery_bytes).hexdigest()
     t = time.perf_counter()

@@ -491,6 +491,10 @@ def draw(
     from .display import draw_summary
 
     out.print(draw_summary(result))
+    out.print(f"lottery hash (SHA-256 of lottery.json): [bold]{result.lottery_hash}[/bold]",
+              highlight=False, soft_wrap=True)
+    out.print(f"verify with: sortition verify {escape(str(out_dir))} --pool POOL "
+              f"--expect-lottery-hash {result.lottery_hash}", highlight=False, soft_wrap=True)
 
 
 @app.command()
@@ -565,7 +569,9 @@ def demo(
     """Run the built-in Occitanie example end to end.
 
     Synthesises a contact pool from the census margins, resolves the Occitanie 2020 quota
-    specification for a panel of 100, and checks that the quotas can be met.
+    specification for a panel of 100, checks that the quotas can be met, computes the LEXIMIN
+    probabilities (compared with the legacy procedure), draws the panel with a public seed into
+    a public bundle (report.html inside) and verifies it from the pool's public extract.
 
     Example: sortition demo --rows 50000 --out /tmp/demo
     """
@@ -579,7 +585,8 @@ def demo(
     except SortitionError as e:
         _fail(e)
     out.print(demo_summary(result))
-    if not result.report.feasible:
+    if not result.report.feasible or (result.verification is not None
+                                      and not result.verification.ok):
         raise typer.Exit(1)
 
 

@@ -1,8 +1,10 @@
-"""The built-in Occitanie example, end to end: pool → quotas → feasibility → fair lottery.
+"""The built-in Occitanie example, end to end: pool → quotas → feasibility → fair lottery →
+draw → verification.
 
 The LEXIMIN probabilities are compared with the legacy greedy procedure's (estimated from seeded
-runs), which is what practitioners used before 2021. Later stages (draw, verification) are added
-to the same run as they land.
+runs), which is what practitioners used before 2021. The panel is drawn with a fixed public seed
+into a public bundle, and the bundle is verified from the pool's public extract, as a garant
+would.
 """
 
 from __future__ import annotations
@@ -14,17 +16,21 @@ from pathlib import Path
 
 import numpy as np
 
+from .audit import DrawResult, Inputs, run_draw
 from .check import FeasibilityReport, check_feasibility
 from .errors import InputError
+from .fingerprint import pool_fingerprint, quotas_fingerprint, write_public_extract
 from .lottery import Probabilities, compute_probabilities, write_probabilities
 from .pool import load_pool
 from .quotas import Quotas, load_quotas, write_quotas
 from .resources import occitanie_quotas
 from .strata import Strata, build_strata
 from .synth import synthesize_pool, write_pool
+from .verify import Verification, verify_bundle
 
 DEMO_SIZE = 100
 LEGACY_RUNS = 1000
+DEMO_SEED = "Convention citoyenne pour l'Occitanie 2020 — démonstration"
 
 
 @dataclass
@@ -41,6 +47,9 @@ class DemoResult:
     leximin: Probabilities | None = None
     legacy: Probabilities | None = None
     probabilities_path: Path | None = None
+    draw: DrawResult | None = None
+    public_pool_path: Path | None = None
+    verification: Verification | None = None
 
 
 def run_demo(out_dir: Path, *, rows: int = 1_300_000, seed: int = 2020,
@@ -94,6 +103,27 @@ def run_demo(out_dir: Path, *, rows: int = 1_300_000, seed: int = 2020,
     result.legacy = compute_probabilities(strata, quotas, DEMO_SIZE, "legacy", seed=seed,
                                           runs=LEGACY_RUNS)
     timings["legacy"] = time.perf_counter() - t
+
+    t = time.perf_counter()
+    say("drawing the panel with a public seed and writing the public bundle")
+    fp = pool_fingerprint(pool, strata)
+    inputs = Inputs(pool, strata, quotas, DEMO_SIZE, fp, quotas_fingerprint(quotas, DEMO_SIZE),
+                    quotas_path)
+    result.draw = run_draw(inputs, seed=DEMO_SEED, out_dir=out_dir / "bundle",
+                           algorithm="leximin", panels=None, lottery_dir=None, force=True,
+                           private_out=out_dir / "panel-contacts.csv",
+                           title="Convention citoyenne pour l'Occitanie 2020 (démonstration)",
+                           computed=result.leximin.lottery)
+    timings["draw"] = time.perf_counter() - t
+
+    t = time.perf_counter()
+    say("verifying the bundle from the pool's public extract, as a garant would")
+    result.public_pool_path = out_dir / "public-pool.parquet"
+    write_public_extract(pool, result.public_pool_path)
+    result.verification = verify_bundle(out_dir / "bundle", result.public_pool_path,
+                                        expect_lottery_hash=result.draw.lottery_hash,
+                                        expect_seed=DEMO_SEED)
+    timings["verify"] = time.perf_counter() - t
     return result
 
 

@@ -105,7 +105,7 @@ def demo_summary(result: DemoResult) -> Table:
 
     t = Table(title="sortition demo: Convention citoyenne pour l'Occitanie 2020", show_header=False)
     t.add_column("step")
-    t.add_column("result")
+    t.add_column("result", overflow="fold")
     tm = result.timings
     t.add_row("pool", f"{result.rows:,} synthetic contacts (seed {result.seed}) → "
                       f"{escape(str(result.pool_path))} "
@@ -137,6 +137,19 @@ def demo_summary(result: DemoResult) -> Table:
                             "below LEXIMIN's minimum (by 3 standard errors), "
                             f"{cmp['legacy_people_never_selected']:,} never selected "
                             f"[dim]({tm.get('legacy', 0):.1f} s)[/dim]")
+    d = result.draw
+    if d is not None:
+        t.add_row("draw", f"panel {d.drawn.number} of {len(d.published.weights):,} drawn with "
+                          f"the seed {escape(repr(d.seed))} → {escape(str(d.out_dir))} "
+                          f"(report.html; the operator's contacts in "
+                          f"{escape(str(d.private_out))}) [dim]({tm.get('draw', 0):.1f} s)[/dim]")
+        t.add_row("lottery hash", d.lottery_hash)
+    v = result.verification
+    if v is not None:
+        verdict = (f"[green]verified[/green] from {escape(str(result.public_pool_path))}: "
+                   f"{len(v.checked)} checks passed" if v.ok else
+                   f"[red]NOT verified[/red]: {escape('; '.join(v.differences[:3]))}")
+        t.add_row("verify", f"{verdict} [dim]({tm.get('verify', 0):.1f} s)[/dim]")
     return t
 
 
@@ -165,10 +178,9 @@ def draw_summary(result) -> Table:
     """What `draw` did: the hash and seed to publish, the panel, the quotas."""
     t = Table(title="Draw", show_header=False)
     t.add_column("what")
-    t.add_column("value")
+    t.add_column("value", overflow="fold")
     a = result.audit
     t.add_row("bundle", escape(str(result.out_dir)))
-    t.add_row("lottery hash", f"[bold]{result.lottery_hash}[/bold]")
     t.add_row("seed", escape(result.seed))
     pub = result.published
     kind, total = (("ticket", len(pub.tickets or [])) if pub.transparent
