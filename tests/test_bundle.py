@@ -444,3 +444,12 @@ def test_selection_frequencies_match_probabilities(tmp_path):
             chi2 += (sum(hits.get(i, 0) for i in members) - expected) ** 2 / expected
             dof += 1
     assert chi2 < 25.0, chi2  # far above the 0.001 critical value for these few strata
+
+
+def test_probabilities_csv_quotes_odd_ids_and_writes_repr_floats():
+    from sortition.audit import probabilities_csv
+
+    ids = pa.array(["b", "a,x", 'q"z', "c", "é", "Z"])
+    p = np.array([0.1, 1 / 3, 2e-5, 0.1, 1.0, 0.0])
+    assert probabilities_csv(ids, p).decode("utf-8") == (
+        'id,probability\nZ,0.0\n"a,x",0.3333333333333333\nb,0.1\nc,0.1\n"q""z",2e-05\né,1.0\n')
