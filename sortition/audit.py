@@ -171,14 +171,11 @@ def draw_panel(published: PublishedLottery, lottery_hash: str, seed: bytes,
         stratum_of = _stratum_lookup(published, members, ids)
         return Drawn(number, given, [(stratum_of[i], i) for i in ids])
     if ticket is not None:
-        if not 1 <= ticket <= len(published.weights):
-            raise InputError(f"--ticket {ticket}: the lottery has panels 1 to "
-                             f"{len(published.weights)}")
-        index, given = ticket - 1, True
-    else:
-        index = drawing.panel_index(published.weights, published.denominator, seed,
-                                    lottery_hash)
-        given = False
+        raise InputError(f"--ticket {ticket}: only a transparent lottery (--panels M) has "
+                         "equally likely numbered panels; this one's panels have unequal "
+                         "weights, so the panel must come from the seed")
+    index = drawing.panel_index(published.weights, published.denominator, seed, lottery_hash)
+    given = False
     people: list[tuple[int, str]] = []
     for s, x in enumerate(published.panels[index].tolist()):
         if x:
@@ -383,7 +380,9 @@ def audit_document(inputs: Inputs, published: PublishedLottery, lottery_hash: st
         "lottery": {"file": "lottery.json", "sha256": lottery_hash, "method": published.method,
                     "panels": len(published.weights), "denominator": published.denominator,
                     "certified_gap": published.gap, "transparent": published.transparent,
-                    "max_change": published.max_change},
+                    "max_change": published.max_change,
+                    "people_on_no_ticket": (len(inputs.pool) - len(published.ticket_counts())
+                                            if published.transparent else None)},
         "seed": seed,
         "draw": {"panel_number": drawn.number,
                  "number_from": "ticket given by the operator" if ticket_given else "seed",

@@ -43,6 +43,7 @@ class PublishedLottery:
     gap: float
     tickets: list[list[str]] | None = None  # transparent lottery: ids of each ticket's panel
     max_change: float | None = None  # transparent: largest change of a person's probability
+    base_probabilities: list[float] | None = None  # transparent: per stratum, before rounding
     extra: dict = field(default_factory=dict)
 
     @property
@@ -98,7 +99,8 @@ class PublishedLottery:
             lines += [" ]", "}"]
         else:
             lines += [" ],", f' "transparent": {{"tickets": {len(self.tickets)}, '
-                      f'"max_change": {j(float(self.max_change or 0.0))}, "panels": [']
+                      f'"max_change": {j(float(self.max_change or 0.0))}, '
+                      f'"base_probabilities": {j(self.base_probabilities or [])}, "panels": [']
             for t, ids in enumerate(self.tickets):
                 comma = "," if t + 1 < len(self.tickets) else ""
                 lines.append(f'  {j(ids)}{comma}')
@@ -169,11 +171,30 @@ def make_transparent(published: PublishedLottery, members: list[list[str]], tick
     rest = [w * m % d for w in published.weights]
     for i in sorted(range(len(quota)), key=lambda i: (-rest[i], i))[:m - sum(quota)]:
         quota[i] += 1
-    pointer = [0] * len(published.keys)
+    keep = [i for i, q in enumerate(quota) if q > 0]
+    panels = published.panels[keep]
+    weights = [quota[i] for i in keep]
+    result = PublishedLottery(
+        published.algorithm, published.method, published.panel_size, published.features,
+        published.keys, published.counts, m, weights, panels, published.pool_sha256,
+        published.quotas_sha256, published.id_column, published.gap,
+        assign_tickets(panels, weights, members), 0.0)
+    before = published.stratum_probabilities()
+    result.base_probabilities = before
+    result.max_change = max_probability_change(before, members, result.ticket_counts(), m)
+    return result
+
+
+def assign_tickets(panels: np.ndarray, copies: list[int], members: list[list[str]]
+                   ) -> list[list[str]]:
+    """The people on each ticket: panel p fills `copies[p]` successive tickets; inside a
+    stratum its people (sorted by id) take the seats of successive tickets in turn, cyclically.
+    """
+    pointer = [0] * panels.shape[1]
     out: list[list[str]] = []
-    for p, copies in enumerate(quota):
-        row = published.panels[p].tolist()
-        for _ in range(copies):
+    for p, count in enumerate(copies):
+        row = panels[p].tolist()
+        for _ in range(count):
             ids: list[str] = []
             for s, x in enumerate(row):
                 group = members[s]
@@ -181,21 +202,17 @@ def make_transparent(published: PublishedLottery, members: list[list[str]], tick
                     ids.append(group[(pointer[s] + k) % len(group)])
                 pointer[s] = (pointer[s] + x) % max(1, len(group))
             out.append(ids)
-    result = PublishedLottery(
-        published.algorithm, published.method, published.panel_size, published.features,
-        published.keys, published.counts, m, quota, published.panels, published.pool_sha256,
-        published.quotas_sha256, published.id_column, published.gap, out, 0.0)
-    keep = [i for i, q in enumerate(quota) if q > 0]
-    result.weights = [quota[i] for i in keep]
-    result.panels = published.panels[keep]
-    before = published.stratum_probabilities()
-    appear = result.ticket_counts()
+    return out
+
+
+def max_probability_change(base: list[float], members: list[list[str]],
+                           appear: dict[str, int], tickets: int) -> float:
+    """Largest |tickets holding a person / M − the person's probability before rounding|."""
     worst = 0.0
     for s, group in enumerate(members):
         for i in group:
-            worst = max(worst, abs(appear.get(i, 0) / m - before[s]))
-    result.max_change = worst
-    return result
+            worst = max(worst, abs(appear.get(i, 0) / tickets - base[s]))
+    return worst
 
 
 def read_lottery(data: bytes, source: str) -> PublishedLottery:
@@ -234,6 +251,8 @@ def read_lottery(data: bytes, source: str) -> PublishedLottery:
             float(doc.get("certified_gap", 0.0)), tickets,
             None if transparent is None else float(transparent.get("max_change", 0.0)))
         pub.extra["stated_probabilities"] = [float(s["probability"]) for s in strata]
+        if transparent is not None:
+            pub.base_probabilities = [float(x) for x in transparent["base_probabilities"]]
         pub.extra["stated_tickets"] = None if transparent is None else int(transparent["tickets"])
     except (KeyError, TypeError, ValueError) as e:
         raise InputError(f"{source}: malformed lottery ({type(e).__name__}: {e})") from None

@@ -19,14 +19,17 @@ from pathlib import Path
 
 import numpy as np
 
+from . import draw as drawing
 from .audit import (
     SCHEMA,
+    SCHEMA_VERSION,
     Drawn,
     Inputs,
     draw_panel,
     panel_csv,
     person_probabilities,
     probabilities_csv,
+    probability_figures,
     quota_attainment,
     quota_system_for,
 )
@@ -38,7 +41,12 @@ from .fingerprint import (
     stratum_differences,
 )
 from .pool import load_pool
-from .publish import PublishedLottery, read_lottery
+from .publish import (
+    PublishedLottery,
+    assign_tickets,
+    max_probability_change,
+    read_lottery,
+)
 from .quotas import CrossQuota, Quotas, ValueQuota, load_quotas
 from .strata import build_strata
 
@@ -95,6 +103,11 @@ def verify_bundle(bundle: Path, pool_path: Path, *, quotas_path: Path | None = N
         audit = json.loads(raw.decode("utf-8"))
         if audit.get("schema") != SCHEMA:
             raise ValueError(f"schema is {audit.get('schema')!r}, expected {SCHEMA!r}")
+        if audit.get("schema_version") != SCHEMA_VERSION:
+            raise ValueError(f"schema_version {audit.get('schema_version')!r} is not "
+                             f"{SCHEMA_VERSION} (this version of sortition cannot check it)")
+        if audit.get("draw_spec") != drawing.SPEC:
+            raise ValueError(f"draw_spec {audit.get('draw_spec')!r} is not {drawing.SPEC!r}")
         recorded_pool = audit["inputs"]["pool"]
         recorded_quotas = audit["inputs"]["quotas"]
         seed = str(audit["seed"])
@@ -192,7 +205,7 @@ def verify_bundle(bundle: Path, pool_path: Path, *, quotas_path: Path | None = N
     result.summary = {"bundle": str(bundle), "pool_people": len(pool), "strata": len(strata),
                       "algorithm": published.algorithm, "lottery_sha256": actual_sha,
                       "seed": seed, "panel_number": audit.get("draw", {}).get("panel_number"),
-                      "differences": len(result.differences)}
+                      "difference_count": len(result.differences)}
     return result
 
 
@@ -212,6 +225,12 @@ def _quota_changes(given: dict, recorded: dict) -> list[str]:
     for k in sorted(set(a) | set(b)):
         if a.get(k) != b.get(k):
             out.append(f"{k[0]}={k[1]}: min/max {a.get(k)} given, {b.get(k)} recorded")
+    a = {tuple(r[:4]): r[4:] for r in given["cross"]}
+    b = {tuple(r[:4]): r[4:] for r in recorded["cross"]}
+    for k in sorted(set(a) | set(b)):
+        if a.get(k) != b.get(k):
+            out.append(f"{k[0]}={k[1]} & {k[2]}={k[3]}: min/max {a.get(k)} given, "
+                       f"{b.get(k)} recorded")
     if given["panel_size"] != recorded["panel_size"]:
         out.append(f"panel size {given['panel_size']} given, {recorded['panel_size']} recorded")
     return out
@@ -240,13 +259,16 @@ def _check_lottery(pub: PublishedLottery, quotas: Quotas, quotas_sha: str | None
     for k in wrong[:10]:
         diff(f"lottery.json, stratum {', '.join(k)}: {stated.get(k, 0)} people in the lottery, "
              f"{here.get(k, 0)} in the pool")
+    if len(wrong) > 10:
+        diff(f"lottery.json: … and {len(wrong) - 10} more strata")
     if not wrong:
         ok("the lottery's strata and their sizes are the pool's")
     _, system = quota_system_for(pub, quotas)
     bad = [p + 1 for p in range(len(pub.weights)) if not system.satisfied(pub.panels[p])]
     if bad:
-        diff(f"lottery.json: panel(s) {', '.join(map(str, bad[:10]))} break the quotas or the "
-             "stratum sizes")
+        more = f" and {len(bad) - 10} more" if len(bad) > 10 else ""
+        diff(f"lottery.json: panel(s) {', '.join(map(str, bad[:10]))}{more} break the quotas "
+             "or the stratum sizes")
     else:
         ok("every panel of the lottery meets every quota and the stratum sizes")
     exact = pub.stratum_probabilities()
@@ -255,6 +277,8 @@ def _check_lottery(pub: PublishedLottery, quotas: Quotas, quotas_sha: str | None
     for s in off[:10]:
         diff(f"lottery.json, stratum {', '.join(pub.keys[s])}: probability {stated_p[s]!r} "
              f"stated, {exact[s]!r} from the weights")
+    if len(off) > 10:
+        diff(f"lottery.json: … and {len(off) - 10} more stated probabilities")
     if not off:
         ok("the stated probabilities are exactly those of the weights")
     total = math.fsum(p * n for p, n in zip(exact, pub.counts, strict=True))
@@ -300,6 +324,22 @@ def _check_tickets(pub: PublishedLottery, pool, strata, result: Verification) ->
     if not problems:
         ok(f"the {len(tickets):,} tickets each list {pub.panel_size} distinct people filling "
            "their panel's seats")
+    members = [[] for _ in pub.keys]
+    for i in sorted(stratum_of, key=lambda i: i.encode("utf-8")):
+        if stratum_of[i] >= 0:
+            members[stratum_of[i]].append(i)
+    if problems == 0 and assign_tickets(pub.panels, pub.weights, members) != tickets:
+        diff("lottery.json: the people on the tickets are not those of the documented "
+             "assignment (each stratum's people, by id, take the seats of successive tickets "
+             "in turn)")
+    elif problems == 0:
+        ok("the tickets follow the documented assignment of people")
+    base = pub.base_probabilities or []
+    if len(base) == len(pub.keys):
+        change = max_probability_change(base, members, pub.ticket_counts(), len(tickets))
+        if change != pub.max_change:
+            diff(f"lottery.json, transparent.max_change: {pub.max_change!r} stated, {change!r} "
+                 "recomputed")
 
 
 def _check_draw(pub: PublishedLottery, lottery_hash: str, seed: str, audit: dict,
@@ -353,10 +393,28 @@ def _check_draw(pub: PublishedLottery, lottery_hash: str, seed: str, audit: dict
             continue
         if hashlib.sha256(data).hexdigest() != sha:
             diff(f"{name}: SHA-256 differs from the one recorded in audit.json")
-    stated = audit.get("probabilities", {})
-    if stated.get("min") is not None and stated.get("min") != float(probs.min()):
-        diff(f"audit.json, probabilities.min: {stated.get('min')!r} recorded, "
-             f"{float(probs.min())!r} recomputed")
+    stated = dict(audit.get("probabilities", {}))
+    stated.pop("file", None)
+    figures = probability_figures(probs)
+    for key, value in figures.items():
+        if stated.get(key) != value:
+            diff(f"audit.json, probabilities.{key}: {stated.get(key)!r} recorded, {value!r} "
+                 "recomputed")
+    lottery = audit.get("lottery", {})
+    expected = {"method": pub.method, "panels": len(pub.weights),
+                "denominator": pub.denominator, "certified_gap": pub.gap,
+                "transparent": pub.transparent, "max_change": pub.max_change}
+    for key, value in expected.items():
+        if lottery.get(key) != value:
+            diff(f"audit.json, lottery.{key}: {lottery.get(key)!r} recorded, {value!r} in "
+                 "lottery.json")
+    params = audit.get("parameters", {})
+    expected = {"algorithm": pub.algorithm, "panel_size": pub.panel_size,
+                "panels": len(pub.tickets or []) if pub.transparent else None}
+    for key, value in expected.items():
+        if params.get(key) != value:
+            diff(f"audit.json, parameters.{key}: {params.get(key)!r} recorded, {value!r} in "
+                 "lottery.json")
 
 
 def _id_difference(what: str, recorded: list, derived: list) -> str:

@@ -453,3 +453,53 @@ def test_probabilities_csv_quotes_odd_ids_and_writes_repr_floats():
     p = np.array([0.1, 1 / 3, 2e-5, 0.1, 1.0, 0.0])
     assert probabilities_csv(ids, p).decode("utf-8") == (
         'id,probability\nZ,0.0\n"a,x",0.3333333333333333\nb,0.1\nc,0.1\n"q""z",2e-05\né,1.0\n')
+
+
+def test_ticket_needs_a_transparent_lottery(setup, tmp_path):
+    code, text = run("draw", setup["pool"], "-q", setup["quotas"], "-k", "100", "--seed", SEED,
+                     "--ticket", "3", "-o", tmp_path / "x")
+    assert code == 2 and "transparent lottery" in text
+    assert not (tmp_path / "x").exists()
+
+
+def test_verify_json_lists_the_differences(setup, tmp_path):
+    b = copy_bundle(setup, tmp_path)
+    audit = json.loads((b / "audit.json").read_text(encoding="utf-8"))
+    audit["lottery"]["method"] = "something else"
+    audit["probabilities"]["max"] = 0.5
+    (b / "audit.json").write_text(json.dumps(audit, ensure_ascii=False, indent=1),
+                                  encoding="utf-8")
+    res = CliRunner().invoke(app, ["verify", str(b), "--pool", str(setup["public"]), "--json"])
+    assert res.exit_code == 1
+    doc = json.loads(res.stdout)
+    assert doc["verified"] is False
+    assert any("lottery.method" in d for d in doc["differences"])
+    assert any("probabilities.max" in d for d in doc["differences"])
+    assert doc["difference_count"] == len(doc["differences"])
+
+
+def test_tampered_ticket_assignment_is_found(setup, tmp_path):
+    code, text = run("draw", setup["pool"], "-q", setup["quotas"], "-k", "100", "--seed", SEED,
+                     "--panels", "20", "-o", tmp_path / "t")
+    assert code == 0, text
+    doc = json.loads((tmp_path / "t" / "lottery.json").read_text(encoding="utf-8"))
+    tickets = doc["transparent"]["panels"]
+    # swap two people of one stratum between two tickets: seats stay right, the rule is broken
+    strata_of = {}
+    table = pq.read_table(setup["public"]).to_pylist()
+    for row in table:
+        strata_of[row["id"]] = tuple(row[f] for f in doc["features"])
+    a, b = tickets[0], tickets[1]
+    pair = next(((i, j) for i in a for j in b if i != j and j not in a and i not in b
+                 and strata_of[i] == strata_of[j]), None)
+    assert pair is not None
+    i, j = pair
+    a[a.index(i)], b[b.index(j)] = j, i
+    lines = (tmp_path / "t" / "lottery.json").read_text(encoding="utf-8").splitlines()
+    start = next(k for k, line in enumerate(lines) if '"transparent"' in line)
+    lines[start + 1] = "  " + json.dumps(a, ensure_ascii=False) + ","
+    lines[start + 2] = "  " + json.dumps(b, ensure_ascii=False) + ","
+    (tmp_path / "t" / "lottery.json").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    code, text = verify(tmp_path / "t", setup["public"])
+    assert code == 1
+    assert "documented assignment" in text
