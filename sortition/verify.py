@@ -117,6 +117,11 @@ def verify_bundle(bundle: Path, pool_path: Path, *, quotas_path: Path | None = N
         diff(f"audit.json: unreadable or incomplete ({e})")
         return result
 
+    if audit.get("kind") == "replace":
+        return _verify_replace(bundle, pool_path, audit, raw, result, quotas_path=quotas_path,
+                               expect_seed=expect_seed, expect_lottery_hash=expect_lottery_hash,
+                               id_column=id_column, encoding=encoding, log=log)
+
     # --- what was announced beforehand
     if expect_seed is not None:
         if expect_seed != seed:
@@ -460,3 +465,76 @@ def _recompute(pub: PublishedLottery, inputs: Inputs, result: Verification) -> N
             diff(f"recomputed maximin value {a!r} differs from the lottery's {b!r}")
         else:
             ok(f"recomputed maximin value agrees within {abs(a - b):.1e}")
+
+
+def _verify_replace(bundle: Path, pool_path: Path, audit: dict, raw: bytes,
+                    result: Verification, *, quotas_path: Path | None,
+                    expect_seed: str | None, expect_lottery_hash: str | None,
+                    id_column: str | None, encoding: str,
+                    log: Callable[[str], None] | None) -> Verification:
+    """A replacement bundle: verify the bundle before it, then re-derive this one exactly."""
+    from .replace import run_replace
+
+    diff, ok = result.differences.append, result.checked.append
+    try:
+        prev_dir = (bundle / audit["previous"]["path"]).resolve()
+        prev_sha = str(audit["previous"]["audit_sha256"])
+        seed = str(audit["seed"])
+        declined = [str(i) for i in audit["declined"]]
+    except (KeyError, TypeError) as e:
+        diff(f"audit.json: incomplete replacement record ({e})")
+        return result
+    if expect_seed is not None and expect_seed != seed:
+        diff(f"audit.json, seed: expected {expect_seed!r} (announced), found {seed!r}")
+    try:
+        actual = hashlib.sha256((prev_dir / "audit.json").read_bytes()).hexdigest()
+    except OSError as e:
+        diff(f"audit.json, previous.path: the previous bundle {prev_dir} cannot be read ({e})")
+        return result
+    if actual != prev_sha:
+        diff(f"{prev_dir}/audit.json: SHA-256 {actual}, recorded {prev_sha} (the previous bundle "
+             "was changed)")
+    earlier = verify_bundle(prev_dir, pool_path, quotas_path=quotas_path,
+                            expect_lottery_hash=expect_lottery_hash, id_column=id_column,
+                            encoding=encoding, log=log)
+    for line in earlier.differences:
+        diff(f"previous bundle {prev_dir.name}: {line}")
+    if earlier.ok:
+        ok(f"the previous bundle {prev_dir.name} verifies ({len(earlier.checked)} checks)")
+    recorded_pool = audit.get("inputs", {}).get("pool", {})
+    column = recorded_pool.get("id_column") if id_column is None else id_column
+    features = [str(f) for f in recorded_pool.get("features", [])]
+    pool = _load(pool_path, features, column, encoding)
+    strata = build_strata(pool, features)
+    fp = pool_fingerprint(pool, strata)
+    try:
+        quotas = _quotas_from_audit(audit["inputs"]["quotas"])
+    except (KeyError, TypeError, ValueError) as e:
+        diff(f"audit.json, inputs.quotas: unreadable ({e})")
+        return result
+    inputs = Inputs(pool, strata, quotas, quotas.size or 0, fp,
+                    quotas_fingerprint(quotas, quotas.size or 0), Path("audit.json"))
+    try:
+        again = run_replace(prev_dir, inputs, declined, seed, None, relative_to=bundle)
+    except SortitionError as e:
+        diff(f"the replacement cannot be re-derived: {e.problems[0]}")
+        return result
+    mine = dict(again.audit)
+    theirs = dict(audit)
+    mine.pop("run", None)
+    theirs.pop("run", None)
+    for key in sorted(set(mine) | set(theirs)):
+        if mine.get(key) != theirs.get(key):
+            diff(f"audit.json, {key}: differs from the re-derived replacement")
+    for name, data in sorted(again.files.items()):
+        if name == "audit.json":
+            continue
+        found = _read(bundle, name, result)
+        if found is not None and found != data:
+            diff(_file_difference(name, data, found))
+    if not result.differences:
+        ok(f"the replacement of {len(declined)} declined member(s) is exactly what the lists, "
+           "the seed and the pool give")
+    result.summary = {"bundle": str(bundle), "kind": "replace", "round": audit.get("round"),
+                      "seed": seed, "difference_count": len(result.differences)}
+    return result

@@ -1,0 +1,437 @@
+"""Dropouts: replace the panel members who declined, keep every quota, and record it verifiably.
+
+For each member who declined (in panel order), the first person on that member's replacement
+list (`replacements.csv` of the original draw) who is still available and whose swap keeps every
+quota of the current panel takes the seat. Members the lists cannot cover are replaced by a new
+fair lottery: LEXIMIN over the people still available, for the seats left, with the quota bounds
+reduced by the members kept, drawn like a panel (docs/draw-spec.md) with its own lottery hash.
+If no completion keeps everybody else, the fewest kept members are released (an integer
+program), chosen at random within their strata (stream "dropouts/<round>"), and their seats
+join the lottery. Nobody who was ever on the panel or declined comes back.
+
+The result is a new public bundle whose `audit.json` references the previous one (relative path
+and SHA-256 of its `audit.json`); `verify` re-derives it and follows the history.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+from ortools.linear_solver import pywraplp
+
+from . import draw as drawing
+from .audit import (
+    SCHEMA,
+    SCHEMA_VERSION,
+    Inputs,
+    audit_bytes,
+    versions,
+    write_bundle,
+)
+from .errors import InfeasibleError, InputError
+from .fingerprint import quotas_document, quotas_fingerprint
+from .lottery import compute_lottery
+from .panels import QuotaSystem, quota_system
+from .publish import PublishedLottery, publish
+from .quotas import CrossQuota, Quotas, ValueQuota
+from .strata import strata_from_counts
+
+
+@dataclass
+class Bundle:
+    """A public bundle read back: what `replace` and `verify` need of it."""
+
+    path: Path
+    audit: dict
+    audit_sha256: str
+    panel: list[str]  # current panel ids, in panel order
+    lists: dict[str, list[str]]  # member → replacement ids by rank (from the draw bundle)
+    excluded: list[str]  # everyone ever on the panel or declined, in the chain
+    round: int  # 0 for a draw bundle, k for the k-th replace
+
+
+def panel_ids(audit: dict) -> list[str]:
+    return [str(i) for i in (audit.get("panel") or audit.get("draw") or {}).get("ids", [])]
+
+
+def read_bundle(path: Path) -> Bundle:
+    """Read a bundle and its history (previous bundles by their recorded relative paths)."""
+    path = Path(path)
+    try:
+        raw = (path / "audit.json").read_bytes()
+        audit = json.loads(raw.decode("utf-8"))
+        if audit.get("schema") != SCHEMA:
+            raise ValueError("not a sortition audit")
+    except (OSError, ValueError, UnicodeDecodeError) as e:
+        raise InputError(f"{path}: not a readable public bundle ({e})") from None
+    panel = panel_ids(audit)
+    if audit.get("kind") == "replace":
+        prev = read_bundle((path / audit["previous"]["path"]).resolve())
+        lists = prev.lists
+        excluded = list(dict.fromkeys([*prev.excluded, *panel]))
+        rnd = int(audit.get("round", prev.round + 1))
+    else:
+        lists = _read_lists(path / "replacements.csv")
+        excluded = list(panel)
+        rnd = 0
+    return Bundle(path, audit, hashlib.sha256(raw).hexdigest(), panel, lists, excluded, rnd)
+
+
+def _read_lists(path: Path) -> dict[str, list[str]]:
+    if not path.exists():
+        return {}
+    lines = path.read_text(encoding="utf-8").splitlines()
+    if not lines or lines[0].strip() != "member_id,rank,replacement_id":
+        raise InputError(f"{path}: expected the header member_id,rank,replacement_id")
+    import csv
+
+    rows = list(csv.reader(lines[1:]))
+    out: dict[str, list[tuple[int, str]]] = {}
+    for k, row in enumerate(rows, start=2):
+        if len(row) != 3 or not row[1].strip().isdigit():
+            raise InputError(f"{path}, line {k}: expected member_id,rank,replacement_id")
+        out.setdefault(row[0], []).append((int(row[1]), row[2]))
+    return {m: [r for _, r in sorted(v)] for m, v in out.items()}
+
+
+def read_declined(path: Path) -> list[str]:
+    """Ids, one per line, or a CSV with an `id` column; order kept, duplicates dropped."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8-sig")
+    except (OSError, UnicodeDecodeError) as e:
+        raise InputError(f"{path}: cannot read the declined file ({e})") from None
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    if lines and "," in lines[0]:
+        import csv
+
+        rows = list(csv.reader(lines))
+        header = [c.strip() for c in rows[0]]
+        if "id" not in header:
+            raise InputError(f"{path}: a CSV declined file needs an 'id' column (header: "
+                             f"{', '.join(header)})")
+        j = header.index("id")
+        lines = [r[j].strip() for r in rows[1:] if len(r) > j and r[j].strip()]
+    elif lines and lines[0] == "id":
+        lines = lines[1:]
+    if not lines:
+        raise InputError(f"{path}: no id in the declined file")
+    return list(dict.fromkeys(lines))
+
+
+def bundle_inputs(bundle: Path, pool_path: Path, quotas_path: Path | None, *,
+                  id_column: str | None = None, encoding: str = "utf-8") -> Inputs:
+    """The pool and quotas of a bundle: the quotas recorded in it unless a file is given."""
+    from .fingerprint import pool_fingerprint
+    from .pool import load_pool
+    from .quotas import load_quotas
+    from .strata import build_strata
+    from .verify import _quotas_from_audit
+
+    recorded = read_bundle(bundle).audit["inputs"]
+    size = int(recorded["quotas"]["panel_size"])
+    quotas = (_quotas_from_audit(recorded["quotas"]) if quotas_path is None
+              else load_quotas(quotas_path, size))
+    column = recorded["pool"].get("id_column") if id_column is None else id_column
+    features = [str(f) for f in recorded["pool"]["features"]]  # the draw's stratum order
+    pool = load_pool(pool_path, features, id_column=column, encoding=encoding, quotas=quotas)
+    strata = build_strata(pool, features)
+    return Inputs(pool, strata, quotas, size, pool_fingerprint(pool, strata),
+                  quotas_fingerprint(quotas, size),
+                  Path(quotas_path) if quotas_path else Path(bundle) / "audit.json")
+
+
+@dataclass
+class Replacement:
+    position: int  # 1-based seat in the panel order
+    left: str  # who declined (or was released)
+    joined: str
+    how: str  # "replacement list" | "new lottery"
+    rank: int | None = None
+
+
+@dataclass
+class ReplaceResult:
+    out_dir: Path | None
+    audit: dict
+    files: dict[str, bytes]
+    panel: list[str]
+    replacements: list[Replacement] = field(default_factory=list)
+    released: list[str] = field(default_factory=list)
+    lottery_hash: str | None = None
+
+
+def _stratum_of(inputs: Inputs, ids: list[str], what: str) -> list[int]:
+    rows = pc.index_in(pa.array(ids, type=pa.string()), value_set=inputs.pool.ids)
+    rows = rows.to_numpy(zero_copy_only=False)
+    missing = [i for i, r in zip(ids, rows.tolist(), strict=True) if r is None or r != r]
+    if missing:
+        raise InputError(f"{what}: {len(missing)} id(s) not in the pool: "
+                         f"{', '.join(missing[:5])}")
+    return inputs.strata.row_stratum[np.asarray(rows, dtype=np.int64)].astype(int).tolist()
+
+
+def _seats(n_strata: int, strata: list[int]) -> np.ndarray:
+    x = np.zeros(n_strata, dtype=np.int64)
+    for s in strata:
+        x[s] += 1
+    return x
+
+
+def run_replace(bundle_dir: Path, inputs: Inputs, declined: list[str], seed: str,
+                out_dir: Path | None, *, force: bool = False,
+                declined_source: str = "declined",
+                relative_to: Path | None = None) -> ReplaceResult:
+    """Replace the declined members of the bundle's panel (see the module docstring)."""
+    seed_b = _seed(seed)
+    bundle = read_bundle(bundle_dir)
+    recorded = bundle.audit["inputs"]["pool"]["sha256"]
+    if recorded != inputs.fingerprint.sha256:
+        raise InputError(f"{inputs.pool.path}: not the pool of {bundle_dir} (fingerprint "
+                         f"{inputs.fingerprint.sha256[:16]}…, the bundle records "
+                         f"{recorded[:16]}…)")
+    if bundle.audit["inputs"]["quotas"]["sha256"] != inputs.quotas_sha256:
+        raise InputError(f"{inputs.quotas_path}: not the quotas of {bundle_dir}")
+    panel = list(bundle.panel)
+    on_panel = set(panel)
+    unknown = [i for i in declined if i not in on_panel]
+    if unknown:
+        _stratum_of(inputs, unknown, declined_source)  # unknown ids get their own message
+        raise InputError(f"{declined_source}: {len(unknown)} id(s) not on the panel: "
+                         f"{', '.join(unknown[:5])}")
+    if out_dir is not None:
+        from .audit import check_target
+
+        check_target(out_dir, force)
+    system = quota_system(inputs.strata, inputs.quotas, inputs.size)
+    n = system.n_strata
+    stratum = dict(zip(panel, _stratum_of(inputs, panel, "panel"), strict=True))
+    declined_set = set(declined)
+    excluded = set(bundle.excluded) | declined_set
+    current = _seats(n, [stratum[i] for i in panel])
+    order = [p for p, i in enumerate(panel) if i in declined_set]  # positions, panel order
+    new_panel = list(panel)
+    result_repl: list[Replacement] = []
+    chosen: set[str] = set()
+    uncovered: list[int] = []
+    # 1. replacement lists, one swap at a time, each keeping every quota
+    for pos in order:
+        member = panel[pos]
+        done = False
+        for rank, cand in enumerate(bundle.lists.get(member, []), start=1):
+            if cand in excluded or cand in chosen:
+                continue
+            t = _stratum_of(inputs, [cand], "replacements.csv")[0]
+            trial = current.copy()
+            trial[stratum[member]] -= 1
+            trial[t] += 1
+            if system.satisfied(trial):
+                current = trial
+                chosen.add(cand)
+                stratum[cand] = t
+                new_panel[pos] = cand
+                result_repl.append(Replacement(pos + 1, member, cand, "replacement list", rank))
+                done = True
+                break
+        if not done:
+            uncovered.append(pos)
+    # 2. a new lottery for the seats the lists could not fill
+    released: list[str] = []
+    lottery_files: dict[str, bytes] = {}
+    lottery_info = None
+    if uncovered:
+        kept = current.copy()
+        for pos in uncovered:
+            kept[stratum[panel[pos]]] -= 1
+        unavailable = excluded | chosen
+        avail = _available(inputs, unavailable)
+        release = _fewest_releases(system, kept, avail, len(uncovered))
+        if release is None:
+            raise InfeasibleError(_why_not(system, kept, avail, len(uncovered)))
+        if release.any():
+            released = _pick_released(inputs, new_panel, stratum, release, declined_set,
+                                      uncovered, seed_b, bundle.audit_sha256, bundle.round + 1)
+            for i in released:
+                kept[stratum[i]] -= 1
+                uncovered.append(new_panel.index(i))
+            uncovered.sort()
+        published, lottery_bytes, drawn_ids = _completion(
+            inputs, system, kept, avail, len(uncovered), seed_b,
+            unavailable | set(released))
+        lottery_files["lottery.json"] = lottery_bytes
+        lottery_info = {"file": "lottery.json", "sha256": hashlib.sha256(lottery_bytes).hexdigest(),
+                        "algorithm": published.algorithm, "panels": len(published.weights),
+                        "seats": len(uncovered), "certified_gap": published.gap,
+                        "quotas": quotas_document(_reduced_quotas(system, kept,
+                                                                  len(uncovered)),
+                                                  len(uncovered))}
+        for pos, new in zip(uncovered, drawn_ids, strict=True):
+            result_repl.append(Replacement(pos + 1, new_panel[pos], new, "new lottery"))
+            new_panel[pos] = new
+    result_repl.sort(key=lambda r: r.position)
+    final = _seats(n, _stratum_of(inputs, new_panel, "panel"))
+    if not system.satisfied(final):  # defensive: every step above keeps the quotas
+        raise RuntimeError("internal error: the new panel breaks a quota")
+    features = list(inputs.strata.features)
+    keys = inputs.strata.keys
+    rows = _stratum_of(inputs, new_panel, "panel")
+    lines = [",".join(_field(c) for c in ["id", *features])]
+    lines += [",".join(_field(v) for v in [i, *keys[s]]) for i, s in zip(new_panel, rows,
+                                                                           strict=True)]
+    files = {"panel.csv": ("\n".join(lines) + "\n").encode("utf-8"), **lottery_files}
+    # the previous bundle, relative to the new one (verify re-derives with relative_to = it)
+    rel = os.path.relpath(Path(bundle_dir).resolve(),
+                          Path(relative_to if relative_to is not None else out_dir).resolve())
+    achieved = _attainment(inputs, final)
+    audit = {
+        "schema": SCHEMA, "schema_version": SCHEMA_VERSION, "draw_spec": drawing.SPEC,
+        "kind": "replace", "round": bundle.round + 1,
+        "previous": {"path": rel, "audit_sha256": bundle.audit_sha256},
+        "inputs": bundle.audit["inputs"],
+        "seed": seed,
+        "declined": list(declined),
+        "released": released,
+        "replacements": [{"position": r.position, "left": r.left, "joined": r.joined,
+                          "how": r.how, "rank": r.rank} for r in result_repl],
+        "lottery": lottery_info,
+        "panel": {"ids": new_panel},
+        "quotas_achieved": achieved,
+        "files": {k: hashlib.sha256(v).hexdigest() for k, v in sorted(files.items())},
+        "run": {"versions": versions()},
+    }
+    files["audit.json"] = audit_bytes(audit)
+    if out_dir is not None:
+        write_bundle(out_dir, files, force)
+    return ReplaceResult(out_dir, audit, files, new_panel, result_repl, released,
+                         None if lottery_info is None else lottery_info["sha256"])
+
+
+def _seed(seed: str) -> bytes:
+    try:
+        return drawing.seed_bytes(seed)
+    except ValueError:
+        raise InputError("--seed: the seed is empty; give the public text announced for the "
+                         "replacement") from None
+
+
+def _field(v: str) -> str:
+    if any(c in v for c in ',"\n\r'):
+        return '"' + v.replace('"', '""') + '"'
+    return v
+
+
+def _available(inputs: Inputs, unavailable: set[str]) -> np.ndarray:
+    """People per stratum who may still join (never on the panel, never declined)."""
+    counts = inputs.strata.counts.astype(np.int64).copy()
+    if unavailable:
+        gone = sorted(unavailable, key=lambda i: i.encode("utf-8"))
+        for s in _stratum_of(inputs, gone, "history"):
+            counts[s] -= 1
+    return counts
+
+
+def _fewest_releases(system: QuotaSystem, kept: np.ndarray, avail: np.ndarray, seats: int
+                     ) -> np.ndarray | None:
+    """Kept members to release per stratum, as few as possible, so the quotas can be met."""
+    ip = pywraplp.Solver.CreateSolver("SCIP")
+    ip.SetNumThreads(1)
+    n = system.n_strata
+    x = [ip.IntVar(0.0, float(avail[s]), "") for s in range(n)]
+    z = [ip.IntVar(0.0, float(kept[s]), "") for s in range(n)]
+    ip.Add(ip.Sum(x) - ip.Sum(z) == seats)
+    for g, lo, hi in zip(system.groups, system.lo.tolist(), system.hi.tolist(), strict=True):
+        base = float(kept[g].sum())
+        expr = ip.Sum([x[s] - z[s] for s in g.tolist()])
+        ip.Add(expr >= lo - base)
+        ip.Add(expr <= hi - base)
+    ip.Minimize(ip.Sum(z))
+    if ip.Solve() != pywraplp.Solver.OPTIMAL:
+        return None
+    return np.array([round(v.solution_value()) for v in z], dtype=np.int64)
+
+
+def _why_not(system: QuotaSystem, kept: np.ndarray, avail: np.ndarray, seats: int) -> str:
+    reasons = []
+    for g, lo, label in zip(system.groups, system.lo.tolist(), system.labels, strict=True):
+        reachable = int(kept[g].sum() + avail[g].sum())
+        if reachable < lo:
+            reasons.append(f"{label} needs at least {lo} seats, only {reachable} people left")
+    if int(avail.sum()) < seats:
+        reasons.append(f"{seats} seats to fill, {int(avail.sum())} people left")
+    detail = ("; ".join(reasons) if reasons
+              else "no combination of the people left meets every quota")
+    return f"the pool cannot cover these dropouts: {detail}"
+
+
+def _pick_released(inputs: Inputs, panel: list[str], stratum: dict[str, int],
+                   release: np.ndarray, declined: set[str], uncovered: list[int], seed: bytes,
+                   previous_sha: str, rnd: int) -> list[str]:
+    """Which kept members to release: uniformly within each stratum, stream dropouts/<round>."""
+    stream = drawing.Stream(seed, previous_sha, drawing.dropouts_label(rnd))
+    open_seats = {panel[p] for p in uncovered}
+    out: list[str] = []
+    for s in np.flatnonzero(release).tolist():
+        group = sorted((i for i in panel if stratum[i] == s and i not in declined
+                        and i not in open_seats), key=lambda i: i.encode("utf-8"))
+        for k in range(int(release[s])):
+            j = k + stream.below(len(group) - k)
+            group[k], group[j] = group[j], group[k]
+        out.extend(group[:int(release[s])])
+    return out
+
+
+def _reduced_quotas(system: QuotaSystem, kept: np.ndarray, seats: int) -> Quotas:
+    values, cross = [], []
+    for label, g, lo, hi in zip(system.labels, system.groups, system.lo.tolist(),
+                                system.hi.tolist(), strict=True):
+        base = int(kept[g].sum())
+        lo2, hi2 = max(0, lo - base), max(0, hi - base)
+        if " & " in label:
+            a, b = label.split(" & ")
+            (f0, v0), (f1, v1) = a.split("=", 1), b.split("=", 1)
+            cross.append(CrossQuota((f0, f1), (v0, v1), lo2, hi2))
+        else:
+            f, v = label.split("=", 1)
+            values.append(ValueQuota(f, v, lo2, hi2))
+    return Quotas(values, cross, seats, "reduced for the dropouts")
+
+
+def _completion(inputs: Inputs, system: QuotaSystem, kept: np.ndarray, avail: np.ndarray,
+                seats: int, seed: bytes, unavailable: set[str]
+                ) -> tuple[PublishedLottery, bytes, list[str]]:
+    """LEXIMIN over the people left for the open seats, drawn like a panel."""
+    quotas = _reduced_quotas(system, kept, seats)
+    keys = inputs.strata.keys
+    counts = {keys[s]: int(avail[s]) for s in range(system.n_strata) if avail[s] > 0}
+    strata = strata_from_counts(list(inputs.strata.features), counts)
+    lottery = compute_lottery(strata, quotas, seats, "leximin")
+    published = publish(lottery, pool_sha256=inputs.fingerprint.sha256,
+                        quotas_sha256=quotas_fingerprint(quotas, seats),
+                        id_column=inputs.pool.id_column)
+    data = published.to_bytes()
+    digest = hashlib.sha256(data).hexdigest()
+    index = drawing.panel_index(published.weights, published.denominator, seed, digest)
+    full_index = {k: s for s, k in enumerate(keys)}
+    out: list[str] = []
+    for s, x in enumerate(published.panels[index].tolist()):
+        if x:
+            members = [i for i in inputs.members(full_index[published.keys[s]])
+                       if i not in unavailable]
+            out.extend(drawing.choose_in_stratum(members, x, seed, digest, s))
+    return published, data, out
+
+
+def _attainment(inputs: Inputs, seats: np.ndarray) -> list[dict]:
+    system = quota_system(inputs.strata, inputs.quotas, inputs.size)
+    out = []
+    for label, g, lo, hi in zip(system.labels, system.groups, system.lo.tolist(),
+                                system.hi.tolist(), strict=True):
+        out.append({"quota": label, "min": lo, "max": hi, "achieved": int(seats[g].sum())})
+    return sorted(out, key=lambda q: q["quota"].encode("utf-8"))
