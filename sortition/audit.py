@@ -64,6 +64,13 @@ class Inputs:
     quotas_sha256: str
     quotas_path: Path
     timings: dict[str, float] = field(default_factory=dict)
+    everyone: Pool | None = None  # with households: the whole pool (`pool` = representatives)
+    household_seed: str | None = None
+
+    @property
+    def whole(self) -> Pool:
+        """Everybody in the pool file (the lottery's pool may be household representatives)."""
+        return self.everyone if self.everyone is not None else self.pool
 
     def members(self, s: int) -> list[str]:
         """Ids of stratum s, sorted by UTF-8 bytes."""
@@ -81,20 +88,36 @@ class Inputs:
 
 def load_inputs(pool_path: Path, quotas_path: Path, size: int | None, *,
                 id_column: str | None = None, encoding: str = "utf-8",
-                check_values: bool = True) -> Inputs:
+                check_values: bool = True, household_column: str | None = None,
+                household_seed: str | None = None,
+                features: list[str] | None = None, quotas: Quotas | None = None) -> Inputs:
+    """Load and fingerprint a pool and quotas; with households, keep one person per household
+    (the public pre-draw of `households`) for the lottery."""
     t = time.perf_counter()
-    quotas = load_quotas(quotas_path, size)
-    if quotas.size is None:
-        raise InputError(f"{quotas_path}: CSV quotas need --size")
-    pool = load_pool(pool_path, quotas.all_features, id_column=id_column, encoding=encoding,
-                     quotas=quotas if check_values else None)
-    strata = build_strata(pool, quotas.all_features)
+    if quotas is None:
+        quotas = load_quotas(quotas_path, size)
+        if quotas.size is None:
+            raise InputError(f"{quotas_path}: CSV quotas need --size")
+    if household_column is None and household_seed is not None:
+        raise InputError("--household-seed needs --household-column")
+    features = list(features or quotas.all_features)
+    whole = load_pool(pool_path, features, id_column=id_column, encoding=encoding,
+                      quotas=quotas if check_values else None,
+                      household_column=household_column)
+    whole_strata = build_strata(whole, features)
     loaded = time.perf_counter() - t
     t = time.perf_counter()
-    fp = pool_fingerprint(pool, strata)
+    fp = pool_fingerprint(whole, whole_strata)
+    fingerprinted = time.perf_counter() - t
+    pool, strata, everyone = whole, whole_strata, None
+    if household_column is not None:
+        from .households import eligible_pool
+
+        pool = eligible_pool(whole, household_seed, fp.sha256)
+        strata, everyone = build_strata(pool, features), whole
     return Inputs(pool, strata, quotas, int(quotas.size), fp,
                   quotas_fingerprint(quotas, int(quotas.size)), Path(quotas_path),
-                  {"load": loaded, "fingerprint": time.perf_counter() - t})
+                  {"load": loaded, "fingerprint": fingerprinted}, everyone, household_seed)
 
 
 def run_lottery(inputs: Inputs, algorithm: str, *, panels: int | None = None,
@@ -117,6 +140,7 @@ def run_lottery(inputs: Inputs, algorithm: str, *, panels: int | None = None,
         inputs.strata, inputs.quotas, inputs.size, algorithm, time_limit=time_limit, log=log)
     published = publish(lottery, pool_sha256=inputs.fingerprint.sha256,
                         quotas_sha256=inputs.quotas_sha256, id_column=inputs.pool.id_column)
+    published.household_seed = inputs.household_seed
     if panels is not None:
         published = make_transparent(published, inputs.all_members(), panels)
     inputs.timings["lottery"] = time.perf_counter() - t
@@ -135,6 +159,9 @@ def check_reuse(published: PublishedLottery, inputs: Inputs, source: str, *,
         problems.append(f"it was computed for other quotas (quotas fingerprint "
                         f"{published.quotas_sha256[:16]}…, these quotas "
                         f"{inputs.quotas_sha256[:16]}…)")
+    if published.household_seed != inputs.household_seed:
+        problems.append(f"its household seed is {published.household_seed!r}, this draw's is "
+                        f"{inputs.household_seed!r}")
     if published.panel_size != inputs.size:
         problems.append(f"its panel size is {published.panel_size}, --size says {inputs.size}")
     if algorithm is not None and algorithm != published.algorithm:
@@ -196,13 +223,19 @@ def _stratum_lookup(published: PublishedLottery, members: Callable[[int], list[s
 
 
 def person_probabilities(published: PublishedLottery, inputs: Inputs) -> np.ndarray:
-    """Each pool row's probability under the published lottery (exact from its integers)."""
+    """Each row's probability under the published lottery (exact from its integers), for the
+    whole pool file: 0 for people who do not represent their household."""
     if published.transparent:
         appear = published.ticket_counts()
         m = len(published.tickets or [])
-        return np.array([appear.get(i, 0) / m for i in inputs.pool.ids.to_pylist()])
+        return np.array([appear.get(i, 0) / m for i in inputs.whole.ids.to_pylist()])
     per_stratum = np.array(published.stratum_probabilities(), dtype=float)
-    return per_stratum[inputs.strata.row_stratum]
+    eligible = per_stratum[inputs.strata.row_stratum]
+    if inputs.everyone is None:
+        return eligible
+    out = np.zeros(len(inputs.everyone))
+    out[inputs.pool.rows] = eligible
+    return out
 
 
 def probabilities_csv(ids: pa.Array, probabilities: np.ndarray) -> bytes:
@@ -332,16 +365,18 @@ def run_draw(inputs: Inputs, *, seed: str, out_dir: Path, algorithm: str | None,
     probabilities = person_probabilities(published, inputs)
     files = {"lottery.json": lottery_bytes,
              "panel.csv": panel_csv(drawn, published),
-             "probabilities.csv": probabilities_csv(inputs.pool.ids, probabilities)}
+             "probabilities.csv": probabilities_csv(inputs.whole.ids, probabilities)}
     attainment = quota_attainment(published, inputs.quotas, drawn)
     audit = audit_document(inputs, published, lottery_hash, seed, drawn, attainment,
                            probabilities, files, ticket is not None)
     from .report import render_report
 
-    legacy = legacy_comparison(inputs, probabilities, legacy_runs) if legacy_runs else None
+    eligible = (probabilities if inputs.everyone is None
+                else probabilities[inputs.pool.rows])  # household representatives
+    legacy = legacy_comparison(inputs, eligible, legacy_runs) if legacy_runs else None
     audit["run"] = {"versions": versions(),
                     "seconds": {k: round(v, 3) for k, v in inputs.timings.items()}}
-    html = render_report(report_context(inputs, published, audit, drawn, probabilities,
+    html = render_report(report_context(inputs, published, audit, drawn, eligible,
                                         title=title, legacy=legacy, out_dir=out_dir))
     files["audit.json"] = audit_bytes(audit)
     files["report.html"] = html.encode("utf-8")
@@ -370,7 +405,9 @@ def audit_document(inputs: Inputs, published: PublishedLottery, lottery_hash: st
         "draw_spec": drawing.SPEC,
         "inputs": {
             "pool": {**inputs.fingerprint.as_json(), "id_column": inputs.pool.id_column,
-                     "household_column": None},
+                     "household_column": inputs.pool.household_column,
+                     "household_seed": inputs.household_seed,
+                     "eligible": len(inputs.pool)},
             "quotas": {"sha256": inputs.quotas_sha256,
                        **quotas_document(inputs.quotas, inputs.size)},
         },
@@ -513,7 +550,10 @@ def _histogram(values: np.ndarray, edges: np.ndarray) -> list[dict]:
 def report_context(inputs: Inputs, published: PublishedLottery, audit: dict, drawn: Drawn,
                    probabilities: np.ndarray, *, title: str | None, legacy: dict | None,
                    out_dir: Path) -> dict:
-    """What `report.render_report` shows, from the draw's own figures."""
+    """What `report.render_report` shows, from the draw's own figures.
+
+    `probabilities` are those of the lottery's pool (with households: the representatives).
+    """
     import shlex
 
     people = len(inputs.pool)

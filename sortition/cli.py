@@ -313,6 +313,14 @@ PanelsOpt = Annotated[int | None, typer.Option(
     "--panels", help="Transparent lottery: round to this many equally likely panels of people "
                      "(e.g. 1000), so a number drawn with balls or dice picks the panel. Needs "
                      "panels × size ≥ pool size.", show_default=False)]
+HouseholdOpt = Annotated[str | None, typer.Option(
+    "--household-column", help="Column naming each person's household: at most one person per "
+                               "household on a panel (one representative per household is "
+                               "drawn first, with --household-seed).", show_default=False)]
+HouseholdSeedOpt = Annotated[str | None, typer.Option(
+    "--household-seed", help="Public text announced before the lottery is computed: it draws "
+                             "each household's representative (see docs/draw-spec.md).",
+    show_default=False)]
 TimeLimitOpt = Annotated[float | None, typer.Option(
     "--time-limit", help="Stop the lottery computation after this many seconds (exit 1).",
     show_default=False)]
@@ -332,8 +340,12 @@ def public_pool(
     size: SizeOpt = None,
     id_column: IdColumnOpt = None,
     encoding: EncodingOpt = "utf-8",
+    household_column: HouseholdOpt = None,
 ) -> None:
     """Write the pool's public extract: ids and quota features only, sorted by id.
+
+    With --household-column, an opaque household number is added (never the column's own
+    values, which are often addresses).
 
     This is what the garants receive: `sortition verify` gets the same pool fingerprint from it
     as from the full pool, without any personal data.
@@ -349,7 +361,7 @@ def public_pool(
             raise InputError(f"{out_path}: output must be a .parquet or .csv file")
         q = _load_quotas(quotas_path, size)
         pool = load_pool(pool_path, q.all_features, id_column=id_column, encoding=encoding,
-                         quotas=q)
+                         quotas=q, household_column=household_column)
         fp = pool_fingerprint(pool, build_strata(pool, q.all_features))
         write_public_extract(pool, out_path)
     except SortitionError as e:
@@ -361,12 +373,14 @@ def public_pool(
 
 
 def _inputs(pool_path: Path, quotas_path: Path, size: int | None, id_column: str | None,
-            encoding: str):
+            encoding: str, household_column: str | None = None,
+            household_seed: str | None = None):
     from .audit import load_inputs
 
     with err.status("loading the pool and fingerprinting it…"):
         inputs = load_inputs(pool_path, quotas_path, size, id_column=id_column,
-                             encoding=encoding)
+                             encoding=encoding, household_column=household_column,
+                             household_seed=household_seed)
     _notes(inputs.pool.notes)
     return inputs
 
@@ -383,6 +397,8 @@ def lottery(
     id_column: IdColumnOpt = None,
     encoding: EncodingOpt = "utf-8",
     time_limit: TimeLimitOpt = None,
+    household_column: HouseholdOpt = None,
+    household_seed: HouseholdSeedOpt = None,
 ) -> None:
     """Compute the fair lottery and write DIR/lottery.json; print the hash to publish.
 
@@ -402,7 +418,8 @@ def lottery(
         if target.exists():
             raise InputError(f"{target}: already exists (a published lottery is never "
                              "overwritten; choose another folder)")
-        inputs = _inputs(pool_path, quotas_path, size, id_column, encoding)
+        inputs = _inputs(pool_path, quotas_path, size, id_column, encoding, household_column,
+                         household_seed)
         with err.status(f"{algorithm or 'leximin'} lottery over {len(inputs.strata):,} "
                         "strata…") as status:
             published = run_lottery(inputs, algorithm or "leximin", panels=panels,
@@ -457,6 +474,8 @@ def draw(
     id_column: IdColumnOpt = None,
     encoding: EncodingOpt = "utf-8",
     time_limit: TimeLimitOpt = None,
+    household_column: HouseholdOpt = None,
+    household_seed: HouseholdSeedOpt = None,
 ) -> None:
     """Draw the panel with a public seed and write the public audit bundle.
 
@@ -477,7 +496,8 @@ def draw(
         check_target(out_dir, force)
         if private_out is not None:
             check_private(private_out, out_dir)
-        inputs = _inputs(pool_path, quotas_path, size, id_column, encoding)
+        inputs = _inputs(pool_path, quotas_path, size, id_column, encoding, household_column,
+                         household_seed)
         with err.status("drawing…") as status:
             result = run_draw(inputs, seed=seed, out_dir=out_dir, algorithm=algorithm,
                               panels=panels, lottery_dir=lottery_dir, ticket=ticket,
@@ -555,6 +575,176 @@ def verify(
                       f"difference(s)", highlight=False)
     if not result.ok:
         raise typer.Exit(1)
+
+
+@app.command()
+def replace(
+    bundle: Annotated[Path, typer.Argument(help="The public bundle of the current panel (from "
+                                                "`draw` or an earlier `replace`).",
+                                           show_default=False)],
+    pool_path: Annotated[Path, typer.Option("--pool", help="The pool (full, or its public "
+                                                           "extract).", show_default=False)],
+    declined_path: Annotated[Path, typer.Option(
+        "--declined", help="Who declined: one id per line, or a CSV with an id column.",
+        show_default=False)],
+    seed: Annotated[str, typer.Option("--seed", help="A new public seed for this replacement.",
+                                      show_default=False)],
+    out_dir: Annotated[Path, typer.Option("--out", "-o", help="Folder for the new public "
+                                                              "bundle.", show_default=False)],
+    quotas_path: Annotated[Path | None, typer.Option(
+        "--quotas", "-q", help="The quotas (by default those recorded in the bundle).",
+        show_default=False)] = None,
+    force: Annotated[bool, typer.Option("--force", help="Replace a non-empty output folder.")]
+    = False,
+    id_column: IdColumnOpt = None,
+    encoding: EncodingOpt = "utf-8",
+) -> None:
+    """Replace panel members who declined, keeping every quota; write a new public bundle.
+
+    Each declined member gets the first available person on their replacement list whose swap
+    keeps every quota; the seats the lists cannot fill go to a new LEXIMIN lottery over the
+    people left (releasing as few other members as possible if there is no other way). The new
+    bundle references the previous one, so `sortition verify OUT` checks the whole history;
+    `replace` can be applied again to OUT.
+
+    Example: sortition replace bundle/ --pool pool.csv --declined no.txt --seed "s2" -o bundle-2/
+    """
+    from .replace import bundle_inputs, read_declined, run_replace
+
+    try:
+        if not seed:
+            raise InputError("--seed: the seed is empty; give the public text announced for "
+                             "the replacement")
+        declined = read_declined(declined_path)
+        with err.status("loading the pool…"):
+            inputs = bundle_inputs(bundle, pool_path, quotas_path, id_column=id_column,
+                                   encoding=encoding)
+        with err.status("replacing…"):
+            result = run_replace(bundle, inputs, declined, seed, out_dir, force=force,
+                                 declined_source=str(declined_path))
+    except SortitionError as e:
+        _fail(e)
+    for r in result.replacements:
+        how = f"list rank {r.rank}" if r.how == "replacement list" else r.how
+        out.print(f"seat {r.position}: {escape(r.left)} → {escape(r.joined)} ({how})",
+                  highlight=False)
+    if result.released:
+        err.print(f"[yellow]warning:[/yellow] {len(result.released)} other member(s) had to be "
+                  f"released to keep the quotas: {escape(', '.join(result.released))}",
+                  highlight=False)
+    out.print(f"wrote {escape(str(out_dir))} (round {result.audit['round']}); verify with: "
+              f"sortition verify {escape(str(out_dir))} --pool POOL", highlight=False)
+
+
+@app.command()
+def invite(
+    base_path: Annotated[Path, typer.Argument(
+        help="Contact base: Parquet (.parquet) or CSV (UTF-8, with or without BOM, ',' or ';').",
+        show_default=False)],
+    size: Annotated[int, typer.Option("--size", "-k", help="Number of people to call.",
+                                      show_default=False)],
+    seed: Annotated[str, typer.Option(
+        "--seed", help="The public seed: any text, used as its exact UTF-8 bytes and recorded "
+                       "verbatim.", show_default=False)],
+    out_path: Annotated[Path, typer.Option(
+        "--out", "-o", help="The call list, .parquet or .csv (private: it has the contacts). "
+                            "Its public audit is written beside it: calls.parquet → "
+                            "calls.audit.json.",
+        show_default=False)],
+    by: Annotated[list[str] | None, typer.Option(
+        "--by", help="Stratify by this feature (repeat the option): gender, age_band, "
+                     "department, area or diploma.", show_default=False)] = None,
+    margins_dir: Annotated[Path | None, typer.Option(
+        "--margins", help="Folder of census margins laid out like data/occitanie/ \\[default: "
+                          "the built-in Occitanie margins].", show_default=False)] = None,
+    response_rates: Annotated[Path | None, typer.Option(
+        "--response-rates", help="CSV feature,value,rate (0 < rate <= 1): call more people "
+                                 "where fewer answer, so the expected respondents match the "
+                                 "margins.", show_default=False)] = None,
+    exclude: Annotated[Path | None, typer.Option(
+        "--exclude", help="Ids not to call: one per line, or a CSV with an 'id' column. Ids "
+                          "not in the base are a warning.", show_default=False)] = None,
+    id_column: IdColumnOpt = None,
+    encoding: EncodingOpt = "utf-8",
+) -> None:
+    """Draw the call list: N people of the contact base to phone, in a random call order.
+
+    Uniform by default; with --by, stratified so that the calls match the population's
+    margins (the base's cells are fitted to the margins by iterative proportional fitting,
+    then the calls are apportioned by largest remainder). With --response-rates, groups that
+    answer less are called more (independent multiplicative rates). The draw follows
+    docs/draw-spec.md (streams `calls` and `calls/order`, bound to the base's fingerprint).
+
+    Writes the call list (call_order, id and every column of the base) and, beside it, its
+    public audit (calls.parquet → calls.audit.json: fingerprints, seed, counts, the drawn ids'
+    SHA-256; no contact data).
+    Exit 1 when the base has fewer eligible people than --size.
+
+    Example: sortition invite base.parquet --size 3000 --seed "loto: 4 17 22 38" --by gender
+    --by age_band --out calls.parquet
+    """
+    from .invite import run_invite
+
+    try:
+        with err.status("loading the base…") as status:
+            result = run_invite(base_path, size=size, seed=seed, out=out_path, by=by or [],
+                                margins_dir=margins_dir, response_rates=response_rates,
+                                exclude=exclude, id_column=id_column, encoding=encoding,
+                                progress=lambda msg: status.update(escape(msg)))
+    except SortitionError as e:
+        _fail(e)
+    _notes(result.notes)
+    _warnings(result.warnings)
+    plan = result.plan
+    mode = f"stratified by {', '.join(plan.by)}" if plan.by else "uniform"
+    if plan.rates is not None:
+        mode += f", response rates on {', '.join(plan.rates.features)}"
+    out.print(f"wrote {escape(str(result.out))}: {len(plan.ids):,} calls ({escape(mode)}) from "
+              f"{plan.eligible:,} eligible people ({plan.base_rows:,} in the base, "
+              f"{plan.excluded:,} excluded)", highlight=False, soft_wrap=True)
+    out.print(f"public audit: {escape(str(result.audit_path))}", highlight=False)
+    out.print(f"drawn ids SHA-256: [bold]{result.audit['drawn_ids']['sha256']}[/bold]",
+              highlight=False, soft_wrap=True)
+
+
+@app.command()
+def respondents(
+    calls_path: Annotated[Path, typer.Argument(
+        help="The call list written by `sortition invite` (.parquet or .csv).",
+        show_default=False)],
+    answers: Annotated[Path, typer.Option(
+        "--answers", help="CSV id,answer with answer yes, no or unreachable (any case). Calls "
+                          "missing from it count as unreachable.", show_default=False)],
+    out_path: Annotated[Path, typer.Option(
+        "--out", "-o", help="The respondent pool, .parquet or .csv (private: it has the "
+                            "contacts). Its public audit is written beside it: pool.parquet → "
+                            "pool.audit.json.", show_default=False)],
+    encoding: EncodingOpt = "utf-8",
+) -> None:
+    """Turn the call list and the answers into the respondent pool for the lottery.
+
+    Keeps the people who answered yes, with every column of the call list (call_order
+    included). The public audit links the pool to the call list's audit and to the answers
+    file by their SHA-256, and gives the counts per answer and per feature value.
+
+    Example: sortition respondents calls.parquet --answers answers.csv --out pool.parquet
+    """
+    from .respondents import run_respondents
+
+    try:
+        with err.status("reading the answers…") as status:
+            result = run_respondents(calls_path, answers, out_path, encoding=encoding,
+                                     progress=lambda msg: status.update(escape(msg)))
+    except SortitionError as e:
+        _fail(e)
+    _warnings(result.warnings)
+    c = result.counts
+    out.print(f"wrote {escape(str(result.out))}: {c['yes']:,} respondents out of "
+              f"{c['calls']:,} calls ({c['no']:,} no, {c['unreachable']:,} unreachable, of "
+              f"which {c['missing']:,} not in the answers)", highlight=False, soft_wrap=True)
+    out.print(f"public audit: {escape(str(result.audit_path))}", highlight=False)
+    out.print(f"pool fingerprint: [bold]{result.fingerprint}[/bold]", highlight=False,
+              soft_wrap=True)
 
 
 @app.command()

@@ -6,6 +6,10 @@ only, never a contact column — in this encoding (version 1), UTF-8 throughout:
     sortition-pool-v1 TAB id TAB <feature> TAB <feature> … LF      (features sorted by UTF-8 bytes)
     <id> TAB <value> TAB <value> … LF                            (one line per person)
 
+When households are used, a `household` field follows the id (header and every line): the
+opaque household number of `sortition.pool` (1, 2, … by smallest member id), never the
+household column's own values (often an address).
+
 with the people in the order of their ids' UTF-8 bytes. Ids and values never contain a tab, CR
 or LF (the pool loader refuses them) and are whitespace-stripped, so the encoding is
 unambiguous. The same bytes result from the full pool and from the extract written by
@@ -50,9 +54,11 @@ class PoolFingerprint:
     people: int
     features: list[str]  # in the strata's feature order
     strata: list[StratumHash]
+    households: int | None = None  # number of households, when they are used
 
     def as_json(self) -> dict:
         return {"sha256": self.sha256, "encoding": POOL_ENCODING, "people": self.people,
+                "households": self.households,
                 "features": list(self.features),
                 "strata": [{"values": list(s.values), "people": s.people, "sha256": s.sha256}
                            for s in self.strata]}
@@ -65,6 +71,8 @@ def _sorted_features(features: list[str]) -> list[str]:
 def public_extract(pool: Pool) -> pa.Table:
     """Ids and quota features, sorted by id: the table garants may receive."""
     columns: dict[str, pa.Array] = {"id": pool.ids.cast(pa.string())}
+    if pool.households is not None:
+        columns["household"] = pa.array(pool.households).cast(pa.string())
     for f in _sorted_features(pool.features):
         columns[f] = pa.DictionaryArray.from_arrays(
             pa.array(pool.codes[f], type=pa.int32()),
@@ -93,7 +101,8 @@ def _buffer(lines: pa.Array) -> tuple[np.ndarray, memoryview]:
 def pool_fingerprint(pool: Pool, strata: Strata) -> PoolFingerprint:
     """The pool's fingerprint and one hash per stratum (see the module docstring)."""
     features = _sorted_features(pool.features)
-    header = ("\t".join([POOL_ENCODING, "id", *features]) + "\n").encode("utf-8")
+    extra = ["household"] if pool.households is not None else []
+    header = ("\t".join([POOL_ENCODING, "id", *extra, *features]) + "\n").encode("utf-8")
     order = pc.array_sort_indices(pool.ids).to_numpy()
     extract = public_extract(pool)  # rows in `order`
     lines = _lines(extract)
@@ -112,7 +121,10 @@ def pool_fingerprint(pool: Pool, strata: Strata) -> PoolFingerprint:
         h = hashlib.sha256(header)
         h.update(g_data[int(g_offsets[bounds[s]]):int(g_offsets[bounds[s + 1]])])
         hashes.append(StratumHash(tuple(key), int(bounds[s + 1] - bounds[s]), h.hexdigest()))
-    return PoolFingerprint(whole.hexdigest(), len(pool), list(strata.features), hashes)
+    n_households = (None if pool.households is None
+                    else int(np.unique(pool.households).size))
+    return PoolFingerprint(whole.hexdigest(), len(pool), list(strata.features), hashes,
+                           n_households)
 
 
 def write_public_extract(pool: Pool, out: Path) -> None:

@@ -42,6 +42,11 @@ class Pool:
     id_column: str | None = "id"  # None when ids are row numbers from 1
     notes: list[str] = field(default_factory=list)
     encoding: str = "utf-8"  # of a CSV pool, to read it again (`read_rows`)
+    household_column: str | None = None
+    # opaque household numbers (1, 2, …: households in the order of their smallest member id);
+    # a person with an empty household cell is a household alone
+    households: np.ndarray | None = None
+    rows: np.ndarray | None = None  # for a subset of a pool (`subset`): the rows in the file
 
     def __len__(self) -> int:
         return len(self.ids)
@@ -248,6 +253,7 @@ def load_pool(
     id_column: str | None = None,
     encoding: str = "utf-8",
     quotas: Quotas | None = None,
+    household_column: str | None = None,
 ) -> Pool:
     """Read and validate a pool; report every problem at once as an InputError.
 
@@ -295,9 +301,18 @@ def load_pool(
     if missing:
         problems.append(f"{path}: feature column(s) {', '.join(repr(m) for m in missing)} not "
                         f"found (columns: {', '.join(all_columns)})")
+    if household_column is not None:
+        if household_column not in all_columns:
+            problems.append(f"{path}: household column {household_column!r} not found "
+                            f"(columns: {', '.join(all_columns)})")
+        elif household_column == id_col or household_column in features:
+            problems.append(f"{path}: column {household_column!r} cannot be the household "
+                            "column and also the id or a quota feature")
     if problems:
         raise InputError(problems)
     needed = ([id_col] if id_col else []) + [f for f in features if f != id_col]
+    if household_column is not None:
+        needed.append(household_column)
     if parquet:
         try:
             if needed:
@@ -385,8 +400,52 @@ def load_pool(
                 )
     if problems:
         raise InputError(problems)
+    households = None
+    if household_column is not None:
+        households = _household_numbers(ids, table.column(household_column))
     return Pool(path=path, ids=ids, features=list(features), values=values, codes=codes,
-                id_column=id_col, notes=notes, encoding=encoding)
+                id_column=id_col, notes=notes, encoding=encoding,
+                household_column=household_column, households=households)
+
+
+def _household_numbers(ids: pa.Array, column: pa.ChunkedArray) -> np.ndarray:
+    """Opaque numbers 1, 2, …: households ordered by their smallest member id (UTF-8 bytes).
+
+    They reveal nothing of the household column (often an address) and do not depend on the
+    file's row order. An empty cell makes the person a household alone.
+    """
+    labels, codes, empty = _encode(column)
+    n = len(ids)
+    codes = codes.astype(np.int64)
+    codes[empty] = len(labels) + np.arange(int(empty.sum()))  # alone
+    order = pc.array_sort_indices(ids).to_numpy()
+    in_order = codes[order]
+    _, first, inverse = np.unique(in_order, return_index=True, return_inverse=True)
+    rank = np.empty(len(first), dtype=np.int64)
+    rank[np.argsort(first, kind="stable")] = np.arange(1, len(first) + 1)
+    numbers = np.empty(n, dtype=np.int64)
+    numbers[order] = rank[inverse.ravel()]
+    return numbers
+
+
+def subset(pool: Pool, rows: np.ndarray) -> Pool:
+    """The pool restricted to `rows` (0-based, increasing): e.g. one person per household."""
+    rows = np.asarray(rows, dtype=np.int64)
+    taken = pa.array(rows)
+    codes = {f: c[rows] for f, c in pool.codes.items()}
+    values = {}
+    for f in pool.features:  # keep only values still present, re-coded, still sorted
+        used = np.unique(codes[f])
+        values[f] = [pool.values[f][i] for i in used.tolist()]
+        remap = np.full(len(pool.values[f]), -1, dtype=np.int32)
+        remap[used] = np.arange(len(used), dtype=np.int32)
+        codes[f] = remap[codes[f]]
+    base = pool.rows if pool.rows is not None else np.arange(len(pool), dtype=np.int64)
+    return Pool(path=pool.path, ids=pool.ids.take(taken), features=list(pool.features),
+                values=values, codes=codes, id_column=pool.id_column, notes=list(pool.notes),
+                encoding=pool.encoding, household_column=pool.household_column,
+                households=None if pool.households is None else pool.households[rows],
+                rows=base[rows])
 
 
 def read_rows(pool: Pool, rows: np.ndarray) -> pa.Table:
@@ -394,6 +453,8 @@ def read_rows(pool: Pool, rows: np.ndarray) -> pa.Table:
 
     For the operator's private export only: this is the one place contact columns are read.
     """
+    if pool.rows is not None:  # a subset: its rows in the file
+        rows = pool.rows[np.asarray(rows, dtype=np.int64)]
     if _is_parquet(pool.path):
         table = pq.read_table(pool.path)
     else:

@@ -44,6 +44,7 @@ class PublishedLottery:
     tickets: list[list[str]] | None = None  # transparent lottery: ids of each ticket's panel
     max_change: float | None = None  # transparent: largest change of a person's probability
     base_probabilities: list[float] | None = None  # transparent: per stratum, before rounding
+    household_seed: str | None = None  # households: the public seed of the pre-draw
     extra: dict = field(default_factory=dict)
 
     @property
@@ -82,7 +83,9 @@ class PublishedLottery:
                  f' "algorithm": {j(self.algorithm)},', f' "method": {j(self.method)},',
                  f' "panel_size": {self.panel_size},',
                  f' "pool": {{"sha256": {j(self.pool_sha256)}, "people": {sum(self.counts)}, '
-                 f'"id_column": {j(self.id_column)}}},',
+                 f'"id_column": {j(self.id_column)}'
+                 + ("" if self.household_seed is None
+                    else f', "household_seed": {j(self.household_seed)}') + "},",
                  f' "quotas": {{"sha256": {j(self.quotas_sha256)}}},',
                  f' "certified_gap": {j(float(self.gap))},',
                  f' "features": {j(self.features)},', ' "strata": [']
@@ -179,6 +182,7 @@ def make_transparent(published: PublishedLottery, members: list[list[str]], tick
         published.keys, published.counts, m, weights, panels, published.pool_sha256,
         published.quotas_sha256, published.id_column, published.gap,
         assign_tickets(panels, weights, members), 0.0)
+    result.household_seed = published.household_seed
     before = published.stratum_probabilities()
     result.base_probabilities = before
     result.max_change = max_probability_change(before, members, result.ticket_counts(), m)
@@ -251,6 +255,8 @@ def read_lottery(data: bytes, source: str) -> PublishedLottery:
             float(doc.get("certified_gap", 0.0)), tickets,
             None if transparent is None else float(transparent.get("max_change", 0.0)))
         pub.extra["stated_probabilities"] = [float(s["probability"]) for s in strata]
+        seed = doc["pool"].get("household_seed")
+        pub.household_seed = None if seed is None else str(seed)
         if transparent is not None:
             pub.base_probabilities = [float(x) for x in transparent["base_probabilities"]]
         pub.extra["stated_tickets"] = None if transparent is None else int(transparent["tickets"])

@@ -128,24 +128,31 @@ def read_declined(path: Path) -> list[str]:
 
 def bundle_inputs(bundle: Path, pool_path: Path, quotas_path: Path | None, *,
                   id_column: str | None = None, encoding: str = "utf-8") -> Inputs:
-    """The pool and quotas of a bundle: the quotas recorded in it unless a file is given."""
-    from .fingerprint import pool_fingerprint
-    from .pool import load_pool
+    """The pool and quotas of a bundle (its recorded quotas unless a file is given), with the
+    recorded id column, features order and household pre-draw."""
+    from .audit import load_inputs
     from .quotas import load_quotas
-    from .strata import build_strata
     from .verify import _quotas_from_audit
 
     recorded = read_bundle(bundle).audit["inputs"]
     size = int(recorded["quotas"]["panel_size"])
     quotas = (_quotas_from_audit(recorded["quotas"]) if quotas_path is None
               else load_quotas(quotas_path, size))
-    column = recorded["pool"].get("id_column") if id_column is None else id_column
-    features = [str(f) for f in recorded["pool"]["features"]]  # the draw's stratum order
-    pool = load_pool(pool_path, features, id_column=column, encoding=encoding, quotas=quotas)
-    strata = build_strata(pool, features)
-    return Inputs(pool, strata, quotas, size, pool_fingerprint(pool, strata),
-                  quotas_fingerprint(quotas, size),
-                  Path(quotas_path) if quotas_path else Path(bundle) / "audit.json")
+    pool = recorded["pool"]
+    column = pool.get("id_column") if id_column is None else id_column
+    household = pool.get("household_column")
+    kwargs = dict(encoding=encoding, household_seed=pool.get("household_seed"),
+                  features=[str(f) for f in pool["features"]], quotas=quotas)
+    try:
+        return load_inputs(pool_path, Path(quotas_path or Path(bundle) / "audit.json"), size,
+                           id_column=column, household_column=household, **kwargs)
+    except InputError:
+        if column in (None, "id") and household in (None, "household"):
+            raise
+        # the public extract calls its columns `id` and `household`
+        return load_inputs(pool_path, Path(quotas_path or Path(bundle) / "audit.json"), size,
+                           id_column="id" if column else None,
+                           household_column=household and "household", **kwargs)
 
 
 @dataclass
@@ -203,7 +210,11 @@ def run_replace(bundle_dir: Path, inputs: Inputs, declined: list[str], seed: str
     on_panel = set(panel)
     unknown = [i for i in declined if i not in on_panel]
     if unknown:
-        _stratum_of(inputs, unknown, declined_source)  # unknown ids get their own message
+        known = pc.is_in(pa.array(unknown, type=pa.string()), value_set=inputs.whole.ids)
+        strangers = [i for i, k in zip(unknown, known.to_pylist(), strict=True) if not k]
+        if strangers:
+            raise InputError(f"{declined_source}: {len(strangers)} id(s) not in the pool: "
+                             f"{', '.join(strangers[:5])}")
         raise InputError(f"{declined_source}: {len(unknown)} id(s) not on the panel: "
                          f"{', '.join(unknown[:5])}")
     if out_dir is not None:

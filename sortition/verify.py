@@ -146,10 +146,13 @@ def verify_bundle(bundle: Path, pool_path: Path, *, quotas_path: Path | None = N
     # --- the pool
     say("loading the pool")
     column = recorded_pool.get("id_column") if id_column is None else id_column
-    pool = _load(pool_path, features, column, encoding)
+    household = recorded_pool.get("household_column")
+    pool = _load(pool_path, features, column, encoding, household)
     strata = build_strata(pool, features)
     say("fingerprinting the pool")
     fp = pool_fingerprint(pool, strata)
+    whole = None
+    household_seed = recorded_pool.get("household_seed")
     if fp.sha256 != recorded_pool.get("sha256"):
         diff(f"pool {pool_path}: fingerprint {fp.sha256} differs from the recorded "
              f"{recorded_pool.get('sha256')} ({len(pool):,} people now, "
@@ -158,6 +161,21 @@ def verify_bundle(bundle: Path, pool_path: Path, *, quotas_path: Path | None = N
             diff(f"pool {pool_path}: {line}")
     else:
         ok(f"the pool's fingerprint matches ({len(pool):,} people, {len(strata):,} strata)")
+    if household is not None:
+        from .households import eligible_pool
+
+        whole = pool
+        try:
+            pool = eligible_pool(whole, household_seed, fp.sha256)
+        except InputError as e:
+            diff(f"audit.json, inputs.pool.household_seed: {e.problems[0]}")
+            return result
+        strata = build_strata(pool, features)
+        ok(f"the household pre-draw gives {len(pool):,} representatives of "
+           f"{len(whole):,} people")
+        if recorded_pool.get("eligible") != len(pool):
+            diff(f"audit.json, inputs.pool.eligible: {recorded_pool.get('eligible')} recorded, "
+                 f"{len(pool)} from the household pre-draw")
 
     # --- the quotas
     try:
@@ -199,8 +217,12 @@ def verify_bundle(bundle: Path, pool_path: Path, *, quotas_path: Path | None = N
         _check_tickets(published, pool, strata, result)
 
     # --- the draw
+    if published.household_seed != household_seed:
+        diff(f"lottery.json, pool.household_seed: {published.household_seed!r}, audit.json "
+             f"records {household_seed!r}")
     inputs = Inputs(pool, strata, quotas, size, fp, str(recorded_quotas.get("sha256")),
-                    Path(quotas_path or "audit.json"))
+                    Path(quotas_path or "audit.json"), {}, whole,
+                    household_seed if household is not None else None)
     _check_draw(published, lottery_sha if actual_sha is None else actual_sha, seed, audit,
                 inputs, bundle, result)
 
@@ -214,13 +236,17 @@ def verify_bundle(bundle: Path, pool_path: Path, *, quotas_path: Path | None = N
     return result
 
 
-def _load(pool_path: Path, features: list[str], column: str | None, encoding: str):
+def _load(pool_path: Path, features: list[str], column: str | None, encoding: str,
+          household: str | None = None):
+    """The pool, full or public extract (which calls its columns `id` and `household`)."""
     try:
-        return load_pool(pool_path, features, id_column=column, encoding=encoding)
+        return load_pool(pool_path, features, id_column=column, encoding=encoding,
+                         household_column=household)
     except InputError:
-        if column not in (None, "id"):  # the public extract always calls it `id`
-            return load_pool(pool_path, features, id_column="id", encoding=encoding)
-        raise
+        if column in (None, "id") and household in (None, "household"):
+            raise
+        return load_pool(pool_path, features, id_column="id" if column else None,
+                         encoding=encoding, household_column=household and "household")
 
 
 def _quota_changes(given: dict, recorded: dict) -> list[str]:
@@ -371,7 +397,7 @@ def _check_draw(pub: PublishedLottery, lottery_hash: str, seed: str, audit: dict
         ok(f"the seed gives panel {drawn.number} and exactly the {len(ids)} people recorded")
     expected = {"panel.csv": panel_csv(drawn, pub)}
     probs = person_probabilities(pub, inputs)
-    expected["probabilities.csv"] = probabilities_csv(inputs.pool.ids, probs)
+    expected["probabilities.csv"] = probabilities_csv(inputs.whole.ids, probs)
     for name, data in expected.items():
         found = _read(bundle, name, result)
         if found is None:
@@ -473,7 +499,7 @@ def _verify_replace(bundle: Path, pool_path: Path, audit: dict, raw: bytes,
                     id_column: str | None, encoding: str,
                     log: Callable[[str], None] | None) -> Verification:
     """A replacement bundle: verify the bundle before it, then re-derive this one exactly."""
-    from .replace import run_replace
+    from .replace import bundle_inputs, run_replace
 
     diff, ok = result.differences.append, result.checked.append
     try:
@@ -501,20 +527,8 @@ def _verify_replace(bundle: Path, pool_path: Path, audit: dict, raw: bytes,
         diff(f"previous bundle {prev_dir.name}: {line}")
     if earlier.ok:
         ok(f"the previous bundle {prev_dir.name} verifies ({len(earlier.checked)} checks)")
-    recorded_pool = audit.get("inputs", {}).get("pool", {})
-    column = recorded_pool.get("id_column") if id_column is None else id_column
-    features = [str(f) for f in recorded_pool.get("features", [])]
-    pool = _load(pool_path, features, column, encoding)
-    strata = build_strata(pool, features)
-    fp = pool_fingerprint(pool, strata)
     try:
-        quotas = _quotas_from_audit(audit["inputs"]["quotas"])
-    except (KeyError, TypeError, ValueError) as e:
-        diff(f"audit.json, inputs.quotas: unreadable ({e})")
-        return result
-    inputs = Inputs(pool, strata, quotas, quotas.size or 0, fp,
-                    quotas_fingerprint(quotas, quotas.size or 0), Path("audit.json"))
-    try:
+        inputs = bundle_inputs(bundle, pool_path, None, id_column=id_column, encoding=encoding)
         again = run_replace(prev_dir, inputs, declined, seed, None, relative_to=bundle)
     except SortitionError as e:
         diff(f"the replacement cannot be re-derived: {e.problems[0]}")

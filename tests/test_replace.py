@@ -1,0 +1,296 @@
+"""Dropouts (`replace`) and households: quotas kept, nobody else changed when avoidable,
+reproducible, verifiable through the history; one person per household."""
+
+from __future__ import annotations
+
+import itertools
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from rich.console import Console
+from typer.testing import CliRunner
+
+import sortition.cli as cli
+from sortition.audit import load_inputs, run_draw
+from sortition.cli import app
+from sortition.errors import InfeasibleError
+from sortition.panels import quota_system
+from sortition.quotas import Quotas, ValueQuota, write_quotas
+from sortition.replace import run_replace
+from sortition.synth import synthesize_pool, write_pool
+
+ROOT = Path(__file__).resolve().parents[1]
+SPEC = ROOT / "quotas" / "occitanie-2020.toml"
+
+
+@pytest.fixture(autouse=True)
+def wide_console(monkeypatch):
+    monkeypatch.setattr(cli, "out", Console(width=250))
+    monkeypatch.setattr(cli, "err", Console(stderr=True, width=250))
+
+
+def run(*args) -> tuple[int, str]:
+    res = CliRunner().invoke(app, [str(a) for a in args])
+    assert "Traceback" not in res.output
+    assert res.exception is None or isinstance(res.exception, SystemExit), repr(res.exception)
+    return res.exit_code, " ".join(res.output.split())
+
+
+@pytest.fixture(scope="module")
+def drawn(tmp_path_factory) -> dict:
+    d = tmp_path_factory.mktemp("replace")
+    write_pool(synthesize_pool(2000, 1), d / "pool.parquet")
+    assert run("quotas", SPEC, "--size", "100", "--out", d / "quotas.csv")[0] == 0
+    code, text = run("draw", d / "pool.parquet", "-q", d / "quotas.csv", "-k", "100",
+                     "--seed", "first", "-o", d / "b0")
+    assert code == 0, text
+    audit = json.loads((d / "b0" / "audit.json").read_text(encoding="utf-8"))
+    return {"dir": d, "pool": d / "pool.parquet", "quotas": d / "quotas.csv",
+            "b0": d / "b0", "panel": audit["draw"]["ids"]}
+
+
+def _declined(tmp_path: Path, ids: list[str], csv: bool = False) -> Path:
+    path = tmp_path / ("declined.csv" if csv else "declined.txt")
+    text = ("id,reason\n" + "".join(f"{i},ill\n" for i in ids)) if csv else "\n".join(ids)
+    path.write_text(text + "\n", encoding="utf-8")
+    return path
+
+
+def _audit(path: Path) -> dict:
+    return json.loads((path / "audit.json").read_text(encoding="utf-8"))
+
+
+def _quotas_hold(d: dict, panel: list[str]) -> bool:
+    inputs = load_inputs(d["pool"], d["quotas"], 100)
+    system = quota_system(inputs.strata, inputs.quotas, 100)
+    rows = pa.compute.index_in(pa.array(panel), value_set=inputs.pool.ids).to_numpy()
+    seats = np.bincount(inputs.strata.row_stratum[rows], minlength=system.n_strata)
+    return system.satisfied(seats)
+
+
+def test_replace_keeps_the_quotas_and_everybody_else(drawn, tmp_path):
+    panel = drawn["panel"]
+    declined = [panel[10], panel[40], panel[77]]
+    code, text = run("replace", drawn["b0"], "--pool", drawn["pool"], "--declined",
+                     _declined(tmp_path, declined, csv=True), "--seed", "second",
+                     "-o", tmp_path / "b1")
+    assert code == 0, text
+    audit = _audit(tmp_path / "b1")
+    new = audit["panel"]["ids"]
+    assert len(new) == 100 and len(set(new)) == 100
+    assert not set(declined) & set(new)
+    changed = {panel[p] for p in range(100) if new[p] != panel[p]}
+    assert changed == set(declined) | set(audit["released"])
+    assert _quotas_hold(drawn, new)
+    assert audit["previous"]["path"] == "../b0" or audit["previous"]["path"].endswith("b0")
+    code, text = run("verify", tmp_path / "b1", "--pool", drawn["pool"])
+    assert code == 0, text
+
+
+def test_same_seed_same_replacements(drawn, tmp_path):
+    declined = _declined(tmp_path, [drawn["panel"][5]])
+    for name in ("x", "y"):
+        assert run("replace", drawn["b0"], "--pool", drawn["pool"], "--declined", declined,
+                   "--seed", "again", "-o", tmp_path / name)[0] == 0
+    x, y = (tmp_path / n / "panel.csv" for n in ("x", "y"))
+    assert x.read_bytes() == y.read_bytes()
+    a, b = _audit(tmp_path / "x"), _audit(tmp_path / "y")
+    a.pop("run")
+    b.pop("run")
+    assert a == b
+
+
+def test_replace_twice_and_verify_the_history(drawn, tmp_path):
+    panel = drawn["panel"]
+    assert run("replace", drawn["b0"], "--pool", drawn["pool"], "--declined",
+               _declined(tmp_path, [panel[1]]), "--seed", "r1", "-o", tmp_path / "b1")[0] == 0
+    new = _audit(tmp_path / "b1")["panel"]["ids"]
+    second = tmp_path / "second.txt"
+    second.write_text(new[50] + "\n", encoding="utf-8")
+    code, text = run("replace", tmp_path / "b1", "--pool", drawn["pool"], "--declined", second,
+                     "--seed", "r2", "-o", tmp_path / "b2")
+    assert code == 0, text
+    audit = _audit(tmp_path / "b2")
+    assert audit["round"] == 2
+    assert panel[1] not in audit["panel"]["ids"]  # nobody who declined comes back
+    code, text = run("verify", tmp_path / "b2", "--pool", drawn["pool"])
+    assert code == 0, text
+    assert "previous bundle b1 verifies" in text
+
+
+def test_tampering_anywhere_in_the_history_is_found(drawn, tmp_path):
+    shutil.copytree(drawn["b0"], tmp_path / "b0")
+    assert run("replace", tmp_path / "b0", "--pool", drawn["pool"], "--declined",
+               _declined(tmp_path, [drawn["panel"][3]]), "--seed", "t",
+               "-o", tmp_path / "b1")[0] == 0
+    panel_csv = (tmp_path / "b1" / "panel.csv")
+    original = panel_csv.read_bytes()
+    lines = original.decode().splitlines()
+    lines[2], lines[3] = lines[3], lines[2]
+    panel_csv.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    code, text = run("verify", tmp_path / "b1", "--pool", drawn["pool"])
+    assert code == 1 and "panel.csv" in text
+    panel_csv.write_bytes(original)
+    assert run("verify", tmp_path / "b1", "--pool", drawn["pool"])[0] == 0
+    earlier = tmp_path / "b0" / "audit.json"
+    earlier.write_text(earlier.read_text(encoding="utf-8").replace('"first"', '"firsT"'),
+                       encoding="utf-8")
+    code, text = run("verify", tmp_path / "b1", "--pool", drawn["pool"])
+    assert code == 1 and "previous bundle was changed" in text
+
+
+def test_replace_errors(drawn, tmp_path):
+    base = ["replace", drawn["b0"], "--pool", drawn["pool"], "--seed", "e", "-o", tmp_path / "o"]
+    code, text = run(*base, "--declined", _declined(tmp_path, ["nobody-such"]))
+    assert code == 2 and "not in the pool" in text
+    outsider = next(i for i in pq.read_table(drawn["pool"]).column("id").to_pylist()
+                    if i not in set(drawn["panel"]))
+    code, text = run(*base, "--declined", _declined(tmp_path, [outsider]))
+    assert code == 2 and "not on the panel" in text
+    empty = tmp_path / "empty.txt"
+    empty.write_text("\n", encoding="utf-8")
+    assert run(*base, "--declined", empty)[0] == 2
+    code, text = run("replace", drawn["b0"], "--pool", drawn["pool"], "--seed", "",
+                     "--declined", _declined(tmp_path, [drawn["panel"][0]]), "-o", tmp_path / "o")
+    assert code == 2 and "seed is empty" in text
+    assert not (tmp_path / "o").exists()
+
+
+def test_more_dropouts_than_the_pool_can_cover_exits_1(tmp_path):
+    """Everyone is on the panel: nobody is left to replace the one who declined."""
+    table = pa.table({"id": [f"p{i}" for i in range(6)], "g": ["a", "a", "a", "b", "b", "b"]})
+    pq.write_table(table, tmp_path / "pool.parquet")
+    write_quotas(Quotas([ValueQuota("g", "a", 3, 3), ValueQuota("g", "b", 3, 3)], [], 6),
+                 tmp_path / "q.toml")
+    assert run("draw", tmp_path / "pool.parquet", "-q", tmp_path / "q.toml", "-k", "6",
+               "--seed", "s", "-o", tmp_path / "b0")[0] == 0
+    code, text = run("replace", tmp_path / "b0", "--pool", tmp_path / "pool.parquet",
+                     "--declined", _declined(tmp_path, ["p1"]), "--seed", "s2",
+                     "-o", tmp_path / "b1")
+    assert code == 1
+    assert "g=a needs at least 3 seats" in text
+    assert not (tmp_path / "b1").exists()
+
+
+# ---------------------------------------------------------------------------
+# Property: quotas hold after replace; nobody else changes when a completion exists
+
+
+@st.composite
+def small_cases(draw):
+    n = draw(st.integers(8, 24))
+    g = draw(st.lists(st.sampled_from("ab"), min_size=n, max_size=n))
+    h = draw(st.lists(st.sampled_from("xyz"), min_size=n, max_size=n))
+    k = draw(st.integers(2, min(6, n - 1)))
+    slack = draw(st.integers(0, 2))
+    return g, h, k, slack, draw(st.integers(1, k)), draw(st.integers(0, 10**6))
+
+
+def _completion_exists(inputs, system, kept_seats, avail, seats) -> bool:
+    strata = [s for s in range(system.n_strata) if avail[s] > 0]
+    for combo in itertools.combinations_with_replacement(strata, seats):
+        x = kept_seats.copy()
+        ok = True
+        for s in combo:
+            x[s] += 1
+        for s in strata:
+            if x[s] - kept_seats[s] > avail[s]:
+                ok = False
+        if ok and system.satisfied(x):
+            return True
+    return False
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow,
+                                                                  HealthCheck.function_scoped_fixture])
+@given(small_cases())
+def test_replace_property(tmp_path_factory, case):
+    g, h, k, slack, n_declined, salt = case
+    d = tmp_path_factory.mktemp("prop")
+    n = len(g)
+    pq.write_table(pa.table({"id": [f"p{i:02d}" for i in range(n)], "g": g, "h": h}),
+                   d / "pool.parquet")
+    share = {v: g.count(v) / n for v in "ab"}
+    quotas = Quotas([ValueQuota("g", v, max(0, round(k * share[v]) - slack),
+                                round(k * share[v]) + slack) for v in "ab" if share[v] > 0]
+                    + [ValueQuota("h", v, 0, k) for v in "xyz" if v in h], [], k)
+    write_quotas(quotas, d / "q.toml")
+    inputs = load_inputs(d / "pool.parquet", d / "q.toml", k)
+    try:
+        result = run_draw(inputs, seed=f"s{salt}", out_dir=d / "b0", algorithm="leximin",
+                          panels=None, lottery_dir=None, legacy_runs=0)
+    except InfeasibleError:
+        return
+    panel = result.audit["draw"]["ids"]
+    declined = panel[:n_declined]
+    try:
+        rep = run_replace(d / "b0", inputs, declined, f"r{salt}", d / "b1")
+    except InfeasibleError:
+        return
+    system = quota_system(inputs.strata, inputs.quotas, k)
+    rows = pa.compute.index_in(pa.array(rep.panel), value_set=inputs.pool.ids).to_numpy()
+    seats = np.bincount(inputs.strata.row_stratum[rows], minlength=system.n_strata)
+    assert system.satisfied(seats)
+    assert len(set(rep.panel)) == k and not set(declined) & set(rep.panel)
+    if rep.released:  # only when no completion keeps everybody else
+        kept = [i for i in panel if i not in set(declined)]
+        krows = pa.compute.index_in(pa.array(kept), value_set=inputs.pool.ids).to_numpy()
+        kept_seats = np.bincount(inputs.strata.row_stratum[krows], minlength=system.n_strata)
+        avail = inputs.strata.counts - np.bincount(
+            inputs.strata.row_stratum[pa.compute.index_in(
+                pa.array(panel), value_set=inputs.pool.ids).to_numpy()],
+            minlength=system.n_strata)
+        assert not _completion_exists(inputs, system, kept_seats, avail, len(declined))
+    else:
+        assert [p for p in panel if p not in set(declined)] == \
+            [p for p in rep.panel if p in set(panel)]
+
+
+# ---------------------------------------------------------------------------
+# Households
+
+
+def test_households_one_person_each_even_when_every_household_has_two(tmp_path):
+    pool = synthesize_pool(1200, 3)
+    ids = pool.column("id").to_pylist()
+    pairs = pa.array([f"H{i // 2}" for i in range(len(ids))])  # every household: two people
+    pool = pool.set_column(pool.column_names.index("household"), "household", pairs)
+    write_pool(pool, tmp_path / "pool.parquet")
+    assert run("quotas", SPEC, "--size", "60", "--out", tmp_path / "q.csv")[0] == 0
+    base = ["draw", tmp_path / "pool.parquet", "-q", tmp_path / "q.csv", "-k", "60",
+            "--seed", "s", "--household-column", "household"]
+    code, text = run(*base, "-o", tmp_path / "no-seed")
+    assert code == 2 and "--household-seed" in text
+    code, text = run(*base, "--household-seed", "hh", "-o", tmp_path / "b0")
+    if code == 1:
+        pytest.skip(f"quotas infeasible for this synthetic pool: {text}")
+    assert code == 0, text
+    audit = _audit(tmp_path / "b0")
+    household = dict(zip(ids, pairs.to_pylist(), strict=True))
+    panel = audit["draw"]["ids"]
+    assert len({household[i] for i in panel}) == len(panel)
+    assert audit["inputs"]["pool"]["eligible"] == 600
+    probs = [float(line.split(",")[1]) for line in
+             (tmp_path / "b0" / "probabilities.csv").read_text().splitlines()[1:]]
+    assert sum(1 for p in probs if p == 0.0) >= 600
+    assert abs(sum(probs) - 60) < 1e-9
+    assert "address" not in (tmp_path / "b0" / "audit.json").read_text()
+    code, text = run("public-pool", tmp_path / "pool.parquet", "-q", tmp_path / "q.csv",
+                     "-k", "60", "--household-column", "household", "-o", tmp_path / "pub.csv")
+    assert code == 0, text
+    assert "H1" not in (tmp_path / "pub.csv").read_text()  # opaque numbers only
+    code, text = run("verify", tmp_path / "b0", "--pool", tmp_path / "pub.csv")
+    assert code == 0, text
+    code, text = run("replace", tmp_path / "b0", "--pool", tmp_path / "pub.csv", "--declined",
+                     _declined(tmp_path, panel[:2]), "--seed", "r", "-o", tmp_path / "b1")
+    assert code == 0, text
+    new = _audit(tmp_path / "b1")["panel"]["ids"]
+    assert len({household[i] for i in new}) == len(new)
+    assert run("verify", tmp_path / "b1", "--pool", tmp_path / "pub.csv")[0] == 0
