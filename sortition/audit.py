@@ -343,7 +343,8 @@ def run_draw(inputs: Inputs, *, seed: str, out_dir: Path, algorithm: str | None,
              private_out: Path | None = None, force: bool = False,
              time_limit: float | None = None, title: str | None = None,
              log: Callable[[str], None] | None = None,
-             legacy_runs: int = 1000, computed: Lottery | None = None) -> DrawResult:
+             legacy_runs: int = 1000, computed: Lottery | None = None,
+             replacements: int | None = None) -> DrawResult:
     """Compute or reuse the lottery, draw with the seed, and write the public bundle."""
     seed_b = _seed(seed)
     out_dir = Path(out_dir)
@@ -367,8 +368,16 @@ def run_draw(inputs: Inputs, *, seed: str, out_dir: Path, algorithm: str | None,
              "panel.csv": panel_csv(drawn, published),
              "probabilities.csv": probabilities_csv(inputs.whole.ids, probabilities)}
     attainment = quota_attainment(published, inputs.quotas, drawn)
+    lists = None
+    if replacements:
+        lists = draw_replacements(inputs, drawn, replacements, seed_b, lottery_hash)
+        files["replacements.csv"] = lists.csv_bytes()
     audit = audit_document(inputs, published, lottery_hash, seed, drawn, attainment,
                            probabilities, files, ticket is not None)
+    if lists is not None:
+        audit["replacements"] = {"file": "replacements.csv", "per_member": replacements,
+                                 "listed": len(lists.rows),
+                                 "shortfall": dict(lists.shortfall)}
     from .report import render_report
 
     eligible = (probabilities if inputs.everyone is None
@@ -385,6 +394,20 @@ def run_draw(inputs: Inputs, *, seed: str, out_dir: Path, algorithm: str | None,
         write_private(inputs.pool, [i for _, i in drawn.people], private_out)
     return DrawResult(out_dir, lottery_hash, published, drawn, seed, audit, attainment, files,
                       dict(inputs.timings), private_out)
+
+
+def draw_replacements(inputs: Inputs, drawn: Drawn, r: int, seed: bytes, lottery_hash: str):
+    """The replacement lists of the drawn panel (see `replacements` and docs/draw-spec.md)."""
+    from .replacements import replacement_lists
+
+    if r < 1:
+        raise InputError(f"--replacements {r}: must be at least 1")
+    system = quota_system(inputs.strata, inputs.quotas, inputs.size)
+    seats = np.zeros(system.n_strata, dtype=np.int64)
+    for s, _ in drawn.people:
+        seats[s] += 1
+    return replacement_lists(system, seats, drawn.people, inputs.members, r, seed,
+                             lottery_hash)
 
 
 def _seed(seed: str) -> bytes:

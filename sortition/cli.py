@@ -476,6 +476,10 @@ def draw(
     time_limit: TimeLimitOpt = None,
     household_column: HouseholdOpt = None,
     household_seed: HouseholdSeedOpt = None,
+    replacements: Annotated[int | None, typer.Option(
+        "--replacements", help="Also list R ordered replacements per member "
+                               "(replacements.csv): swapping a member for any one of them "
+                               "keeps every quota.", show_default=False)] = None,
 ) -> None:
     """Draw the panel with a public seed and write the public audit bundle.
 
@@ -502,7 +506,8 @@ def draw(
             result = run_draw(inputs, seed=seed, out_dir=out_dir, algorithm=algorithm,
                               panels=panels, lottery_dir=lottery_dir, ticket=ticket,
                               private_out=private_out, force=force, time_limit=time_limit,
-                              title=title, log=lambda msg: status.update(escape(msg)))
+                              title=title, log=lambda msg: status.update(escape(msg)),
+                              replacements=replacements)
     except SolverTimeout as e:
         err.print(f"[red]stopped:[/red] {escape(e.problems[0])}", highlight=False, soft_wrap=True)
         raise typer.Exit(1) from None
@@ -511,6 +516,10 @@ def draw(
     from .display import draw_summary
 
     out.print(draw_summary(result))
+    short = result.audit.get("replacements", {}).get("shortfall", {})
+    if short:
+        _warnings([f"{len(short)} member(s) have fewer than {replacements} replacements "
+                   f"({sum(short.values())} missing in all; recorded in audit.json)"])
     out.print(f"lottery hash (SHA-256 of lottery.json): [bold]{result.lottery_hash}[/bold]",
               highlight=False, soft_wrap=True)
     out.print(f"verify with: sortition verify {escape(str(out_dir))} --pool POOL "
@@ -745,6 +754,52 @@ def respondents(
     out.print(f"public audit: {escape(str(result.audit_path))}", highlight=False)
     out.print(f"pool fingerprint: [bold]{result.fingerprint}[/bold]", highlight=False,
               soft_wrap=True)
+
+
+@app.command()
+def simulate(
+    bundle: Annotated[Path, typer.Argument(help="A public bundle drawn with --replacements.",
+                                           show_default=False)],
+    pool_path: Annotated[Path, typer.Option("--pool", help="The pool (full, or its public "
+                                                           "extract).", show_default=False)],
+    seed: Annotated[str, typer.Option("--seed", help="Seed of the simulation.",
+                                      show_default=False)],
+    dropout_rate: Annotated[float, typer.Option(
+        "--dropout-rate", help="Chance that a member (or a replacement) drops out.")] = 0.1,
+    rates_path: Annotated[Path | None, typer.Option(
+        "--rates", help="CSV feature,value,rate: dropout rates by feature value (a person "
+                        "gets the largest rate among their values).", show_default=False)]
+    = None,
+    trials: Annotated[int, typer.Option("--trials", help="Monte Carlo trials.")] = 10000,
+    id_column: IdColumnOpt = None,
+    encoding: EncodingOpt = "utf-8",
+) -> None:
+    """Estimate the chance that the replacement lists cover random dropouts.
+
+    Seeded Monte Carlo: members drop out at the given rates, each is replaced by the first
+    usable person on their list; prints the share of trials where every seat was filled with
+    every quota met, and the quota values most at risk.
+
+    Example: sortition simulate bundle/ --pool pool.parquet --seed test --dropout-rate 0.1
+    """
+    from .simulate import run_simulation
+
+    try:
+        if trials < 1:
+            raise InputError(f"--trials {trials}: must be at least 1")
+        if not 0 <= dropout_rate <= 1:
+            raise InputError(f"--dropout-rate {dropout_rate}: must be between 0 and 1")
+        if not seed:
+            raise InputError("--seed: the seed is empty")
+        with err.status(f"simulating {trials:,} trials…"):
+            sim = run_simulation(bundle, pool_path, seed=seed, rate=dropout_rate,
+                                 rates_path=rates_path, trials=trials, id_column=id_column,
+                                 encoding=encoding)
+    except SortitionError as e:
+        _fail(e)
+    from .display import simulation_table
+
+    out.print(simulation_table(sim))
 
 
 @app.command()

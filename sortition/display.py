@@ -197,3 +197,20 @@ def draw_summary(result) -> Table:
         t.add_row("private export", escape(str(result.private_out)))
     t.add_row("time", ", ".join(f"{k} {v:.1f} s" for k, v in result.timings.items()))
     return t
+
+
+def simulation_table(sim) -> Table:
+    """`simulate`: coverage overall, then the quota values most at risk."""
+    t = Table(title=f"Dropout simulation: {sim.trials:,} trials — every seat refilled with every "
+                    f"quota met in {100 * sim.covered:.1f} % of them")
+    for col in ("feature", "value", "min–max", "members", "dropout rate", "broken in"):
+        t.add_column(col, justify="right" if col in ("members", "dropout rate", "broken in")
+                     else "left")
+    shown = sim.risky if sim.risky else sorted(sim.per_value, key=lambda v: -v["p_broken"])[:5]
+    for v in shown:
+        t.add_row(escape(str(v["feature"])), escape(str(v["value"])), f"{v['min']}–{v['max']}",
+                  str(v["members"]), f"{100 * v['dropout_rate']:.0f} %",
+                  f"{100 * v['p_broken']:.1f} %")
+    t.caption = ("risky values (broken in ≥ 5 % of trials)" if sim.risky
+                 else "no value at risk; the five least safe shown")
+    return t

@@ -293,3 +293,40 @@ def read_rates(path: Path, known: Mapping[str, Collection[str]] | None = None
             raise InputError(f"{where}: a second rate for {feature}={value}")
         out[(feature, value)] = r
     return out
+
+
+def run_simulation(bundle: Path, pool_path: Path, *, seed: str, rate: float,
+                   rates_path: Path | None, trials: int, id_column: str | None = None,
+                   encoding: str = "utf-8") -> Simulation:
+    """`sortition simulate`: the bundle's panel and replacement lists, replayed with dropouts."""
+    from .panels import quota_system
+    from .replace import bundle_inputs, panel_ids, read_bundle
+    from .replacements import read_replacements_csv, stratum_lookup
+
+    previous = read_bundle(bundle)
+    lists_path = Path(bundle) / "replacements.csv"
+    if not lists_path.exists():
+        raise InputError(f"{bundle}: no replacements.csv (draw with --replacements R)")
+    rows = read_replacements_csv(lists_path.read_bytes(), str(lists_path))
+    inputs = bundle_inputs(bundle, pool_path, None, id_column=id_column, encoding=encoding)
+    system = quota_system(inputs.strata, inputs.quotas, inputs.size)
+    panel = panel_ids(previous.audit)
+    wanted = sorted(set(panel) | {r for _, _, r in rows}, key=lambda i: i.encode("utf-8"))
+    where = stratum_lookup(inputs.pool.ids, inputs.strata.row_stratum, wanted)
+    missing = [i for i in panel if i not in where]
+    if missing:
+        raise InputError(f"{pool_path}: panel member(s) not in the pool: "
+                         f"{', '.join(missing[:5])}")
+    people = [(where[i], i) for i in panel]
+    seats = np.bincount([s for s, _ in people], minlength=system.n_strata)
+    known = {f: sorted({k[j] for k in inputs.strata.keys})
+             for j, f in enumerate(inputs.strata.features)}
+    rates = None if rates_path is None else read_rates(rates_path, known)
+    try:
+        seed_b = drawing.seed_bytes(seed)
+    except ValueError:
+        raise InputError("--seed: the seed is empty") from None
+    lottery_hash = str(previous.audit.get("lottery", {}).get("sha256") or "0" * 64)
+    return simulate(system, list(inputs.strata.keys), list(inputs.strata.features), seats,
+                    people, rows, stratum_of=where.get, rate=rate, rates=rates, trials=trials,
+                    seed=seed_b, lottery_hash=lottery_hash)

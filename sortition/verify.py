@@ -40,6 +40,7 @@ from .fingerprint import (
     quotas_fingerprint,
     stratum_differences,
 )
+from .panels import quota_system
 from .pool import load_pool
 from .publish import (
     PublishedLottery,
@@ -108,6 +109,11 @@ def verify_bundle(bundle: Path, pool_path: Path, *, quotas_path: Path | None = N
                              f"{SCHEMA_VERSION} (this version of sortition cannot check it)")
         if audit.get("draw_spec") != drawing.SPEC:
             raise ValueError(f"draw_spec {audit.get('draw_spec')!r} is not {drawing.SPEC!r}")
+        if audit.get("kind") == "replace":
+            return _verify_replace(bundle, pool_path, audit, raw, result,
+                                   quotas_path=quotas_path, expect_seed=expect_seed,
+                                   expect_lottery_hash=expect_lottery_hash,
+                                   id_column=id_column, encoding=encoding, log=log)
         recorded_pool = audit["inputs"]["pool"]
         recorded_quotas = audit["inputs"]["quotas"]
         seed = str(audit["seed"])
@@ -116,11 +122,6 @@ def verify_bundle(bundle: Path, pool_path: Path, *, quotas_path: Path | None = N
     except (UnicodeDecodeError, ValueError, KeyError, TypeError) as e:
         diff(f"audit.json: unreadable or incomplete ({e})")
         return result
-
-    if audit.get("kind") == "replace":
-        return _verify_replace(bundle, pool_path, audit, raw, result, quotas_path=quotas_path,
-                               expect_seed=expect_seed, expect_lottery_hash=expect_lottery_hash,
-                               id_column=id_column, encoding=encoding, log=log)
 
     # --- what was announced beforehand
     if expect_seed is not None:
@@ -406,6 +407,9 @@ def _check_draw(pub: PublishedLottery, lottery_hash: str, seed: str, audit: dict
             diff(_file_difference(name, data, found))
         else:
             ok(f"{name} is exactly what the lottery, the seed and the pool give")
+    recorded_lists = audit.get("replacements")
+    if recorded_lists is not None:
+        _check_lists(recorded_lists, drawn, inputs, lottery_hash, seed, bundle, result)
     achieved = quota_attainment(pub, inputs.quotas, drawn)
     if audit.get("quotas_achieved") != achieved:
         diff("audit.json, quotas_achieved: differs from the quota attainment of the drawn panel")
@@ -446,6 +450,42 @@ def _check_draw(pub: PublishedLottery, lottery_hash: str, seed: str, audit: dict
         if params.get(key) != value:
             diff(f"audit.json, parameters.{key}: {params.get(key)!r} recorded, {value!r} in "
                  "lottery.json")
+
+
+def _check_lists(recorded: dict, drawn: Drawn, inputs: Inputs, lottery_hash: str, seed: str,
+                 bundle: Path, result: Verification) -> None:
+    """replacements.csv: re-derived from the seed exactly; if not, say which rule breaks."""
+    from .audit import draw_replacements
+    from .replacements import check_replacements, read_replacements_csv, stratum_lookup
+
+    diff, ok = result.differences.append, result.checked.append
+    try:
+        again = draw_replacements(inputs, drawn, int(recorded["per_member"]),
+                                  seed.encode("utf-8"), lottery_hash)
+    except (SortitionError, ValueError, KeyError, TypeError) as e:
+        diff(f"replacements.csv: cannot be re-derived ({e})")
+        return
+    found = _read(bundle, "replacements.csv", result)
+    if found is None:
+        return
+    if found == again.csv_bytes():
+        ok(f"replacements.csv is exactly what the seed gives ({len(again.rows)} replacements, "
+           f"{sum(again.shortfall.values())} short)")
+    else:
+        diff(_file_difference("replacements.csv", again.csv_bytes(), found))
+        try:
+            rows = read_replacements_csv(found, "replacements.csv")
+            system = quota_system(inputs.strata, inputs.quotas, inputs.size)
+            seats = np.bincount([s for s, _ in drawn.people], minlength=system.n_strata)
+            wanted = sorted({r for _, _, r in rows})
+            where = stratum_lookup(inputs.pool.ids, inputs.strata.row_stratum, wanted)
+            for line in check_replacements(system, seats, drawn.people, rows,
+                                           stratum_of=where.get)[:10]:
+                diff(f"replacements.csv: {line}")
+        except (SortitionError, ValueError) as e:
+            diff(f"replacements.csv: {e}")
+    if recorded.get("shortfall") != dict(again.shortfall):
+        diff("audit.json, replacements.shortfall: differs from the re-derived lists")
 
 
 def _id_difference(what: str, recorded: list, derived: list) -> str:

@@ -294,3 +294,32 @@ def test_households_one_person_each_even_when_every_household_has_two(tmp_path):
     new = _audit(tmp_path / "b1")["panel"]["ids"]
     assert len({household[i] for i in new}) == len(new)
     assert run("verify", tmp_path / "b1", "--pool", tmp_path / "pub.csv")[0] == 0
+
+
+def test_replacement_lists_are_used_and_verified(drawn, tmp_path):
+    code, text = run("draw", drawn["pool"], "-q", drawn["quotas"], "-k", "100", "--seed", "L",
+                     "--replacements", "3", "-o", tmp_path / "b0")
+    assert code == 0, text
+    lines = (tmp_path / "b0" / "replacements.csv").read_text(encoding="utf-8").splitlines()
+    assert lines[0] == "member_id,rank,replacement_id"
+    rows = [line.split(",") for line in lines[1:]]
+    panel = _audit(tmp_path / "b0")["draw"]["ids"]
+    assert not {r for _, _, r in rows} & set(panel)
+    assert len({r for _, _, r in rows}) == len(rows)  # nobody listed twice
+    for member, _, repl in rows:  # every listed swap keeps every quota
+        swapped = [repl if i == member else i for i in panel]
+        assert _quotas_hold(drawn, swapped)
+    assert run("verify", tmp_path / "b0", "--pool", drawn["pool"])[0] == 0
+    listed = [m for m, rank, _ in rows if rank == "1"]
+    declined = _declined(tmp_path, listed[:3])
+    code, text = run("replace", tmp_path / "b0", "--pool", drawn["pool"], "--declined",
+                     declined, "--seed", "R", "-o", tmp_path / "b1")
+    assert code == 0, text
+    audit = _audit(tmp_path / "b1")
+    assert [r["how"] for r in audit["replacements"]] == ["replacement list"] * 3
+    assert audit["released"] == []
+    assert run("verify", tmp_path / "b1", "--pool", drawn["pool"])[0] == 0
+    tampered = tmp_path / "b0" / "replacements.csv"
+    tampered.write_text("\n".join([lines[0], *lines[2:], lines[1]]) + "\n", encoding="utf-8")
+    code, text = run("verify", tmp_path / "b0", "--pool", drawn["pool"])
+    assert code == 1 and "replacements.csv" in text
