@@ -430,7 +430,8 @@ def audit_document(inputs: Inputs, published: PublishedLottery, lottery_hash: st
             "pool": {**inputs.fingerprint.as_json(), "id_column": inputs.pool.id_column,
                      "household_column": inputs.pool.household_column,
                      "household_seed": inputs.household_seed,
-                     "eligible": len(inputs.pool)},
+                     "eligible": len(inputs.pool),
+                     "source_audit": source_audit(inputs.whole.path)},
             "quotas": {"sha256": inputs.quotas_sha256,
                        **quotas_document(inputs.quotas, inputs.size)},
         },
@@ -451,6 +452,17 @@ def audit_document(inputs: Inputs, published: PublishedLottery, lottery_hash: st
         "probabilities": {"file": "probabilities.csv", **probability_figures(probabilities)},
         "files": {name: hashlib.sha256(data).hexdigest() for name, data in sorted(files.items())},
     }
+
+
+def source_audit(pool_path: Path) -> dict | None:
+    """The respondent pool's own audit (`<stem>.audit.json` beside it), which links it to the
+    call list and so to the contact base: its name and SHA-256, for `verify` to follow."""
+    from .invite import audit_path_for
+
+    path = audit_path_for(Path(pool_path))
+    if not path.is_file():
+        return None
+    return {"file": path.name, "sha256": hashlib.sha256(path.read_bytes()).hexdigest()}
 
 
 def audit_bytes(audit: dict) -> bytes:

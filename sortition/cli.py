@@ -548,6 +548,10 @@ def verify(
     id_column: IdColumnOpt = None,
     encoding: EncodingOpt = "utf-8",
     as_json: JsonOpt = False,
+    base_path: Annotated[Path | None, typer.Option(
+        "--base", help="The contact base the call list was drawn from: also re-derive the call "
+                       "list (when the pool's audit and the call list's audit sit beside the "
+                       "pool).", show_default=False)] = None,
 ) -> None:
     """Check a public bundle: fingerprints, lottery, the draw from the seed, every file.
 
@@ -564,7 +568,8 @@ def verify(
                                    expect_lottery_hash=expect_lottery_hash,
                                    expect_seed=expect_seed, recompute=recompute,
                                    id_column=id_column, encoding=encoding,
-                                   log=lambda msg: status.update(escape(msg)))
+                                   log=lambda msg: status.update(escape(msg)),
+                                   base_path=base_path)
     except SortitionError as e:
         _fail(e)
     if as_json:

@@ -85,7 +85,8 @@ def verify_bundle(bundle: Path, pool_path: Path, *, quotas_path: Path | None = N
                   expect_lottery_hash: str | None = None, expect_seed: str | None = None,
                   recompute: bool = False, id_column: str | None = None,
                   encoding: str = "utf-8",
-                  log: Callable[[str], None] | None = None) -> Verification:
+                  log: Callable[[str], None] | None = None,
+                  base_path: Path | None = None) -> Verification:
     """Check a public bundle; the result lists what was checked and every difference."""
     say = log or (lambda _m: None)
     bundle = Path(bundle)
@@ -177,6 +178,8 @@ def verify_bundle(bundle: Path, pool_path: Path, *, quotas_path: Path | None = N
         if recorded_pool.get("eligible") != len(pool):
             diff(f"audit.json, inputs.pool.eligible: {recorded_pool.get('eligible')} recorded, "
                  f"{len(pool)} from the household pre-draw")
+
+    _check_chain(recorded_pool.get("source_audit"), Path(pool_path), result, base_path)
 
     # --- the quotas
     try:
@@ -450,6 +453,41 @@ def _check_draw(pub: PublishedLottery, lottery_hash: str, seed: str, audit: dict
         if params.get(key) != value:
             diff(f"audit.json, parameters.{key}: {params.get(key)!r} recorded, {value!r} in "
                  "lottery.json")
+
+
+def _check_chain(recorded: dict | None, pool_path: Path, result: Verification,
+                 base_path: Path | None = None) -> None:
+    """Follow the pool back to the contact base through the audits beside the files."""
+    if recorded is None:
+        return
+    from .invite import check_calls_audit
+    from .respondents import check_respondents_audit
+
+    diff, ok = result.differences.append, result.checked.append
+    path = pool_path.parent / str(recorded.get("file"))
+    if not path.is_file():
+        ok(f"the pool's own audit {recorded.get('file')} is not beside {pool_path.name}: the "
+           "chain back to the call list is not checked here")
+        return
+    if hashlib.sha256(path.read_bytes()).hexdigest() != recorded.get("sha256"):
+        diff(f"{path}: SHA-256 differs from the one recorded in audit.json")
+        return
+    problems = check_respondents_audit(path)
+    for line in problems:
+        diff(f"chain, respondents: {line}")
+    try:
+        link = json.loads(path.read_text(encoding="utf-8"))["inputs"].get("calls_audit")
+    except (OSError, ValueError, KeyError, TypeError):
+        link = None
+    calls_problems: list[str] = []
+    if link is not None and (path.parent / str(link.get("file"))).is_file():
+        calls_problems = check_calls_audit(path.parent / str(link["file"]), base_path)
+        for line in calls_problems:
+            diff(f"chain, call list: {line}")
+    if not problems and not calls_problems:
+        ok("the pool follows from the call list and the answers (their audits agree)"
+           + ("" if base_path is None else
+              f", and the call list is the one the seed draws from {base_path.name}"))
 
 
 def _check_lists(recorded: dict, drawn: Drawn, inputs: Inputs, lottery_hash: str, seed: str,
