@@ -1,10 +1,11 @@
-"""The built-in Occitanie example, end to end: pool → quotas → feasibility → fair lottery →
-draw → verification.
+"""The built-in Occitanie example: the whole recruitment process, replayed end to end.
 
-The LEXIMIN probabilities are compared with the legacy greedy procedure's (estimated from seeded
-runs), which is what practitioners used before 2021. The panel is drawn with a fixed public seed
-into a public bundle, and the bundle is verified from the pool's public extract, as a garant
-would.
+A synthetic contact base (1.3 M rows by default) → a call list of 50 000 stratified on the census
+margins → simulated answers (older and more educated people accept more often, as in real
+recruitment) → the respondent pool → feasibility → the LEXIMIN lottery, compared with the legacy
+greedy procedure → the panel of 100 drawn with a public seed, with replacement lists → a few
+simulated dropouts replaced → `verify` of the whole chain, from the final bundle back through
+the first draw and the respondents to the call list and the base.
 """
 
 from __future__ import annotations
@@ -15,28 +16,47 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
 
 from .audit import DrawResult, Inputs, run_draw
 from .check import FeasibilityReport, check_feasibility
 from .errors import InputError
+from .fileio import write_text_atomic
 from .fingerprint import pool_fingerprint, quotas_fingerprint, write_public_extract
+from .invite import InviteResult, run_invite
 from .lottery import Probabilities, compute_probabilities, write_probabilities
 from .pool import load_pool
 from .quotas import Quotas, load_quotas, write_quotas
+from .replace import ReplaceResult, run_replace
 from .resources import occitanie_quotas
+from .respondents import RespondentsResult, run_respondents
 from .strata import Strata, build_strata
 from .synth import synthesize_pool, write_pool
 from .verify import Verification, verify_bundle
 
 DEMO_SIZE = 100
 LEGACY_RUNS = 1000
+CALLS = 50_000
+REPLACEMENTS = 3
+DROPOUTS = 5
 DEMO_SEED = "Convention citoyenne pour l'Occitanie 2020 — démonstration"
+CALLS_SEED = "Occitanie 2020 — liste d'appels (démonstration)"
+REPLACE_SEED = "Occitanie 2020 — remplacements (démonstration)"
+BY = ("gender", "age_band", "department", "area", "diploma")
+# Simulated acceptance (a model for the demo, not data): the young and the less educated accept
+# less often, as practitioners report.
+ACCEPT_AGE = {"18-24": 0.55, "25-34": 0.75, "35-49": 0.95, "50-64": 1.1, "65+": 1.2}
+ACCEPT_DIPLOMA = {"none/CEP/BEPC": 0.8, "CAP/BEP": 0.9, "baccalaureate": 1.0,
+                  "higher education": 1.2}
+ACCEPT_BASE = 0.42
+UNREACHABLE = 0.25
 
 
 @dataclass
 class DemoResult:
     out_dir: Path
-    pool_path: Path
+    pool_path: Path  # the respondent pool (the lottery's pool)
     quotas_path: Path
     rows: int
     seed: int
@@ -44,18 +64,40 @@ class DemoResult:
     strata: Strata
     report: FeasibilityReport
     timings: dict[str, float] = field(default_factory=dict)
+    base_path: Path | None = None
+    calls: InviteResult | None = None
+    answers: dict[str, int] = field(default_factory=dict)
+    respondents: RespondentsResult | None = None
     leximin: Probabilities | None = None
     legacy: Probabilities | None = None
     probabilities_path: Path | None = None
     draw: DrawResult | None = None
+    replaced: ReplaceResult | None = None
     public_pool_path: Path | None = None
     verification: Verification | None = None
 
 
+def call_count(rows: int) -> int:
+    """50 000 calls for the 1.3 M-row base; proportionally fewer, but at least 4 000 (or
+    everybody), for smaller demos."""
+    return min(rows, max(4_000, round(CALLS * rows / 1_300_000)))
+
+
+def simulate_answers(calls: pa.Table, seed: int) -> pa.Table:
+    """yes / no / unreachable for every call, from the acceptance model above (seeded)."""
+    rng = np.random.default_rng(seed)
+    age = np.array([ACCEPT_AGE.get(v, 1.0) for v in calls.column("age_band").to_pylist()])
+    dip = np.array([ACCEPT_DIPLOMA.get(v, 1.0) for v in calls.column("diploma").to_pylist()])
+    accept = np.minimum(0.95, ACCEPT_BASE * age * dip)
+    reached = rng.random(calls.num_rows) >= UNREACHABLE
+    yes = reached & (rng.random(calls.num_rows) < accept)
+    answer = np.where(yes, "yes", np.where(reached, "no", "unreachable"))
+    return pa.table({"id": calls.column("id"), "answer": pa.array(answer.tolist())})
+
+
 def run_demo(out_dir: Path, *, rows: int = 1_300_000, seed: int = 2020,
              progress: Callable[[str], object] | None = None) -> DemoResult:
-    """Synthesise the Occitanie pool, resolve the quotas for 100 seats, check feasibility,
-    compute the LEXIMIN probabilities and compare them with the legacy procedure's."""
+    """Replay the recruitment process on a synthetic Occitanie base (see the module docstring)."""
     say = progress or (lambda _msg: None)
     if out_dir.exists() and not out_dir.is_dir():
         raise InputError(f"{out_dir}: exists and is not a folder")
@@ -63,20 +105,38 @@ def run_demo(out_dir: Path, *, rows: int = 1_300_000, seed: int = 2020,
     timings: dict[str, float] = {}
 
     t = time.perf_counter()
-    say(f"synthesising a pool of {rows:,} Occitanie contacts (seed {seed})")
-    pool_path = out_dir / "pool.parquet"
-    write_pool(synthesize_pool(rows, seed), pool_path)
+    say(f"synthesising a contact base of {rows:,} Occitanie residents (seed {seed})")
+    base_path = out_dir / "base.parquet"
+    write_pool(synthesize_pool(rows, seed), base_path)
     timings["synthesise"] = time.perf_counter() - t
+
+    t = time.perf_counter()
+    n_calls = call_count(rows)
+    say(f"drawing a call list of {n_calls:,}, stratified on the census margins")
+    calls_path = out_dir / "calls.parquet"
+    calls = run_invite(base_path, size=n_calls, seed=CALLS_SEED, out=calls_path, by=BY)
+    timings["invite"] = time.perf_counter() - t
+
+    t = time.perf_counter()
+    say("simulating the answers (biased acceptance) and building the respondent pool")
+    answers = simulate_answers(pq.read_table(calls_path, columns=["id", "age_band", "diploma"]),
+                               seed)
+    answers_path = out_dir / "answers.csv"
+    write_text_atomic(answers_path, "id,answer\n" + "".join(
+        f"{i},{a}\n" for i, a in zip(answers.column("id").to_pylist(),
+                                     answers.column("answer").to_pylist(), strict=True)))
+    pool_path = out_dir / "respondents.parquet"
+    respondents = run_respondents(calls_path, answers_path, pool_path)
+    counted = {a: 0 for a in ("yes", "no", "unreachable")}
+    for a in answers.column("answer").to_pylist():
+        counted[a] += 1
+    timings["respondents"] = time.perf_counter() - t
 
     t = time.perf_counter()
     say(f"resolving the Occitanie 2020 quotas for a panel of {DEMO_SIZE}")
     quotas = load_quotas(occitanie_quotas(), DEMO_SIZE)
     quotas_path = out_dir / "quotas.csv"
     write_quotas(quotas, quotas_path)
-    timings["quotas"] = time.perf_counter() - t
-
-    t = time.perf_counter()
-    say("loading the pool")
     pool = load_pool(pool_path, quotas.all_features, quotas=quotas)
     strata = build_strata(pool, quotas.all_features)
     timings["load"] = time.perf_counter() - t
@@ -86,7 +146,7 @@ def run_demo(out_dir: Path, *, rows: int = 1_300_000, seed: int = 2020,
     report = check_feasibility(strata, quotas, DEMO_SIZE)
     timings["check"] = time.perf_counter() - t
     result = DemoResult(out_dir, pool_path, quotas_path, rows, seed, quotas, strata, report,
-                        timings)
+                        timings, base_path, calls, counted, respondents)
     if not report.feasible:
         return result
 
@@ -105,7 +165,7 @@ def run_demo(out_dir: Path, *, rows: int = 1_300_000, seed: int = 2020,
     timings["legacy"] = time.perf_counter() - t
 
     t = time.perf_counter()
-    say("drawing the panel with a public seed and writing the public bundle")
+    say("drawing the panel with a public seed, with replacement lists, into a public bundle")
     fp = pool_fingerprint(pool, strata)
     inputs = Inputs(pool, strata, quotas, DEMO_SIZE, fp, quotas_fingerprint(quotas, DEMO_SIZE),
                     quotas_path)
@@ -113,16 +173,28 @@ def run_demo(out_dir: Path, *, rows: int = 1_300_000, seed: int = 2020,
                            algorithm="leximin", panels=None, lottery_dir=None, force=True,
                            private_out=out_dir / "panel-contacts.csv",
                            title="Convention citoyenne pour l'Occitanie 2020 (démonstration)",
-                           computed=result.leximin.lottery)
+                           computed=result.leximin.lottery, replacements=REPLACEMENTS)
     timings["draw"] = time.perf_counter() - t
 
     t = time.perf_counter()
-    say("verifying the bundle from the pool's public extract, as a garant would")
+    panel = result.draw.audit["draw"]["ids"]
+    picks = np.random.default_rng(seed + 1).choice(len(panel), size=min(DROPOUTS, len(panel)),
+                                                   replace=False)
+    declined = [panel[i] for i in sorted(picks.tolist())]
+    say(f"{len(declined)} members decline: replacing them")
+    write_text_atomic(out_dir / "declined.txt", "".join(f"{i}\n" for i in declined))
+    result.replaced = run_replace(out_dir / "bundle", inputs, declined, REPLACE_SEED,
+                                  out_dir / "bundle-2", force=True)
+    timings["replace"] = time.perf_counter() - t
+
+    t = time.perf_counter()
+    say("verifying the chain, as a garant would: bundle-2 → bundle → respondents → call list "
+        "→ base")
     result.public_pool_path = out_dir / "public-pool.parquet"
     write_public_extract(pool, result.public_pool_path)
-    result.verification = verify_bundle(out_dir / "bundle", result.public_pool_path,
+    result.verification = verify_bundle(out_dir / "bundle-2", pool_path,
                                         expect_lottery_hash=result.draw.lottery_hash,
-                                        expect_seed=DEMO_SEED)
+                                        base_path=base_path)
     timings["verify"] = time.perf_counter() - t
     return result
 

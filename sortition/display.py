@@ -99,57 +99,81 @@ def _changed(new: int, old: int) -> str:
     return f"[bold yellow]{new}[/bold yellow]" if new != old else str(new)
 
 
+def _people(n: int) -> str:
+    return f"{n:,} {'person' if n == 1 else 'people'}"
+
+
 def demo_summary(result: DemoResult) -> Table:
-    """One table saying what the demo did and what it found."""
+    """One table saying what the demo did and what it found, step by step."""
     from .demo import fairness_comparison
 
     t = Table(title="sortition demo: Convention citoyenne pour l'Occitanie 2020", show_header=False)
     t.add_column("step")
     t.add_column("result", overflow="fold")
     tm = result.timings
-    t.add_row("pool", f"{result.rows:,} synthetic contacts (seed {result.seed}) → "
-                      f"{escape(str(result.pool_path))} "
-                      f"[dim]({tm.get('synthesise', 0):.1f} s)[/dim]")
+
+    def took(key: str) -> str:
+        return f" [dim]({tm.get(key, 0):.1f} s)[/dim]"
+
+    t.add_row("contact base", f"{result.rows:,} synthetic residents (seed {result.seed}) → "
+                              f"{escape(str(result.base_path))}" + took("synthesise"))
+    if result.calls is not None:
+        sizes = result.calls.audit.get("sizes", {})
+        t.add_row("call list", f"{sizes.get('drawn', 0):,} contacts stratified on the census "
+                               f"margins → {escape(str(result.calls.out))} (public audit "
+                               f"{escape(result.calls.audit_path.name)})" + took("invite"))
+    if result.answers:
+        a = result.answers
+        t.add_row("answers", f"{a['yes']:,} yes, {a['no']:,} no, {a['unreachable']:,} "
+                             "unreachable (simulated: the young and the less educated accept "
+                             f"less) → {escape(str(result.pool_path))}" + took("respondents"))
     t.add_row("quotas", f"{len(result.quotas.values)} quotas on {len(result.quotas.features)} "
                         f"features for a panel of {result.quotas.size} → "
                         f"{escape(str(result.quotas_path))}")
-    t.add_row("strata", f"{len(result.strata):,} feature combinations "
-                        f"[dim](loaded in {tm.get('load', 0):.1f} s)[/dim]")
+    t.add_row("strata", f"{len(result.strata):,} feature combinations among "
+                        f"{int(result.strata.counts.sum()):,} respondents" + took("load"))
     verdict = ("[green]feasible[/green]: a panel meeting every quota exists"
                if result.report.feasible else "[red]infeasible[/red]: "
                + escape("; ".join(result.report.reasons)))
-    t.add_row("check", f"{verdict} [dim]({tm.get('check', 0):.1f} s)[/dim]")
+    t.add_row("check", verdict + took("check"))
     if result.report.impossible_strata:
         t.add_row("", f"{result.report.impossible_people:,} people can be on no panel")
     cmp = fairness_comparison(result)
     if cmp:
         t.add_row("LEXIMIN", f"every person between {cmp['leximin_min']:.4g} and "
-                             f"{cmp['leximin_max']:.4g}; {cmp['leximin_people_at_min']:,} people "
+                             f"{cmp['leximin_max']:.4g}; {_people(cmp['leximin_people_at_min'])} "
                              f"({cmp['leximin_strata_at_min']:,} strata) at the minimum; a lottery "
                              f"of {cmp['panels']:,} panels, certified gap {cmp['gap']:.1e} → "
-                             f"{escape(str(result.probabilities_path))} "
-                             f"[dim]({tm.get('leximin', 0):.1f} s)[/dim]")
+                             f"{escape(str(result.probabilities_path))}" + took("leximin"))
         t.add_row("legacy", f"estimated from {cmp['legacy_runs']:,} seeded runs of the greedy "
                             "procedure: "
                             f"between {cmp['legacy_min']:.4g} and {cmp['legacy_max']:.4g}; "
                             f"{cmp['legacy_people_below_leximin_min']:,} people "
                             f"({100 * cmp['legacy_share_below_leximin_min']:.1f} %) clearly "
                             "below LEXIMIN's minimum (by 3 standard errors), "
-                            f"{cmp['legacy_people_never_selected']:,} never selected "
-                            f"[dim]({tm.get('legacy', 0):.1f} s)[/dim]")
+                            f"{cmp['legacy_people_never_selected']:,} never selected"
+                            + took("legacy"))
     d = result.draw
     if d is not None:
+        lists = d.audit.get("replacements", {})
         t.add_row("draw", f"panel {d.drawn.number} of {len(d.published.weights):,} drawn with "
-                          f"the seed {escape(repr(d.seed))} → {escape(str(d.out_dir))} "
-                          f"(report.html; the operator's contacts in "
-                          f"{escape(str(d.private_out))}) [dim]({tm.get('draw', 0):.1f} s)[/dim]")
+                          f"the seed {escape(repr(d.seed))}, {lists.get('listed', 0)} "
+                          f"replacements listed → {escape(str(d.out_dir))} (report.html; "
+                          f"contacts in {escape(str(d.private_out))})" + took("draw"))
         t.add_row("lottery hash", d.lottery_hash)
+    r = result.replaced
+    if r is not None:
+        by_list = sum(1 for x in r.replacements if x.how == "replacement list")
+        t.add_row("dropouts", f"{len(r.audit['declined'])} declined: {by_list} replaced from "
+                              f"the lists, {len(r.replacements) - by_list} by a new lottery"
+                              + (f", {len(r.released)} released" if r.released else "")
+                              + f" → {escape(str(r.out_dir))}" + took("replace"))
     v = result.verification
     if v is not None:
-        verdict = (f"[green]verified[/green] from {escape(str(result.public_pool_path))}: "
-                   f"{len(v.checked)} checks passed" if v.ok else
+        verdict = (f"[green]verified[/green]: {len(v.checked)} checks passed, from the final "
+                   "bundle back to the contact base" if v.ok else
                    f"[red]NOT verified[/red]: {escape('; '.join(v.differences[:3]))}")
-        t.add_row("verify", f"{verdict} [dim]({tm.get('verify', 0):.1f} s)[/dim]")
+        t.add_row("verify", verdict + took("verify"))
     return t
 
 

@@ -114,7 +114,8 @@ def verify_bundle(bundle: Path, pool_path: Path, *, quotas_path: Path | None = N
             return _verify_replace(bundle, pool_path, audit, raw, result,
                                    quotas_path=quotas_path, expect_seed=expect_seed,
                                    expect_lottery_hash=expect_lottery_hash,
-                                   id_column=id_column, encoding=encoding, log=log)
+                                   id_column=id_column, encoding=encoding, log=log,
+                                   base_path=base_path)
         recorded_pool = audit["inputs"]["pool"]
         recorded_quotas = audit["inputs"]["quotas"]
         seed = str(audit["seed"])
@@ -575,7 +576,8 @@ def _verify_replace(bundle: Path, pool_path: Path, audit: dict, raw: bytes,
                     result: Verification, *, quotas_path: Path | None,
                     expect_seed: str | None, expect_lottery_hash: str | None,
                     id_column: str | None, encoding: str,
-                    log: Callable[[str], None] | None) -> Verification:
+                    log: Callable[[str], None] | None,
+                    base_path: Path | None = None) -> Verification:
     """A replacement bundle: verify the bundle before it, then re-derive this one exactly."""
     from .replace import bundle_inputs, run_replace
 
@@ -600,9 +602,11 @@ def _verify_replace(bundle: Path, pool_path: Path, audit: dict, raw: bytes,
              "was changed)")
     earlier = verify_bundle(prev_dir, pool_path, quotas_path=quotas_path,
                             expect_lottery_hash=expect_lottery_hash, id_column=id_column,
-                            encoding=encoding, log=log)
+                            encoding=encoding, log=log, base_path=base_path)
     for line in earlier.differences:
         diff(f"previous bundle {prev_dir.name}: {line}")
+    for line in earlier.checked:
+        ok(f"previous bundle {prev_dir.name}: {line}")
     if earlier.ok:
         ok(f"the previous bundle {prev_dir.name} verifies ({len(earlier.checked)} checks)")
     try:

@@ -419,17 +419,23 @@ def test_check_needs_a_size_with_csv_quotas(runner, tmp_path, check_ready):
 
 def test_demo_runs_end_to_end_and_compares_with_legacy(tmp_path, runner):
     out_dir = tmp_path / "demo"
-    result = runner.invoke(app, ["demo", "--rows", "3000", "--out", str(out_dir)])
+    result = runner.invoke(app, ["demo", "--rows", "20000", "--out", str(out_dir)])
     assert_clean_exit(result, 0)
     text = flat(result.output)
     assert "feasible" in text
     assert "LEXIMIN every person between" in text
     assert "certified gap" in text
     assert "legacy estimated from 1,000 seeded runs" in text
+    assert "replaced from the lists" in text
+    assert "verified:" in text and "back to the contact base" in text
     probs = pa.csv.read_csv(out_dir / "probabilities.csv")
-    pool_ids = pq.read_table(out_dir / "pool.parquet", columns=["id"]).column("id")
+    pool_ids = pq.read_table(out_dir / "respondents.parquet", columns=["id"]).column("id")
     assert probs.column_names == ["id", "probability"]
-    assert probs.num_rows == 3000
+    assert probs.num_rows == len(pool_ids)
+    for name in ("calls.parquet", "calls.audit.json", "respondents.audit.json", "answers.csv",
+                 "declined.txt", "bundle/report.html", "bundle/replacements.csv",
+                 "bundle-2/audit.json", "public-pool.parquet", "panel-contacts.csv"):
+        assert (out_dir / name).exists(), name
     assert sorted(pool_ids.to_pylist()) == probs.column("id").cast(pa.string()).to_pylist()
     assert abs(sum(probs.column("probability").to_pylist()) - 100) < 1e-6
 
@@ -440,7 +446,7 @@ def test_demo_fairness_comparison_counts_people():
     from sortition.demo import DEMO_SIZE, fairness_comparison, run_demo
 
     with tempfile.TemporaryDirectory() as d:
-        result = run_demo(Path(d), rows=2000, seed=7)
+        result = run_demo(Path(d), rows=8000, seed=7)
     cmp = fairness_comparison(result)
     people = int(result.strata.counts.sum())
     assert 0 <= cmp["legacy_people_below_leximin_min"] <= people
