@@ -414,10 +414,14 @@ def _household_numbers(ids: pa.Array, column: pa.ChunkedArray) -> np.ndarray:
     They reveal nothing of the household column (often an address) and do not depend on the
     file's row order. An empty cell makes the person a household alone.
     """
-    labels, codes, empty = _encode(column)
+    values = _trim(column).combine_chunks()
+    if pa.types.is_dictionary(values.type):
+        values = values.cast(pa.string())
+    empty = pc.fill_null(pc.equal(values, ""), True).to_numpy(zero_copy_only=False)
+    encoded = pc.dictionary_encode(values)
+    codes = pc.fill_null(encoded.indices, 0).to_numpy(zero_copy_only=False).astype(np.int64)
     n = len(ids)
-    codes = codes.astype(np.int64)
-    codes[empty] = len(labels) + np.arange(int(empty.sum()))  # alone
+    codes[empty] = len(encoded.dictionary) + np.arange(int(empty.sum()))  # alone
     order = pc.array_sort_indices(ids).to_numpy()
     in_order = codes[order]
     _, first, inverse = np.unique(in_order, return_index=True, return_inverse=True)

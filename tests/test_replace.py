@@ -268,7 +268,8 @@ def test_households_one_person_each_even_when_every_household_has_two(tmp_path):
             "--seed", "s", "--household-column", "household"]
     code, text = run(*base, "-o", tmp_path / "no-seed")
     assert code == 2 and "--household-seed" in text
-    code, text = run(*base, "--household-seed", "hh", "-o", tmp_path / "b0")
+    code, text = run(*base, "--household-seed", "hh", "--replacements", "2",
+                     "-o", tmp_path / "b0")
     if code == 1:
         pytest.skip(f"quotas infeasible for this synthetic pool: {text}")
     assert code == 0, text
@@ -277,6 +278,13 @@ def test_households_one_person_each_even_when_every_household_has_two(tmp_path):
     panel = audit["draw"]["ids"]
     assert len({household[i] for i in panel}) == len(panel)
     assert audit["inputs"]["pool"]["eligible"] == 600
+    rows = [line.split(",") for line in
+            (tmp_path / "b0" / "replacements.csv").read_text().splitlines()[1:]]
+    assert rows
+    on_panel = {household[i] for i in panel}
+    listed = [household[r] for _, _, r in rows]
+    assert not set(listed) & on_panel  # no swap brings in a panel member's household
+    assert len(set(listed)) == len(listed)  # nor two people of one household
     probs = [float(line.split(",")[1]) for line in
              (tmp_path / "b0" / "probabilities.csv").read_text().splitlines()[1:]]
     assert sum(1 for p in probs if p == 0.0) >= 600
