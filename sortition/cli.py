@@ -78,6 +78,24 @@ def _fail(e: SortitionError) -> None:
     raise typer.Exit(e.exit_code)
 
 
+def _lottery_pool(pool_path: Path, quotas_path: Path, quotas, id_column: str | None,
+                  encoding: str, household_column: str | None, household_seed: str | None):
+    """(the lottery's pool, its strata, the whole pool): with households, the representatives."""
+    if household_column is None and household_seed is None:
+        from .pool import load_pool
+        from .strata import build_strata
+
+        pool = load_pool(pool_path, quotas.all_features, id_column=id_column,
+                         encoding=encoding, quotas=quotas)
+        return pool, build_strata(pool, quotas.all_features), pool
+    from .audit import load_inputs
+
+    inputs = load_inputs(pool_path, quotas_path, quotas.size, id_column=id_column,
+                         encoding=encoding, household_column=household_column,
+                         household_seed=household_seed, quotas=quotas)
+    return inputs.pool, inputs.strata, inputs.whole
+
+
 def _load_quotas(path: Path, size: int | None):
     from .quotas import load_quotas
 
@@ -186,17 +204,16 @@ def check(
     = 60.0,
     report_path: Annotated[Path | None, typer.Option(
         "--report", help="Also write the JSON report to this file.", show_default=False)] = None,
+    household_column: HouseholdOpt = None,
+    household_seed: HouseholdSeedOpt = None,
 ) -> None:
     from .check import check_feasibility
     from .display import check_tables
-    from .pool import load_pool
-    from .strata import build_strata
 
     try:
         q = _load_quotas(quotas_path, size)
-        pool = load_pool(pool_path, q.all_features, id_column=id_column, encoding=encoding,
-                         quotas=q)
-        strata = build_strata(pool, q.all_features)
+        pool, strata, _ = _lottery_pool(pool_path, quotas_path, q, id_column, encoding,
+                                        household_column, household_seed)
         report = check_feasibility(strata, q, q.size, time_limit=time_limit)
     except SortitionError as e:
         _fail(e)
@@ -256,6 +273,8 @@ def probabilities(
                              "certified bound.", show_default=False)] = None,
     seed: Annotated[int, typer.Option("--seed", help="Seed of the legacy runs.")] = 0,
     runs: Annotated[int, typer.Option("--runs", help="Number of legacy runs.")] = 1000,
+    household_column: HouseholdOpt = None,
+    household_seed: HouseholdSeedOpt = None,
 ) -> None:
     from .display import probabilities_table
     from .lottery import (
@@ -265,8 +284,6 @@ def probabilities(
         write_probabilities,
         write_strata_probabilities,
     )
-    from .pool import load_pool
-    from .strata import build_strata
 
     start = time.perf_counter()
     try:
@@ -281,15 +298,16 @@ def probabilities(
             if p is not None and p.suffix.lower() != ".csv":
                 raise InputError(f"{p}: output must be a .csv file")
         q = _load_quotas(quotas_path, size)
-        pool = load_pool(pool_path, q.all_features, id_column=id_column, encoding=encoding,
-                         quotas=q)
-        strata = build_strata(pool, q.all_features)
+        pool, strata, whole = _lottery_pool(pool_path, quotas_path, q, id_column, encoding,
+                                            household_column, household_seed)
         with err.status(f"{algorithm}: {len(strata):,} strata…") as status:
             result = compute_probabilities(strata, q, q.size, algorithm, time_limit=time_limit,
                                            seed=seed, runs=runs,
                                            log=lambda msg: status.update(escape(msg)))
-        person = result.person_probabilities()
-        write_probabilities(pool.ids, person, out_path)
+        from .households import for_everyone
+
+        person = for_everyone(pool, result.person_probabilities(), len(whole))
+        write_probabilities(whole.ids, person, out_path)
         if strata_out is not None:
             write_strata_probabilities(result, strata_out)
     except SolverTimeout as e:

@@ -66,3 +66,12 @@ def household_sizes(pool: Pool) -> dict[int, int]:
     _, counts = np.unique(pool.households, return_counts=True)
     sizes, how_many = np.unique(counts, return_counts=True)
     return {int(s): int(c) for s, c in zip(sizes.tolist(), how_many.tolist(), strict=True)}
+
+
+def for_everyone(eligible: Pool, values: np.ndarray, people: int) -> np.ndarray:
+    """Per-person values of the representatives, spread over the whole pool (0 elsewhere)."""
+    if eligible.rows is None:
+        return values
+    out = np.zeros(people, dtype=float)
+    out[eligible.rows] = values
+    return out

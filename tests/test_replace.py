@@ -290,6 +290,17 @@ def test_households_one_person_each_even_when_every_household_has_two(tmp_path):
     assert sum(1 for p in probs if p == 0.0) >= 600
     assert abs(sum(probs) - 60) < 1e-9
     assert "address" not in (tmp_path / "b0" / "audit.json").read_text()
+    code, text = run("probabilities", tmp_path / "pool.parquet", "-q", tmp_path / "q.csv",
+                     "-k", "60", "--household-column", "household", "--household-seed", "hh",
+                     "--out", tmp_path / "p.csv")
+    assert code == 0, text
+    alone = [float(line.split(",")[1]) for line in
+             (tmp_path / "p.csv").read_text().splitlines()[1:]]
+    assert len(alone) == 1200 and sum(1 for p in alone if p == 0.0) >= 600
+    assert abs(sum(alone) - 60) < 1e-6
+    code, text = run("check", tmp_path / "pool.parquet", "-q", tmp_path / "q.csv", "-k", "60",
+                     "--household-column", "household", "--household-seed", "hh")
+    assert code == 0 and "600 people" in text
     code, text = run("public-pool", tmp_path / "pool.parquet", "-q", tmp_path / "q.csv",
                      "-k", "60", "--household-column", "household", "-o", tmp_path / "pub.csv")
     assert code == 0, text
