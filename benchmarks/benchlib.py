@@ -310,9 +310,17 @@ def _child_ours(a: argparse.Namespace, emit: _Emitter) -> None:
          fingerprint=strata_fingerprint(strata.keys, strata.counts.tolist()))
     emit("solve_start")
     times: list[float] = []
+    refs: list[float] = []
     result = None
+    if a.interleave_reference:
+        reference_workload()  # warm-up: the first run in a process loads solver plugins
     try:
         for _ in range(max(1, a.repeat)):
+            if a.interleave_reference:
+                # timed right next to each solve, so both see the same machine load
+                t_ref = time.perf_counter()
+                reference_workload()
+                refs.append(time.perf_counter() - t_ref)
             t2 = time.perf_counter()
             result = compute_probabilities(strata, quotas, a.size, a.algorithm,
                                            time_limit=a.time_limit)
@@ -333,7 +341,8 @@ def _child_ours(a: argparse.Namespace, emit: _Emitter) -> None:
     assert result is not None
     lottery = result.lottery
     p = np.asarray(result.stratum_probabilities)
-    emit("solve", solve_seconds=min(times), solve_times=times, min_probability=float(p.min()),
+    emit("solve", solve_seconds=min(times), solve_times=times, adjacent_reference=refs,
+         min_probability=float(p.min()),
          max_probability=float(p.max()), gap=result.gap,
          panels=None if lottery is None else int(len(lottery.panels)),
          method=None if lottery is None else lottery.method)
@@ -521,6 +530,7 @@ def _child_main(argv: list[str]) -> int:
     parser.add_argument("--algorithm", default="leximin")
     parser.add_argument("--time-limit", type=float)
     parser.add_argument("--repeat", type=int, default=1)
+    parser.add_argument("--interleave-reference", action="store_true")
     parser.add_argument("--probs-out")
     parser.add_argument("--people")
     parser.add_argument("--features")

@@ -698,6 +698,14 @@ def invite(
                           "not in the base are a warning.", show_default=False)] = None,
     id_column: IdColumnOpt = None,
     encoding: EncodingOpt = "utf-8",
+    household_column: Annotated[str | None, typer.Option(
+        "--household-column", help="Column naming each person's household: the base's "
+                                   "fingerprint includes opaque household numbers (never the "
+                                   "column's values) and the audit records the column. The "
+                                   "call list is not restricted: two people of one household "
+                                   "may both be called (the household pre-draw before the "
+                                   "lottery keeps at most one per panel).",
+        show_default=False)] = None,
 ) -> None:
     """Draw the call list: N people of the contact base to phone, in a random call order.
 
@@ -706,6 +714,12 @@ def invite(
     then the calls are apportioned by largest remainder). With --response-rates, groups that
     answer less are called more (independent multiplicative rates). The draw follows
     docs/draw-spec.md (streams `calls` and `calls/order`, bound to the base's fingerprint).
+
+    With --household-column, the base's fingerprint covers the households too and the audit
+    records the column (so checks load the base the same way). Households do not restrict the
+    call list: calling two people of one household is fine, since the household pre-draw
+    before the lottery (draw --household-column … --household-seed …) keeps at most one of
+    them per panel.
 
     Writes the call list (call_order, id and every column of the base) and, beside it, its
     public audit (calls.parquet → calls.audit.json: fingerprints, seed, counts, the drawn ids'
@@ -722,6 +736,7 @@ def invite(
             result = run_invite(base_path, size=size, seed=seed, out=out_path, by=by or [],
                                 margins_dir=margins_dir, response_rates=response_rates,
                                 exclude=exclude, id_column=id_column, encoding=encoding,
+                                household_column=household_column,
                                 progress=lambda msg: status.update(escape(msg)))
     except SortitionError as e:
         _fail(e)
@@ -752,12 +767,22 @@ def respondents(
                             "contacts). Its public audit is written beside it: pool.parquet → "
                             "pool.audit.json.", show_default=False)],
     encoding: EncodingOpt = "utf-8",
+    household_column: Annotated[str | None, typer.Option(
+        "--household-column", help="Column naming each person's household \\[default: the one "
+                                   "recorded in the call list's audit, if any]: the respondent "
+                                   "pool's fingerprint includes opaque household numbers and "
+                                   "the audit records the column.", show_default=False)] = None,
 ) -> None:
     """Turn the call list and the answers into the respondent pool for the lottery.
 
     Keeps the people who answered yes, with every column of the call list (call_order
     included). The public audit links the pool to the call list's audit and to the answers
     file by their SHA-256, and gives the counts per answer and per feature value.
+
+    With a household column (by default the one `sortition invite --household-column` recorded),
+    the pool's fingerprint covers the households too and the audit records the column; give the
+    same column to the lottery (--household-column, --household-seed) to keep at most one
+    person per household on a panel.
 
     Example: sortition respondents calls.parquet --answers answers.csv --out pool.parquet
     """
@@ -766,6 +791,7 @@ def respondents(
     try:
         with err.status("reading the answers…") as status:
             result = run_respondents(calls_path, answers, out_path, encoding=encoding,
+                                     household_column=household_column,
                                      progress=lambda msg: status.update(escape(msg)))
     except SortitionError as e:
         _fail(e)

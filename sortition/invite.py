@@ -26,7 +26,12 @@ binds the call list to the base. The call list is private (it has the contacts);
 (`<stem>.audit.json`) is public and holds only ids' hash, counts, feature values and hashes.
 
 The base's fingerprint covers the id and the cell features: those named by `--by` and by the
-response-rates file (with neither, the id only).
+response-rates file (with neither, the id only). With `--household-column`, it also covers the
+opaque household numbers (`sortition.pool`: 1, 2, … by smallest member id, never the column's
+values), and the audit records the column so that a check loads the base the same way. The call
+list itself is not restricted by households: two people of one household may both be called (and
+both answer yes); the household pre-draw before the lottery (`sortition.households`) keeps at
+most one of them per panel.
 """
 
 from __future__ import annotations
@@ -590,7 +595,7 @@ def calls_audit_document(plan: CallPlan, *, audit_dir: Path, calls_file: Path,
         "draw_spec": drawing.SPEC,
         "inputs": {
             "base": {**plan.fingerprint.as_json(),
-                     "id_column": None},  # filled by the caller
+                     "id_column": None, "household_column": None},  # filled by the caller
             "exclude": exclusion,
             "response_rates": rates,
             "margins": margins,
@@ -692,9 +697,15 @@ def write_table(table: pa.Table, path: Path, like: Path) -> None:
 def run_invite(base: Path, *, size: int, seed: str, out: Path, by: Sequence[str] = (),
                margins_dir: Path | None = None, response_rates: Path | None = None,
                exclude: Path | None = None, id_column: str | None = None,
-               encoding: str = "utf-8",
+               encoding: str = "utf-8", household_column: str | None = None,
                progress: Callable[[str], None] | None = None) -> InviteResult:
-    """Draw the call list and write it (private) and its audit (public), atomically."""
+    """Draw the call list and write it (private) and its audit (public), atomically.
+
+    With `household_column`, the base's fingerprint (hence the draw's streams) includes the
+    opaque household numbers and the audit records the column. The call list is not restricted
+    by households (two people of one household may both be called): the household pre-draw
+    before the lottery keeps at most one person per household on a panel.
+    """
     from .audit import versions
 
     report = progress or (lambda _m: None)
@@ -709,7 +720,8 @@ def run_invite(base: Path, *, size: int, seed: str, out: Path, by: Sequence[str]
     exclusion = read_exclude(exclude, encoding) if exclude is not None else None
     features = sorted(dict.fromkeys([*by_list, *(rates.features if rates else [])]), key=_utf8)
     report("loading the base…")
-    pool = load_pool(base, features, id_column=id_column, encoding=encoding)
+    pool = load_pool(base, features, id_column=id_column, encoding=encoding,
+                     household_column=household_column)
     timings["load"] = time.perf_counter() - t
     t = time.perf_counter()
     plan = plan_calls(pool, size=size, seed=seed, by=by_list, shares=shares, rates=rates,
@@ -731,6 +743,7 @@ def run_invite(base: Path, *, size: int, seed: str, out: Path, by: Sequence[str]
                                  margins_dir=margins_dir, margin_hashes=margin_hashes,
                                  encoding=encoding)
     audit["inputs"]["base"]["id_column"] = pool.id_column
+    audit["inputs"]["base"]["household_column"] = pool.household_column
     report("writing the call list…")
     try:
         with ExitStack() as stack:
@@ -773,7 +786,7 @@ def check_calls_audit(audit_path: Path, base_path: Path | None = None, *,
     Always: the call list beside the audit (when present) has the recorded ids and the call
     order the seed gives. With the base: its fingerprint, and the whole draw recomputed from
     it (the exclusion list, response rates and margins folder are looked for where the audit
-    says, unless given).
+    says, unless given), loading the base with the recorded id and household columns.
     """
     audit_path = Path(audit_path)
     audit = read_audit(audit_path, SCHEMA)
@@ -859,8 +872,13 @@ def _check_calls(audit_path: Path, audit: dict, base_path: Path | None, exclude:
             out.append(f"margins: {', '.join(changed)} differ(s) from the recorded SHA-256")
         rates = read_response_rates(rates_path, enc) if rates_path is not None else None
         exclusion = read_exclude(exclude_path, enc) if exclude_path is not None else None
+        household = recorded_base.get("household_column")
+        if household is not None and (not isinstance(household, str) or not household):
+            raise InputError(f"{audit_path}: inputs.base.household_column {household!r} is "
+                             "not a column name")
         pool = load_pool(base_path, list(params["features"]),
-                         id_column=recorded_base.get("id_column") or None, encoding=enc)
+                         id_column=recorded_base.get("id_column") or None, encoding=enc,
+                         household_column=household)
         plan = plan_calls(pool, size=int(params["size"]), seed=seed, by=by, shares=shares,
                           rates=rates, exclusion=exclusion)
     except (InputError, InfeasibleError) as e:

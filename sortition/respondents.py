@@ -8,6 +8,12 @@ contacts); its audit `<stem>.audit.json` is public: it links the pool to the cal
 and to the answers file by their SHA-256, gives the counts per answer and per feature value,
 and the pool's fingerprint over the id and the call list's features (those recorded in the
 call list's audit; the id alone when that audit is missing).
+
+With a household column (by default the one recorded in the call list's audit), the pool's
+fingerprint also covers the opaque household numbers of the respondents (`sortition.pool`,
+never the column's values) and the audit records the column, so that a check loads the pool the
+same way. Several respondents may share a household: the lottery's household pre-draw
+(`--household-column` with `--household-seed`) keeps at most one of them per panel.
 """
 
 from __future__ import annotations
@@ -76,9 +82,11 @@ def read_answers(path: Path, calls: set[str], calls_path: Path, encoding: str = 
     return answers, sha
 
 
-def _load_calls(calls_path: Path, features: list[str], encoding: str) -> tuple[Pool, pa.Table]:
-    """The call list as a pool (ids, features) and as a full table (every column)."""
-    pool = load_pool(calls_path, features, id_column="id", encoding=encoding)
+def _load_calls(calls_path: Path, features: list[str], encoding: str,
+                household_column: str | None = None) -> tuple[Pool, pa.Table]:
+    """The call list as a pool (ids, features, households) and as a full table (every column)."""
+    pool = load_pool(calls_path, features, id_column="id", encoding=encoding,
+                     household_column=household_column)
     table = read_rows(pool, np.arange(len(pool)))
     if "call_order" not in table.column_names:
         raise InputError(f"{calls_path}: no 'call_order' column (is it a call list written by "
@@ -107,9 +115,22 @@ class RespondentsResult:
     warnings: list[str]
 
 
+def _column_name(value: object, where: Path, field: str) -> str | None:
+    """A household column recorded in an audit: a name, or None when it records none."""
+    if value is not None and (not isinstance(value, str) or not value):
+        raise InputError(f"{where}: {field} {value!r} is not a column name")
+    return value
+
+
 def run_respondents(calls_path: Path, answers_path: Path, out: Path, *, encoding: str = "utf-8",
+                    household_column: str | None = None,
                     progress: Callable[[str], None] | None = None) -> RespondentsResult:
-    """Write the respondent pool (private) and its audit (public), atomically."""
+    """Write the respondent pool (private) and its audit (public), atomically.
+
+    `household_column` defaults to the one recorded in the call list's audit (when that audit is
+    beside the call list and records one); the pool's fingerprint then includes the opaque
+    household numbers of the respondents, and the audit records the column.
+    """
     from .audit import versions
 
     report = progress or (lambda _m: None)
@@ -134,12 +155,24 @@ def run_respondents(calls_path: Path, answers_path: Path, out: Path, *, encoding
             features = [str(f) for f in calls_audit["parameters"]["features"]]
         except (KeyError, TypeError):
             raise InputError(f"{calls_audit_path}: no parameters.features") from None
+        try:
+            recorded = calls_audit["inputs"]["base"].get("household_column")
+        except (KeyError, TypeError, AttributeError):
+            raise InputError(f"{calls_audit_path}: no inputs.base") from None
+        recorded_household = _column_name(recorded, calls_audit_path,
+                                          "inputs.base.household_column")
+        if household_column is None:
+            household_column = recorded_household
+        elif recorded_household is not None and recorded_household != household_column:
+            warnings.append(f"--household-column {household_column}: the call list's audit "
+                            f"records the household column {recorded_household!r}")
     else:
         warnings.append(f"{calls_audit_path}: not found, so the respondent pool's audit cannot "
                         "link to the call list's audit (recorded as null) and the fingerprint "
-                        "covers the id only")
+                        "covers the id only"
+                        + (" and the households" if household_column is not None else ""))
     report("reading the call list…")
-    pool, table = _load_calls(calls_path, features, encoding)
+    pool, table = _load_calls(calls_path, features, encoding, household_column)
     ids = pool.ids.to_pylist()
     if calls_audit is not None:
         recorded = calls_audit.get("drawn_ids", {}).get("sha256")
@@ -180,6 +213,7 @@ def run_respondents(calls_path: Path, answers_path: Path, out: Path, *, encoding
                         "rows": len(answers)},
         },
         "features": features,
+        "household_column": household_column,
         "counts": counts,
         "per_value": _per_value(pool, yes),
         "respondent_ids": {"count": len(respondent_ids), "sha256": ids_sha256(respondent_ids),
@@ -192,7 +226,8 @@ def run_respondents(calls_path: Path, answers_path: Path, out: Path, *, encoding
             tmp_pool = stack.enter_context(atomic_path(out))
             tmp_audit = stack.enter_context(atomic_path(audit_path))
             write_table(kept, tmp_pool, like=out)
-            written = load_pool(tmp_pool, features, id_column="id", encoding="utf-8")
+            written = load_pool(tmp_pool, features, id_column="id", encoding="utf-8",
+                                household_column=household_column)
             fp = pool_fingerprint(written, build_strata(written, features))
             audit["pool"] = {"file": relative(out, here), **fp.as_json()}
             audit["run"] = {"versions": versions(),
@@ -207,8 +242,8 @@ def check_respondents_audit(audit_path: Path) -> list[str]:
     """Differences between a respondent pool's audit and the files beside it (empty: agree).
 
     Checks the call list's audit and the answers file by SHA-256, the pool by its fingerprint
-    and, when the call list and the answers are there, that the pool holds exactly the calls
-    answered yes.
+    (loaded with the recorded household column) and, when the call list and the answers are
+    there, that the pool holds exactly the calls answered yes.
     """
     audit_path = Path(audit_path)
     audit = read_audit(audit_path, SCHEMA)
@@ -227,6 +262,11 @@ def _check(audit_path: Path, audit: dict) -> list[str]:
         pool_block = audit["pool"]
     except (KeyError, TypeError) as e:
         return [f"{audit_path}: field {e} missing"]
+    try:
+        household = _column_name(audit.get("household_column"), audit_path,
+                                 "household_column")
+    except InputError as e:
+        return list(e.problems)
 
     def same_file(block: dict | None, what: str) -> Path | None:
         if block is None:
@@ -247,7 +287,7 @@ def _check(audit_path: Path, audit: dict) -> list[str]:
     answers_path = same_file(inputs.get("answers"), "answers file")
     pool_path = here / str(pool_block.get("file"))
     try:
-        pool = load_pool(pool_path, features, id_column="id")
+        pool = load_pool(pool_path, features, id_column="id", household_column=household)
         fp = pool_fingerprint(pool, build_strata(pool, features))
     except InputError as e:
         out.extend(f"respondent pool: {p}" for p in e.problems)

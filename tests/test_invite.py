@@ -527,3 +527,107 @@ def test_help(command):
     result = invoke([command, "--help"])
     assert result.exit_code == 0
     assert "Example" in result.output and f"sortition {command}" in result.output
+
+
+# Households --------------------------------------------------------------------------------
+
+
+def moved_household(table: pa.Table) -> pa.Table:
+    """The table with its first person moved into the household of the next person outside
+    theirs (a different partition into households, so different household numbers)."""
+    values = table.column("household").to_pylist()
+    other = next(v for v in values if v != values[0])
+    values[0] = other
+    return table.set_column(table.column_names.index("household"), "household",
+                            pa.array(values, type=pa.string()))
+
+
+def flat(output: str) -> str:
+    return " ".join(output.split())
+
+
+def test_invite_records_the_household_column(base, tmp_path):
+    calls = invite(base, tmp_path / "calls.parquet", 2000, SEED, "--by", "gender",
+                   "--household-column", "household")
+    plain = invite(base, tmp_path / "plain" / "calls.parquet", 2000, SEED, "--by", "gender")
+    block, plain_block = audit_of(calls)["inputs"]["base"], audit_of(plain)["inputs"]["base"]
+    households = pq.read_table(base, columns=["household"]).column("household").to_pylist()
+    assert block["household_column"] == "household"
+    assert block["households"] == len(set(households))
+    assert plain_block["household_column"] is None and plain_block["households"] is None
+    assert block["sha256"] != plain_block["sha256"]  # the fingerprint covers the households
+    text = (tmp_path / "calls.audit.json").read_text(encoding="utf-8")
+    assert not any(v in text for v in households)  # opaque numbers only
+    # the call list is not restricted by households, and keeps the household column
+    called = Counter(pq.read_table(calls, columns=["household"]).column("household").to_pylist())
+    assert max(called.values()) > 1
+    assert check_calls_audit(tmp_path / "calls.audit.json") == []
+    assert check_calls_audit(tmp_path / "calls.audit.json", base) == []
+    # one person's household changed in the base: the recorded column catches it
+    edited = tmp_path / "edited.parquet"
+    pq.write_table(moved_household(pq.read_table(base)), edited)
+    differences = check_calls_audit(tmp_path / "calls.audit.json", edited)
+    assert any("fingerprint" in d for d in differences)
+    assert any("drawn ids" in d for d in differences)
+    assert check_calls_audit(tmp_path / "plain" / "calls.audit.json", edited) == []
+
+
+def test_invite_missing_household_column(base, tmp_path):
+    out = tmp_path / "new" / "calls.parquet"
+    result = invoke(["invite", base, "--size", 10, "--seed", "x", "--out", out,
+                     "--household-column", "foyer"])
+    assert result.exit_code == 2
+    assert f"{base}: household column 'foyer' not found (columns: id, gender" in \
+        flat(result.output)
+    assert not out.parent.exists() or list(out.parent.iterdir()) == []
+
+
+@pytest.fixture
+def household_stage(base, tmp_path) -> dict[str, Path]:
+    calls = invite(base, tmp_path / "calls.parquet", 1500, SEED, "--by", "gender",
+                   "--household-column", "household")
+    answers = write_answers(calls, tmp_path / "answers.csv")
+    pool = tmp_path / "pool.parquet"
+    result = invoke(["respondents", calls, "--answers", answers, "--out", pool])
+    assert result.exit_code == 0, result.output
+    return {"calls": calls, "answers": answers, "pool": pool,
+            "calls_audit": tmp_path / "calls.audit.json", "audit": tmp_path / "pool.audit.json"}
+
+
+def test_respondents_use_the_recorded_household_column(household_stage, base):
+    audit = json.loads(household_stage["audit"].read_text(encoding="utf-8"))
+    households = pq.read_table(household_stage["pool"], columns=["household"]) \
+        .column("household").to_pylist()
+    assert audit["household_column"] == "household"
+    assert audit["pool"]["households"] == len(set(households)) < len(households)
+    assert check_respondents_audit(household_stage["audit"]) == []
+    assert check_calls_audit(household_stage["calls_audit"], base) == []
+    # one respondent's household changed in the pool
+    pq.write_table(moved_household(pq.read_table(household_stage["pool"])),
+                   household_stage["pool"])
+    differences = check_respondents_audit(household_stage["audit"])
+    assert any("fingerprint" in d for d in differences)
+
+
+def test_respondents_household_column_option(household_stage, tmp_path):
+    household_stage["calls_audit"].rename(tmp_path / "elsewhere.json")
+    out = tmp_path / "given" / "pool.parquet"
+    result = invoke(["respondents", household_stage["calls"], "--answers",
+                     household_stage["answers"], "--out", out, "--household-column",
+                     "household"])
+    assert result.exit_code == 0, result.output
+    audit = json.loads((out.parent / "pool.audit.json").read_text(encoding="utf-8"))
+    assert audit["household_column"] == "household" and audit["pool"]["households"]
+    out = tmp_path / "none" / "pool.parquet"
+    result = invoke(["respondents", household_stage["calls"], "--answers",
+                     household_stage["answers"], "--out", out])
+    assert result.exit_code == 0, result.output
+    audit = json.loads((out.parent / "pool.audit.json").read_text(encoding="utf-8"))
+    assert audit["household_column"] is None and audit["pool"]["households"] is None
+    out = tmp_path / "missing" / "pool.parquet"
+    result = invoke(["respondents", household_stage["calls"], "--answers",
+                     household_stage["answers"], "--out", out, "--household-column", "foyer"])
+    assert result.exit_code == 2
+    assert f"{household_stage['calls']}: household column 'foyer' not found" in \
+        flat(result.output)
+    assert not out.parent.exists() or list(out.parent.iterdir()) == []
