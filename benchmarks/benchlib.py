@@ -129,10 +129,13 @@ def run_child(mode: str, args: list[str], *, work_dir: Path, name: str,
     result_file.unlink(missing_ok=True)
     cmd = [sys.executable, str(Path(__file__).resolve()), mode, "--result", str(result_file),
            *args]
+    env = dict(os.environ)
+    for var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+        env.setdefault(var, "1")  # as the sortition command line does (see sortition/__init__)
     start = time.perf_counter()
     with open(log_file, "wb") as log:
         proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT,
-                                stdin=subprocess.DEVNULL, start_new_session=True)
+                                stdin=subprocess.DEVNULL, start_new_session=True, env=env)
         deadline = start + before_solve_limit
         solve_seen = False
         solve_start = 0.0
