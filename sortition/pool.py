@@ -351,15 +351,16 @@ def load_pool(
         if count:
             problems.append(f"{path}, column {id_col}: empty id in {_rows_text(rows, count)}")
         ids = pc.fill_null(ids, "").combine_chunks()
-        multiline = pc.match_substring_regex(ids, "[\r\n]")
-        rows, count = _first_rows(multiline)
-        if count:
-            problems.append(f"{path}, column {id_col}: id spanning several lines in "
-                            f"{_rows_text(rows, count)} (an unclosed quote?)")
-        rows, count = _first_rows(pc.match_substring(ids, "\t"))
-        if count:  # tabs separate fields in the pool fingerprint's encoding
-            problems.append(f"{path}, column {id_col}: tab character in the id in "
-                            f"{_rows_text(rows, count)}")
+        if pc.any(pc.match_substring_regex(ids, "[\t\r\n]")).as_py():  # one pass if clean
+            multiline = pc.match_substring_regex(ids, "[\r\n]")
+            rows, count = _first_rows(multiline)
+            if count:
+                problems.append(f"{path}, column {id_col}: id spanning several lines in "
+                                f"{_rows_text(rows, count)} (an unclosed quote?)")
+            rows, count = _first_rows(pc.match_substring(ids, "\t"))
+            if count:  # tabs separate fields in the pool fingerprint's encoding
+                problems.append(f"{path}, column {id_col}: tab character in the id in "
+                                f"{_rows_text(rows, count)}")
         dup_values = [v for v in _duplicated(ids) if v]
         if dup_values:
             examples = []
