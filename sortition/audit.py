@@ -32,8 +32,9 @@ import pyarrow.csv as pacsv
 
 from . import draw as drawing
 from .errors import InputError
+from .fileio import csv_field
 from .fingerprint import PoolFingerprint, pool_fingerprint, quotas_document, quotas_fingerprint
-from .lottery import Lottery, compute_lottery
+from .lottery import Lottery, compute_lottery, probabilities_csv
 from .panels import quota_system
 from .pool import Pool, load_pool, read_rows
 from .publish import (
@@ -118,6 +119,23 @@ def load_inputs(pool_path: Path, quotas_path: Path, size: int | None, *,
     return Inputs(pool, strata, quotas, int(quotas.size), fp,
                   quotas_fingerprint(quotas, int(quotas.size)), Path(quotas_path),
                   {"load": loaded, "fingerprint": fingerprinted}, everyone, household_seed)
+
+
+def lottery_pool(pool_path: Path, quotas_path: Path, quotas: Quotas, id_column: str | None,
+                 encoding: str, household_column: str | None, household_seed: str | None
+                 ) -> tuple[Pool, Strata, Pool]:
+    """(the lottery's pool, its strata, the whole pool): with households, the representatives.
+
+    Without households no fingerprint is needed, so `check` and `probabilities` skip it.
+    """
+    if household_column is None and household_seed is None:
+        pool = load_pool(pool_path, quotas.all_features, id_column=id_column,
+                         encoding=encoding, quotas=quotas)
+        return pool, build_strata(pool, quotas.all_features), pool
+    inputs = load_inputs(pool_path, quotas_path, quotas.size, id_column=id_column,
+                         encoding=encoding, household_column=household_column,
+                         household_seed=household_seed, quotas=quotas)
+    return inputs.pool, inputs.strata, inputs.whole
 
 
 def run_lottery(inputs: Inputs, algorithm: str, *, panels: int | None = None,
@@ -238,46 +256,12 @@ def person_probabilities(published: PublishedLottery, inputs: Inputs) -> np.ndar
     return out
 
 
-def probabilities_csv(ids: pa.Array, probabilities: np.ndarray) -> bytes:
-    """`id,probability`, sorted by id, floats in shortest round-trip form (Python's repr).
-
-    Vectorised: each distinct probability is formatted once, and the lines are joined by Arrow.
-    """
-    order = pc.array_sort_indices(ids)
-    sorted_ids = ids.take(order).cast(pa.large_string())
-    needs = pc.match_substring_regex(sorted_ids, '[,"\r\n]')
-    if pc.any(needs).as_py():
-        quoted = pa.array([_csv_field(v) for v in sorted_ids.to_pylist()],
-                          type=pa.large_string())
-    else:
-        quoted = sorted_ids
-    values = probabilities[order.to_numpy()]
-    distinct, where = np.unique(values, return_inverse=True)
-    text = pa.array([repr(float(v)) for v in distinct.tolist()], type=pa.large_string()
-                    ).take(pa.array(where.ravel()))
-    comma = pa.scalar(",", type=pa.large_string())
-    newline = pa.scalar("\n", type=pa.large_string())
-    lines = pc.binary_join_element_wise(quoted, text, comma)
-    lines = pc.binary_join_element_wise(lines, pa.scalar("", type=pa.large_string()), newline)
-    offsets = np.frombuffer(lines.buffers()[1], dtype=np.int64)[
-        lines.offset:lines.offset + len(lines) + 1]
-    data = lines.buffers()[2]
-    body = b"" if data is None else data.to_pybytes()[int(offsets[0]):int(offsets[-1])]
-    return b"id,probability\n" + body
-
-
 def panel_csv(drawn: Drawn, published: PublishedLottery) -> bytes:
     """`id` and the quota features of each selected person, in draw order."""
-    lines = [",".join(_csv_field(c) for c in ["id", *published.features])]
+    lines = [",".join(csv_field(c) for c in ["id", *published.features])]
     for s, i in drawn.people:
-        lines.append(",".join(_csv_field(v) for v in [i, *published.keys[s]]))
+        lines.append(",".join(csv_field(v) for v in [i, *published.keys[s]]))
     return ("\n".join(lines) + "\n").encode("utf-8")
-
-
-def _csv_field(v: str) -> str:
-    if any(c in v for c in ',"\n\r') or v != v.strip():
-        return '"' + v.replace('"', '""') + '"'
-    return v
 
 
 def quota_attainment(published: PublishedLottery, quotas: Quotas, drawn: Drawn

@@ -78,24 +78,6 @@ def _fail(e: SortitionError) -> None:
     raise typer.Exit(e.exit_code)
 
 
-def _lottery_pool(pool_path: Path, quotas_path: Path, quotas, id_column: str | None,
-                  encoding: str, household_column: str | None, household_seed: str | None):
-    """(the lottery's pool, its strata, the whole pool): with households, the representatives."""
-    if household_column is None and household_seed is None:
-        from .pool import load_pool
-        from .strata import build_strata
-
-        pool = load_pool(pool_path, quotas.all_features, id_column=id_column,
-                         encoding=encoding, quotas=quotas)
-        return pool, build_strata(pool, quotas.all_features), pool
-    from .audit import load_inputs
-
-    inputs = load_inputs(pool_path, quotas_path, quotas.size, id_column=id_column,
-                         encoding=encoding, household_column=household_column,
-                         household_seed=household_seed, quotas=quotas)
-    return inputs.pool, inputs.strata, inputs.whole
-
-
 def _load_quotas(path: Path, size: int | None):
     from .quotas import load_quotas
 
@@ -207,12 +189,13 @@ def check(
     household_column: HouseholdOpt = None,
     household_seed: HouseholdSeedOpt = None,
 ) -> None:
+    from .audit import lottery_pool
     from .check import check_feasibility
     from .display import check_tables
 
     try:
         q = _load_quotas(quotas_path, size)
-        pool, strata, _ = _lottery_pool(pool_path, quotas_path, q, id_column, encoding,
+        pool, strata, _ = lottery_pool(pool_path, quotas_path, q, id_column, encoding,
                                         household_column, household_seed)
         report = check_feasibility(strata, q, q.size, time_limit=time_limit)
     except SortitionError as e:
@@ -276,6 +259,7 @@ def probabilities(
     household_column: HouseholdOpt = None,
     household_seed: HouseholdSeedOpt = None,
 ) -> None:
+    from .audit import lottery_pool
     from .display import probabilities_table
     from .lottery import (
         ALGORITHMS,
@@ -298,7 +282,7 @@ def probabilities(
             if p is not None and p.suffix.lower() != ".csv":
                 raise InputError(f"{p}: output must be a .csv file")
         q = _load_quotas(quotas_path, size)
-        pool, strata, whole = _lottery_pool(pool_path, quotas_path, q, id_column, encoding,
+        pool, strata, whole = lottery_pool(pool_path, quotas_path, q, id_column, encoding,
                                             household_column, household_seed)
         with err.status(f"{algorithm}: {len(strata):,} strata…") as status:
             result = compute_probabilities(strata, q, q.size, algorithm, time_limit=time_limit,

@@ -34,3 +34,10 @@ def write_text_atomic(target: str | os.PathLike[str], text: str) -> None:
     """Write UTF-8 text with Unix newlines, atomically."""
     with atomic_path(target) as tmp:
         tmp.write_bytes(text.encode("utf-8"))
+
+
+def csv_field(value: str) -> str:
+    """One CSV cell: quoted (quotes doubled) only when it holds a comma, a quote or a line break."""
+    if any(c in value for c in ',"\r\n'):
+        return '"' + value.replace('"', '""') + '"'
+    return value

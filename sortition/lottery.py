@@ -20,7 +20,7 @@ import pyarrow.csv as pacsv
 
 from . import leximin as algorithms
 from .errors import InputError
-from .fileio import atomic_path
+from .fileio import atomic_path, csv_field
 from .panels import QuotaSystem, quota_system
 from .quotas import Quotas
 from .strata import Strata
@@ -152,11 +152,42 @@ def compute_probabilities(strata: Strata, quotas: Quotas, size: int,
 def write_probabilities(ids: pa.Array, probabilities: np.ndarray, out: str | Path) -> None:
     """`id,probability` for every person, sorted by id (UTF-8 byte order), atomically.
 
-    Floats are written in their shortest round-trip form, so they read back exactly.
+    Floats are written in their shortest round-trip form, so they read back exactly; the same
+    bytes as the public bundle's `probabilities.csv`.
     """
-    table = pa.table({"id": ids, "probability": pa.array(probabilities, type=pa.float64())})
-    table = table.take(pc.sort_indices(table, sort_keys=[("id", "ascending")]))
-    _write_csv(table, Path(out))
+    out = Path(out)
+    if out.suffix.lower() != ".csv":
+        raise InputError(f"{out}: output must be a .csv file")
+    with atomic_path(out) as tmp:
+        tmp.write_bytes(probabilities_csv(ids, np.asarray(probabilities, dtype=float)))
+
+
+def probabilities_csv(ids: pa.Array, probabilities: np.ndarray) -> bytes:
+    """`id,probability`, sorted by id, floats in shortest round-trip form (Python's repr).
+
+    Vectorised: each distinct probability is formatted once, and the lines are joined by Arrow.
+    """
+    order = pc.array_sort_indices(ids)
+    sorted_ids = ids.take(order).cast(pa.large_string())
+    needs = pc.match_substring_regex(sorted_ids, '[,"\r\n]')
+    if pc.any(needs).as_py():
+        quoted = pa.array([csv_field(v) for v in sorted_ids.to_pylist()],
+                          type=pa.large_string())
+    else:
+        quoted = sorted_ids
+    values = probabilities[order.to_numpy()]
+    distinct, where = np.unique(values, return_inverse=True)
+    text = pa.array([repr(float(v)) for v in distinct.tolist()], type=pa.large_string()
+                    ).take(pa.array(where.ravel()))
+    comma = pa.scalar(",", type=pa.large_string())
+    newline = pa.scalar("\n", type=pa.large_string())
+    lines = pc.binary_join_element_wise(quoted, text, comma)
+    lines = pc.binary_join_element_wise(lines, pa.scalar("", type=pa.large_string()), newline)
+    offsets = np.frombuffer(lines.buffers()[1], dtype=np.int64)[
+        lines.offset:lines.offset + len(lines) + 1]
+    data = lines.buffers()[2]
+    body = b"" if data is None else data.to_pybytes()[int(offsets[0]):int(offsets[-1])]
+    return b"id,probability\n" + body
 
 
 def write_strata_probabilities(result: Probabilities, out: str | Path) -> None:

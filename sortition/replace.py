@@ -36,6 +36,7 @@ from .audit import (
     write_bundle,
 )
 from .errors import InfeasibleError, InputError
+from .fileio import csv_field
 from .fingerprint import quotas_document, quotas_fingerprint
 from .lottery import compute_lottery
 from .panels import QuotaSystem, quota_system
@@ -293,8 +294,8 @@ def run_replace(bundle_dir: Path, inputs: Inputs, declined: list[str], seed: str
     features = list(inputs.strata.features)
     keys = inputs.strata.keys
     rows = _stratum_of(inputs, new_panel, "panel")
-    lines = [",".join(_field(c) for c in ["id", *features])]
-    lines += [",".join(_field(v) for v in [i, *keys[s]]) for i, s in zip(new_panel, rows,
+    lines = [",".join(csv_field(c) for c in ["id", *features])]
+    lines += [",".join(csv_field(v) for v in [i, *keys[s]]) for i, s in zip(new_panel, rows,
                                                                            strict=True)]
     files = {"panel.csv": ("\n".join(lines) + "\n").encode("utf-8"), **lottery_files}
     # the previous bundle, relative to the new one (verify re-derives with relative_to = it)
@@ -330,12 +331,6 @@ def _seed(seed: str) -> bytes:
     except ValueError:
         raise InputError("--seed: the seed is empty; give the public text announced for the "
                          "replacement") from None
-
-
-def _field(v: str) -> str:
-    if any(c in v for c in ',"\n\r'):
-        return '"' + v.replace('"', '""') + '"'
-    return v
 
 
 def _available(inputs: Inputs, unavailable: set[str]) -> np.ndarray:

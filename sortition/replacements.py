@@ -19,6 +19,7 @@ import pyarrow.compute as pc
 
 from . import draw as drawing
 from .errors import InputError
+from .fileio import csv_field
 from .panels import QuotaSystem
 
 HEADER = ("member_id", "rank", "replacement_id")
@@ -36,14 +37,8 @@ class ReplacementLists:
         """`member_id,rank,replacement_id`, LF line ends, UTF-8, quoting only where needed."""
         lines = [",".join(HEADER)]
         for member, rank, replacement in self.rows:
-            lines.append(f"{_csv_field(member)},{rank},{_csv_field(replacement)}")
+            lines.append(f"{csv_field(member)},{rank},{csv_field(replacement)}")
         return ("\n".join(lines) + "\n").encode("utf-8")
-
-
-def _csv_field(v: str) -> str:
-    if any(c in v for c in ',"\r\n'):
-        return '"' + v.replace('"', '""') + '"'
-    return v
 
 
 def read_replacements_csv(data: bytes, source: str) -> list[tuple[str, int, str]]:
