@@ -286,6 +286,12 @@ def quota_attainment(published: PublishedLottery, quotas: Quotas, drawn: Drawn
     return sorted(out, key=lambda q: (q["feature"].encode("utf-8"), q["value"].encode("utf-8")))
 
 
+def eligible_values(inputs: Inputs, values: np.ndarray) -> np.ndarray:
+    """Values over the whole pool restricted to the lottery's pool (household representatives;
+    everybody without households): the figures that say something about fairness."""
+    return values if inputs.everyone is None else values[inputs.pool.rows]
+
+
 def probability_figures(probabilities: np.ndarray) -> dict:
     low, high = float(probabilities.min()), float(probabilities.max())
     return {"min": low, "max": high, "sum": float(math_fsum(probabilities)),
@@ -433,7 +439,8 @@ def audit_document(inputs: Inputs, published: PublishedLottery, lottery_hash: st
                  "number_from": "ticket given by the operator" if ticket_given else "seed",
                  "ids": [i for _, i in drawn.people]},
         "quotas_achieved": attainment,
-        "probabilities": {"file": "probabilities.csv", **probability_figures(probabilities)},
+        "probabilities": {"file": "probabilities.csv",
+                          **probability_figures(eligible_values(inputs, probabilities))},
         "files": {name: hashlib.sha256(data).hexdigest() for name, data in sorted(files.items())},
     }
 
@@ -442,11 +449,18 @@ def source_audit(pool_path: Path) -> dict | None:
     """The respondent pool's own audit (`<stem>.audit.json` beside it), which links it to the
     call list and so to the contact base: its name and SHA-256, for `verify` to follow."""
     from .invite import audit_path_for
+    from .respondents import SCHEMA as RESPONDENTS
 
     path = audit_path_for(Path(pool_path))
     if not path.is_file():
         return None
-    return {"file": path.name, "sha256": hashlib.sha256(path.read_bytes()).hexdigest()}
+    data = path.read_bytes()
+    try:
+        if json.loads(data.decode("utf-8")).get("schema") != RESPONDENTS:
+            return None  # e.g. a call list's audit: not a respondent pool's
+    except (ValueError, UnicodeDecodeError, AttributeError):
+        return None
+    return {"file": path.name, "sha256": hashlib.sha256(data).hexdigest()}
 
 
 def audit_bytes(audit: dict) -> bytes:

@@ -18,7 +18,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -40,8 +40,8 @@ from .fileio import csv_field
 from .fingerprint import quotas_document, quotas_fingerprint
 from .lottery import compute_lottery
 from .panels import QuotaSystem, quota_system
-from .publish import PublishedLottery, publish
-from .quotas import CrossQuota, Quotas, ValueQuota
+from .publish import PublishedLottery, publish, read_lottery
+from .quotas import Quotas
 from .strata import strata_from_counts
 
 
@@ -196,7 +196,8 @@ def _seats(n_strata: int, strata: list[int]) -> np.ndarray:
 def run_replace(bundle_dir: Path, inputs: Inputs, declined: list[str], seed: str,
                 out_dir: Path | None, *, force: bool = False,
                 declined_source: str = "declined",
-                relative_to: Path | None = None) -> ReplaceResult:
+                relative_to: Path | None = None,
+                completion: bytes | None = None) -> ReplaceResult:
     """Replace the declined members of the bundle's panel (see the module docstring)."""
     seed_b = _seed(seed)
     bundle = read_bundle(bundle_dir)
@@ -276,12 +277,12 @@ def run_replace(bundle_dir: Path, inputs: Inputs, declined: list[str], seed: str
             uncovered.sort()
         published, lottery_bytes, drawn_ids = _completion(
             inputs, system, kept, avail, len(uncovered), seed_b,
-            unavailable | set(released))
+            unavailable | set(released), completion)
         lottery_files["lottery.json"] = lottery_bytes
         lottery_info = {"file": "lottery.json", "sha256": hashlib.sha256(lottery_bytes).hexdigest(),
                         "algorithm": published.algorithm, "panels": len(published.weights),
                         "seats": len(uncovered), "certified_gap": published.gap,
-                        "quotas": quotas_document(_reduced_quotas(system, kept,
+                        "quotas": quotas_document(_reduced_quotas(inputs.quotas, system, kept,
                                                                   len(uncovered)),
                                                   len(uncovered))}
         for pos, new in zip(uncovered, drawn_ids, strict=True):
@@ -299,8 +300,9 @@ def run_replace(bundle_dir: Path, inputs: Inputs, declined: list[str], seed: str
                                                                            strict=True)]
     files = {"panel.csv": ("\n".join(lines) + "\n").encode("utf-8"), **lottery_files}
     # the previous bundle, relative to the new one (verify re-derives with relative_to = it)
-    rel = os.path.relpath(Path(bundle_dir).resolve(),
-                          Path(relative_to if relative_to is not None else out_dir).resolve())
+    rel = Path(os.path.relpath(Path(bundle_dir).resolve(),
+                               Path(relative_to if relative_to is not None else out_dir)
+                               .resolve())).as_posix()
     achieved = _attainment(inputs, final)
     audit = {
         "schema": SCHEMA, "schema_version": SCHEMA_VERSION, "draw_spec": drawing.SPEC,
@@ -393,35 +395,49 @@ def _pick_released(inputs: Inputs, panel: list[str], stratum: dict[str, int],
     return out
 
 
-def _reduced_quotas(system: QuotaSystem, kept: np.ndarray, seats: int) -> Quotas:
-    values, cross = [], []
-    for label, g, lo, hi in zip(system.labels, system.groups, system.lo.tolist(),
-                                system.hi.tolist(), strict=True):
-        base = int(kept[g].sum())
-        lo2, hi2 = max(0, lo - base), max(0, hi - base)
-        if " & " in label:
-            a, b = label.split(" & ")
-            (f0, v0), (f1, v1) = a.split("=", 1), b.split("=", 1)
-            cross.append(CrossQuota((f0, f1), (v0, v1), lo2, hi2))
-        else:
-            f, v = label.split("=", 1)
-            values.append(ValueQuota(f, v, lo2, hi2))
+def _reduced_quotas(quotas: Quotas, system: QuotaSystem, kept: np.ndarray, seats: int
+                    ) -> Quotas:
+    """The quotas for the open seats: every bound lowered by the seats the kept members fill.
+
+    `system` was built from `quotas` (one group per one-way quota, then per cross quota, in
+    that order), so groups and quotas pair up one to one.
+    """
+    bounds = []
+    for g in system.groups:
+        bounds.append(int(kept[g].sum()))
+    n_values = len(quotas.values)
+    if len(bounds) != n_values + len(quotas.cross):
+        raise RuntimeError("internal error: quota groups and quotas do not pair up")
+    values = [replace(q, min=max(0, q.min - base), max=max(0, q.max - base))
+              for q, base in zip(quotas.values, bounds[:n_values], strict=True)]
+    cross = [replace(c, min=max(0, c.min - base), max=max(0, c.max - base))
+             for c, base in zip(quotas.cross, bounds[n_values:], strict=True)]
     return Quotas(values, cross, seats, "reduced for the dropouts")
 
 
 def _completion(inputs: Inputs, system: QuotaSystem, kept: np.ndarray, avail: np.ndarray,
-                seats: int, seed: bytes, unavailable: set[str]
+                seats: int, seed: bytes, unavailable: set[str],
+                published_bytes: bytes | None = None
                 ) -> tuple[PublishedLottery, bytes, list[str]]:
-    """LEXIMIN over the people left for the open seats, drawn like a panel."""
-    quotas = _reduced_quotas(system, kept, seats)
+    """LEXIMIN over the people left for the open seats, drawn like a panel.
+
+    `published_bytes`: the completion lottery as published (verify re-derives the draw from it
+    rather than from a new solve, whose panels may differ on another installation); it must be
+    for exactly these strata and reduced quotas.
+    """
+    quotas = _reduced_quotas(inputs.quotas, system, kept, seats)
     keys = inputs.strata.keys
     counts = {keys[s]: int(avail[s]) for s in range(system.n_strata) if avail[s] > 0}
     strata = strata_from_counts(list(inputs.strata.features), counts)
-    lottery = compute_lottery(strata, quotas, seats, "leximin")
-    published = publish(lottery, pool_sha256=inputs.fingerprint.sha256,
-                        quotas_sha256=quotas_fingerprint(quotas, seats),
-                        id_column=inputs.pool.id_column)
-    data = published.to_bytes()
+    quotas_sha = quotas_fingerprint(quotas, seats)
+    if published_bytes is None:
+        lottery = compute_lottery(strata, quotas, seats, "leximin")
+        published = publish(lottery, pool_sha256=inputs.fingerprint.sha256,
+                            quotas_sha256=quotas_sha, id_column=inputs.pool.id_column)
+        published.household_seed = inputs.household_seed
+        data = published.to_bytes()
+    else:
+        published, data = _given_completion(published_bytes, inputs, strata, quotas, quotas_sha)
     digest = hashlib.sha256(data).hexdigest()
     index = drawing.panel_index(published.weights, published.denominator, seed, digest)
     full_index = {k: s for s, k in enumerate(keys)}
@@ -432,6 +448,30 @@ def _completion(inputs: Inputs, system: QuotaSystem, kept: np.ndarray, avail: np
                        if i not in unavailable]
             out.extend(drawing.choose_in_stratum(members, x, seed, digest, s))
     return published, data, out
+
+
+def _given_completion(data: bytes, inputs: Inputs, strata, quotas: Quotas, quotas_sha: str
+                      ) -> tuple[PublishedLottery, bytes]:
+    """A published completion lottery, checked against what the replacement needs."""
+    published = read_lottery(data, "lottery.json")
+    problems = []
+    if published.quotas_sha256 != quotas_sha:
+        problems.append("it is not for the reduced quotas of this replacement")
+    if published.pool_sha256 != inputs.fingerprint.sha256:
+        problems.append("it is not for this pool")
+    if (published.keys != [tuple(k) for k in strata.keys]
+            or published.counts != [int(n) for n in strata.counts.tolist()]):
+        problems.append("its strata are not the people still available")
+    if sum(published.weights) != published.denominator:
+        problems.append("its weights do not sum to the denominator")
+    system = quota_system(strata, quotas, published.panel_size)
+    bad = [p + 1 for p in range(len(published.weights))
+           if not system.satisfied(published.panels[p])]
+    if bad:
+        problems.append(f"panel(s) {', '.join(map(str, bad[:10]))} break the reduced quotas")
+    if problems:
+        raise InputError([f"lottery.json: {p}" for p in problems])
+    return published, data
 
 
 def _attainment(inputs: Inputs, seats: np.ndarray) -> list[dict]:

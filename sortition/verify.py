@@ -26,6 +26,7 @@ from .audit import (
     Drawn,
     Inputs,
     draw_panel,
+    eligible_values,
     panel_csv,
     person_probabilities,
     probabilities_csv,
@@ -115,7 +116,7 @@ def verify_bundle(bundle: Path, pool_path: Path, *, quotas_path: Path | None = N
                                    quotas_path=quotas_path, expect_seed=expect_seed,
                                    expect_lottery_hash=expect_lottery_hash,
                                    id_column=id_column, encoding=encoding, log=log,
-                                   base_path=base_path)
+                                   base_path=base_path, recompute=recompute)
         recorded_pool = audit["inputs"]["pool"]
         recorded_quotas = audit["inputs"]["quotas"]
         seed = str(audit["seed"])
@@ -434,7 +435,7 @@ def _check_draw(pub: PublishedLottery, lottery_hash: str, seed: str, audit: dict
             diff(f"{name}: SHA-256 differs from the one recorded in audit.json")
     stated = dict(audit.get("probabilities", {}))
     stated.pop("file", None)
-    figures = probability_figures(probs)
+    figures = probability_figures(eligible_values(inputs, probs))
     for key, value in figures.items():
         if stated.get(key) != value:
             diff(f"audit.json, probabilities.{key}: {stated.get(key)!r} recorded, {value!r} "
@@ -473,7 +474,10 @@ def _check_chain(recorded: dict | None, pool_path: Path, result: Verification,
     if hashlib.sha256(path.read_bytes()).hexdigest() != recorded.get("sha256"):
         diff(f"{path}: SHA-256 differs from the one recorded in audit.json")
         return
-    problems = check_respondents_audit(path)
+    try:
+        problems = check_respondents_audit(path)
+    except InputError as e:
+        problems = list(e.problems)
     for line in problems:
         diff(f"chain, respondents: {line}")
     try:
@@ -525,6 +529,12 @@ def _check_lists(recorded: dict, drawn: Drawn, inputs: Inputs, lottery_hash: str
             diff(f"replacements.csv: {e}")
     if recorded.get("shortfall") != dict(again.shortfall):
         diff("audit.json, replacements.shortfall: differs from the re-derived lists")
+    if recorded.get("listed") != len(again.rows):
+        diff(f"audit.json, replacements.listed: {recorded.get('listed')!r} recorded, "
+             f"{len(again.rows)} re-derived")
+    if recorded.get("file") != "replacements.csv":
+        diff(f"audit.json, replacements.file: {recorded.get('file')!r}, expected "
+             "'replacements.csv'")
 
 
 def _id_difference(what: str, recorded: list, derived: list) -> str:
@@ -577,8 +587,9 @@ def _verify_replace(bundle: Path, pool_path: Path, audit: dict, raw: bytes,
                     expect_seed: str | None, expect_lottery_hash: str | None,
                     id_column: str | None, encoding: str,
                     log: Callable[[str], None] | None,
-                    base_path: Path | None = None) -> Verification:
-    """A replacement bundle: verify the bundle before it, then re-derive this one exactly."""
+                    base_path: Path | None = None, recompute: bool = False) -> Verification:
+    """A replacement bundle: verify the bundle before it, then re-derive this one exactly
+    (from its published completion lottery, if it drew one)."""
     from .replace import bundle_inputs, run_replace
 
     diff, ok = result.differences.append, result.checked.append
@@ -590,8 +601,11 @@ def _verify_replace(bundle: Path, pool_path: Path, audit: dict, raw: bytes,
     except (KeyError, TypeError) as e:
         diff(f"audit.json: incomplete replacement record ({e})")
         return result
-    if expect_seed is not None and expect_seed != seed:
-        diff(f"audit.json, seed: expected {expect_seed!r} (announced), found {seed!r}")
+    if expect_seed is not None:
+        if expect_seed != seed:
+            diff(f"audit.json, seed: expected {expect_seed!r} (announced), found {seed!r}")
+        else:
+            ok("the seed is the one announced")
     try:
         actual = hashlib.sha256((prev_dir / "audit.json").read_bytes()).hexdigest()
     except OSError as e:
@@ -602,16 +616,28 @@ def _verify_replace(bundle: Path, pool_path: Path, audit: dict, raw: bytes,
              "was changed)")
     earlier = verify_bundle(prev_dir, pool_path, quotas_path=quotas_path,
                             expect_lottery_hash=expect_lottery_hash, id_column=id_column,
-                            encoding=encoding, log=log, base_path=base_path)
+                            encoding=encoding, log=log, base_path=base_path,
+                            recompute=recompute)
     for line in earlier.differences:
         diff(f"previous bundle {prev_dir.name}: {line}")
     for line in earlier.checked:
         ok(f"previous bundle {prev_dir.name}: {line}")
     if earlier.ok:
         ok(f"the previous bundle {prev_dir.name} verifies ({len(earlier.checked)} checks)")
+    for name, sha in sorted((audit.get("files") or {}).items()):
+        data = _read(bundle, name, result)
+        if data is not None and hashlib.sha256(data).hexdigest() != sha:
+            diff(f"{name}: SHA-256 differs from the one recorded in audit.json (the file was "
+                 "changed)")
+    completion = None
+    if audit.get("lottery") is not None:
+        completion = _read(bundle, "lottery.json", result)
+        if completion is None:
+            return result
     try:
         inputs = bundle_inputs(bundle, pool_path, None, id_column=id_column, encoding=encoding)
-        again = run_replace(prev_dir, inputs, declined, seed, None, relative_to=bundle)
+        again = run_replace(prev_dir, inputs, declined, seed, None, relative_to=bundle,
+                            completion=completion)
     except SortitionError as e:
         diff(f"the replacement cannot be re-derived: {e.problems[0]}")
         return result

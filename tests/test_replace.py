@@ -342,3 +342,23 @@ def test_replacement_lists_are_used_and_verified(drawn, tmp_path):
     tampered.write_text("\n".join([lines[0], *lines[2:], lines[1]]) + "\n", encoding="utf-8")
     code, text = run("verify", tmp_path / "b0", "--pool", drawn["pool"])
     assert code == 1 and "replacements.csv" in text
+
+
+def test_completion_lottery_is_published_and_checked(drawn, tmp_path):
+    """Without replacement lists the open seats go to a new lottery, published in the bundle;
+    verify draws again from that file, and an edited file is caught."""
+    shutil.copytree(drawn["b0"], tmp_path / "b0")
+    code, text = run("replace", tmp_path / "b0", "--pool", drawn["pool"], "--declined",
+                     _declined(tmp_path, [drawn["panel"][20]]), "--seed", "c",
+                     "-o", tmp_path / "b1")
+    assert code == 0, text
+    audit = _audit(tmp_path / "b1")
+    assert audit["lottery"] is not None and (tmp_path / "b1" / "lottery.json").exists()
+    assert audit["previous"]["path"] == "../b0"
+    assert run("verify", tmp_path / "b1", "--pool", drawn["pool"])[0] == 0
+    lottery = tmp_path / "b1" / "lottery.json"
+    text = lottery.read_text(encoding="utf-8")
+    lottery.write_text(text.replace('"panel_size": 1,', '"panel_size": 2,', 1)
+                       if '"panel_size": 1,' in text else text + " ", encoding="utf-8")
+    code, out = run("verify", tmp_path / "b1", "--pool", drawn["pool"])
+    assert code == 1 and "lottery.json: SHA-256 differs" in out
