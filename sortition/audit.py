@@ -334,6 +334,7 @@ def run_draw(inputs: Inputs, *, seed: str, out_dir: Path, algorithm: str | None,
              time_limit: float | None = None, title: str | None = None,
              log: Callable[[str], None] | None = None,
              legacy_runs: int = 1000, computed: Lottery | None = None,
+             legacy_estimate: np.ndarray | None = None,
              replacements: int | None = None) -> DrawResult:
     """Compute or reuse the lottery, draw with the seed, and write the public bundle."""
     seed_b = _seed(seed)
@@ -372,7 +373,8 @@ def run_draw(inputs: Inputs, *, seed: str, out_dir: Path, algorithm: str | None,
 
     eligible = (probabilities if inputs.everyone is None
                 else probabilities[inputs.pool.rows])  # household representatives
-    legacy = legacy_comparison(inputs, eligible, legacy_runs) if legacy_runs else None
+    legacy = (legacy_comparison(inputs, eligible, legacy_runs, legacy_estimate)
+              if legacy_runs else None)
     audit["run"] = {"versions": versions(),
                     "seconds": {k: round(v, 3) for k, v in inputs.timings.items()}}
     html = render_report(report_context(inputs, published, audit, drawn, eligible,
@@ -553,24 +555,26 @@ def quota_system_for(published: PublishedLottery, quotas: Quotas):
 
 
 
-def legacy_comparison(inputs: Inputs, probabilities: np.ndarray, runs: int) -> dict | None:
-    """The legacy greedy procedure's estimated probabilities, for the report's comparison.
+def legacy_comparison(inputs: Inputs, probabilities: np.ndarray, runs: int,
+                      estimate: np.ndarray | None = None) -> dict | None:
+    """The legacy greedy procedure's estimated probabilities, for the report's comparison:
+    `estimate` (per stratum, from `runs` runs) when the caller has it, else estimated here.
 
-    Counts the people it gives less than the lottery's minimum by more than three standard
-    errors of the estimate (seats per run taken as Poisson). None if the procedure fails here.
+    Counts the people it leaves clearly below the lottery's minimum (`legacy.clearly_below`).
+    None if the procedure fails here.
     """
     from .errors import SortitionError
-    from .legacy import legacy_probabilities
+    from .legacy import clearly_below, legacy_probabilities
 
-    try:
-        est = legacy_probabilities(inputs.strata, inputs.quotas, inputs.size, seed=0, runs=runs)
-    except SortitionError:
-        return None
+    if estimate is None:
+        try:
+            estimate = legacy_probabilities(inputs.strata, inputs.quotas, inputs.size, seed=0,
+                                            runs=runs).stratum_probabilities
+        except SortitionError:
+            return None
     counts = inputs.strata.counts.astype(float)
-    leg = np.asarray(est.stratum_probabilities, dtype=float)
-    floor = float(probabilities.min())
-    error = np.sqrt(np.maximum(leg, floor) / (runs * np.maximum(counts, 1.0)))
-    below = leg + 3 * error < floor
+    leg = np.asarray(estimate, dtype=float)
+    below = clearly_below(leg, counts, runs, float(probabilities.min()))
     return {"runs": runs, "stratum_probabilities": leg, "people_below": int(counts[below].sum())}
 
 

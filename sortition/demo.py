@@ -25,6 +25,7 @@ from .errors import InputError
 from .fileio import write_text_atomic
 from .fingerprint import pool_fingerprint, quotas_fingerprint, write_public_extract
 from .invite import InviteResult, run_invite
+from .legacy import clearly_below
 from .lottery import Probabilities, compute_probabilities, write_probabilities
 from .pool import load_pool
 from .quotas import Quotas, load_quotas, write_quotas
@@ -173,7 +174,9 @@ def run_demo(out_dir: Path, *, rows: int = 1_300_000, seed: int = 2020,
                            algorithm="leximin", panels=None, lottery_dir=None, force=True,
                            private_out=out_dir / "panel-contacts.csv",
                            title="Convention citoyenne pour l'Occitanie 2020 (démonstration)",
-                           computed=result.leximin.lottery, replacements=REPLACEMENTS)
+                           computed=result.leximin.lottery, replacements=REPLACEMENTS,
+                           legacy_runs=LEGACY_RUNS,
+                           legacy_estimate=result.legacy.stratum_probabilities)
     timings["draw"] = time.perf_counter() - t
 
     t = time.perf_counter()
@@ -202,9 +205,8 @@ def run_demo(out_dir: Path, *, rows: int = 1_300_000, seed: int = 2020,
 def fairness_comparison(result: DemoResult) -> dict[str, float | int]:
     """LEXIMIN against legacy, per person: the spread of probabilities and who loses out.
 
-    `below` counts the people the legacy procedure gives less than LEXIMIN's minimum by more
-    than three standard errors of its estimate (seats per run taken as Poisson), so that
-    estimation noise does not count as unfairness.
+    `below` counts the people the legacy procedure leaves clearly below LEXIMIN's minimum
+    (`legacy.clearly_below`: by more than three standard errors of its estimate).
     """
     if result.leximin is None or result.legacy is None:
         return {}
@@ -212,9 +214,7 @@ def fairness_comparison(result: DemoResult) -> dict[str, float | int]:
     lex, leg = result.leximin.stratum_probabilities, result.legacy.stratum_probabilities
     floor = float(lex.min())
     at_min = lex <= floor * (1 + 1e-9)
-    runs = max(1, int(result.legacy.details.get("runs", 1)))
-    error = np.sqrt(np.maximum(leg, floor) / (runs * np.maximum(counts, 1.0)))
-    below = leg + 3 * error < floor
+    below = clearly_below(leg, counts, int(result.legacy.details.get("runs", 1)), floor)
     people = float(counts.sum())
     lottery = result.leximin.lottery
     return {

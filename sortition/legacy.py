@@ -282,3 +282,15 @@ def legacy_probabilities(strata: Strata, quotas: Quotas, size: int, *, seed: int
         min_probability=float(probabilities.min()) if n else math.nan,
         max_probability=float(probabilities.max()) if n else math.nan,
     )
+
+
+def clearly_below(estimate: np.ndarray, counts: np.ndarray, runs: int, floor: float
+                  ) -> np.ndarray:
+    """Strata whose estimated probability is below `floor` by more than three standard errors.
+
+    Seats per run are taken as Poisson, so estimation noise alone does not count as unfairness.
+    """
+    estimate = np.asarray(estimate, dtype=float)
+    error = np.sqrt(np.maximum(estimate, floor)
+                    / (max(1, runs) * np.maximum(np.asarray(counts, dtype=float), 1.0)))
+    return estimate + 3 * error < floor
