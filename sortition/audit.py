@@ -36,7 +36,7 @@ from .fileio import csv_field
 from .fingerprint import PoolFingerprint, pool_fingerprint, quotas_document, quotas_fingerprint
 from .lottery import Lottery, compute_lottery, probabilities_csv
 from .panels import quota_system
-from .pool import Pool, load_pool, read_rows
+from .pool import Pool, load_pool, load_recorded_pool, read_rows
 from .publish import (
     PublishedLottery,
     make_transparent,
@@ -91,9 +91,11 @@ def load_inputs(pool_path: Path, quotas_path: Path, size: int | None, *,
                 id_column: str | None = None, encoding: str = "utf-8",
                 check_values: bool = True, household_column: str | None = None,
                 household_seed: str | None = None,
-                features: list[str] | None = None, quotas: Quotas | None = None) -> Inputs:
+                features: list[str] | None = None, quotas: Quotas | None = None,
+                recorded: bool = False) -> Inputs:
     """Load and fingerprint a pool and quotas; with households, keep one person per household
-    (the public pre-draw of `households`) for the lottery."""
+    (the public pre-draw of `households`) for the lottery. `recorded`: the column names are
+    a bundle's, and the pool may be its public extract (`pool.load_recorded_pool`)."""
     t = time.perf_counter()
     if quotas is None:
         quotas = load_quotas(quotas_path, size)
@@ -102,9 +104,9 @@ def load_inputs(pool_path: Path, quotas_path: Path, size: int | None, *,
     if household_column is None and household_seed is not None:
         raise InputError("--household-seed needs --household-column")
     features = list(features or quotas.all_features)
-    whole = load_pool(pool_path, features, id_column=id_column, encoding=encoding,
-                      quotas=quotas if check_values else None,
-                      household_column=household_column)
+    load = load_recorded_pool if recorded else load_pool
+    whole = load(pool_path, features, id_column=id_column, encoding=encoding,
+                 quotas=quotas if check_values else None, household_column=household_column)
     whole_strata = build_strata(whole, features)
     loaded = time.perf_counter() - t
     t = time.perf_counter()

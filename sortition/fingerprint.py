@@ -35,7 +35,7 @@ import pyarrow.compute as pc
 
 from .fileio import atomic_path
 from .pool import Pool
-from .quotas import Quotas
+from .quotas import CrossQuota, Quotas, ValueQuota
 from .strata import Strata
 
 POOL_ENCODING = "sortition-pool-v1"
@@ -150,6 +150,14 @@ def quotas_document(quotas: Quotas, size: int) -> dict:
     cross = sorted(([c.features[0], c.values[0], c.features[1], c.values[1], int(c.min),
                      int(c.max)] for c in quotas.cross), key=key)
     return {"panel_size": int(size), "quotas": values, "cross": cross}
+
+
+def quotas_from_document(doc: dict) -> Quotas:
+    """The resolved quotas back from `quotas_document` (as recorded in an audit)."""
+    values = [ValueQuota(str(f), str(v), int(lo), int(hi)) for f, v, lo, hi in doc["quotas"]]
+    cross = [CrossQuota((str(f0), str(f1)), (str(v0), str(v1)), int(lo), int(hi))
+             for f0, v0, f1, v1, lo, hi in doc.get("cross", [])]
+    return Quotas(values, cross, int(doc["panel_size"]), "audit.json")
 
 
 def quotas_fingerprint(quotas: Quotas, size: int) -> str:

@@ -447,6 +447,22 @@ def _household_numbers(ids: pa.Array, column: pa.ChunkedArray) -> np.ndarray:
     return numbers
 
 
+def load_recorded_pool(path: str | Path, features: list[str], *, id_column: str | None,
+                       household_column: str | None, encoding: str = "utf-8",
+                       quotas: Quotas | None = None) -> Pool:
+    """A pool as a bundle recorded it: the full file, or its public extract — which calls its
+    columns `id` and `household` whatever the full pool's names were."""
+    try:
+        return load_pool(path, features, id_column=id_column, encoding=encoding, quotas=quotas,
+                         household_column=household_column)
+    except InputError:
+        if id_column in (None, "id") and household_column in (None, "household"):
+            raise
+        return load_pool(path, features, id_column="id" if id_column else None,
+                         encoding=encoding, quotas=quotas,
+                         household_column=household_column and "household")
+
+
 def subset(pool: Pool, rows: np.ndarray) -> Pool:
     """The pool restricted to `rows` (0-based, increasing): e.g. one person per household."""
     rows = np.asarray(rows, dtype=np.int64)

@@ -37,7 +37,7 @@ from .audit import (
 )
 from .errors import InfeasibleError, InputError
 from .fileio import csv_field
-from .fingerprint import quotas_document, quotas_fingerprint
+from .fingerprint import quotas_document, quotas_fingerprint, quotas_from_document
 from .lottery import compute_lottery
 from .panels import QuotaSystem, quota_system
 from .publish import PublishedLottery, publish, read_lottery
@@ -133,27 +133,18 @@ def bundle_inputs(bundle: Path, pool_path: Path, quotas_path: Path | None, *,
     recorded id column, features order and household pre-draw."""
     from .audit import load_inputs
     from .quotas import load_quotas
-    from .verify import _quotas_from_audit
 
     recorded = read_bundle(bundle).audit["inputs"]
     size = int(recorded["quotas"]["panel_size"])
-    quotas = (_quotas_from_audit(recorded["quotas"]) if quotas_path is None
+    quotas = (quotas_from_document(recorded["quotas"]) if quotas_path is None
               else load_quotas(quotas_path, size))
     pool = recorded["pool"]
-    column = pool.get("id_column") if id_column is None else id_column
-    household = pool.get("household_column")
-    kwargs = dict(encoding=encoding, household_seed=pool.get("household_seed"),
-                  features=[str(f) for f in pool["features"]], quotas=quotas)
-    try:
-        return load_inputs(pool_path, Path(quotas_path or Path(bundle) / "audit.json"), size,
-                           id_column=column, household_column=household, **kwargs)
-    except InputError:
-        if column in (None, "id") and household in (None, "household"):
-            raise
-        # the public extract calls its columns `id` and `household`
-        return load_inputs(pool_path, Path(quotas_path or Path(bundle) / "audit.json"), size,
-                           id_column="id" if column else None,
-                           household_column=household and "household", **kwargs)
+    return load_inputs(pool_path, Path(quotas_path or Path(bundle) / "audit.json"), size,
+                       id_column=pool.get("id_column") if id_column is None else id_column,
+                       household_column=pool.get("household_column"),
+                       household_seed=pool.get("household_seed"), encoding=encoding,
+                       features=[str(f) for f in pool["features"]], quotas=quotas,
+                       recorded=True)
 
 
 @dataclass

@@ -39,17 +39,18 @@ from .fingerprint import (
     pool_fingerprint,
     quotas_document,
     quotas_fingerprint,
+    quotas_from_document,
     stratum_differences,
 )
 from .panels import quota_system
-from .pool import load_pool
+from .pool import load_recorded_pool
 from .publish import (
     PublishedLottery,
     assign_tickets,
     max_probability_change,
     read_lottery,
 )
-from .quotas import CrossQuota, Quotas, ValueQuota, load_quotas
+from .quotas import Quotas, load_quotas
 from .strata import build_strata
 
 MARGINAL_TOL = 1e-6
@@ -65,13 +66,6 @@ class Verification:
     @property
     def ok(self) -> bool:
         return not self.differences
-
-
-def _quotas_from_audit(doc: dict) -> Quotas:
-    values = [ValueQuota(str(f), str(v), int(lo), int(hi)) for f, v, lo, hi in doc["quotas"]]
-    cross = [CrossQuota((str(f0), str(f1)), (str(v0), str(v1)), int(lo), int(hi))
-             for f0, v0, f1, v1, lo, hi in doc.get("cross", [])]
-    return Quotas(values, cross, int(doc["panel_size"]), "audit.json")
 
 
 def _read(bundle: Path, name: str, result: Verification) -> bytes | None:
@@ -127,11 +121,7 @@ def verify_bundle(bundle: Path, pool_path: Path, *, quotas_path: Path | None = N
         return result
 
     # --- what was announced beforehand
-    if expect_seed is not None:
-        if expect_seed != seed:
-            diff(f"audit.json, seed: expected {expect_seed!r} (announced), found {seed!r}")
-        else:
-            ok("the seed is the one announced")
+    _check_seed(expect_seed, seed, result)
     lottery_bytes = _read(bundle, "lottery.json", result)
     actual_sha = hashlib.sha256(lottery_bytes).hexdigest() if lottery_bytes is not None else None
     if actual_sha is not None and actual_sha != lottery_sha:
@@ -151,7 +141,8 @@ def verify_bundle(bundle: Path, pool_path: Path, *, quotas_path: Path | None = N
     say("loading the pool")
     column = recorded_pool.get("id_column") if id_column is None else id_column
     household = recorded_pool.get("household_column")
-    pool = _load(pool_path, features, column, encoding, household)
+    pool = load_recorded_pool(pool_path, features, id_column=column,
+                              household_column=household, encoding=encoding)
     strata = build_strata(pool, features)
     say("fingerprinting the pool")
     fp = pool_fingerprint(pool, strata)
@@ -185,7 +176,7 @@ def verify_bundle(bundle: Path, pool_path: Path, *, quotas_path: Path | None = N
 
     # --- the quotas
     try:
-        audit_quotas = _quotas_from_audit(recorded_quotas)
+        audit_quotas = quotas_from_document(recorded_quotas)
     except (KeyError, TypeError, ValueError) as e:
         diff(f"audit.json, inputs.quotas: unreadable ({e})")
         return result
@@ -242,19 +233,6 @@ def verify_bundle(bundle: Path, pool_path: Path, *, quotas_path: Path | None = N
     return result
 
 
-def _load(pool_path: Path, features: list[str], column: str | None, encoding: str,
-          household: str | None = None):
-    """The pool, full or public extract (which calls its columns `id` and `household`)."""
-    try:
-        return load_pool(pool_path, features, id_column=column, encoding=encoding,
-                         household_column=household)
-    except InputError:
-        if column in (None, "id") and household in (None, "household"):
-            raise
-        return load_pool(pool_path, features, id_column="id" if column else None,
-                         encoding=encoding, household_column=household and "household")
-
-
 def _quota_changes(given: dict, recorded: dict) -> list[str]:
     out = []
     a = {(r[0], r[1]): r[2:] for r in given["quotas"]}
@@ -271,6 +249,16 @@ def _quota_changes(given: dict, recorded: dict) -> list[str]:
     if given["panel_size"] != recorded["panel_size"]:
         out.append(f"panel size {given['panel_size']} given, {recorded['panel_size']} recorded")
     return out
+
+
+def _check_seed(expected: str | None, seed: str, result: Verification) -> None:
+    if expected is None:
+        return
+    if expected != seed:
+        result.differences.append(f"audit.json, seed: expected {expected!r} (announced), "
+                                  f"found {seed!r}")
+    else:
+        result.checked.append("the seed is the one announced")
 
 
 def _check_lottery(pub: PublishedLottery, quotas: Quotas, quotas_sha: str | None, fp,
@@ -601,11 +589,7 @@ def _verify_replace(bundle: Path, pool_path: Path, audit: dict, raw: bytes,
     except (KeyError, TypeError) as e:
         diff(f"audit.json: incomplete replacement record ({e})")
         return result
-    if expect_seed is not None:
-        if expect_seed != seed:
-            diff(f"audit.json, seed: expected {expect_seed!r} (announced), found {seed!r}")
-        else:
-            ok("the seed is the one announced")
+    _check_seed(expect_seed, seed, result)
     try:
         actual = hashlib.sha256((prev_dir / "audit.json").read_bytes()).hexdigest()
     except OSError as e:
