@@ -15,10 +15,8 @@ import pyarrow as pa
 import pyarrow.csv  # noqa: F401  (pa.csv)
 import pyarrow.parquet as pq
 import pytest
-from rich.console import Console
 from typer.testing import CliRunner
 
-import sortition.cli as cli
 from sortition.audit import draw_panel, load_inputs, run_lottery
 from sortition.cli import app
 from sortition.fingerprint import pool_fingerprint
@@ -30,12 +28,6 @@ ROOT = Path(__file__).resolve().parents[1]
 SPEC = ROOT / "quotas" / "occitanie-2020.toml"
 SEED = "loto 2026-11-30 — 4 17 22 38 41 (n° 7)"
 PERSONAL = ("name", "phone", "email", "address")
-
-
-@pytest.fixture(autouse=True)
-def wide_console(monkeypatch):
-    monkeypatch.setattr(cli, "out", Console(width=250))
-    monkeypatch.setattr(cli, "err", Console(stderr=True, width=250))
 
 
 @pytest.fixture(scope="module")

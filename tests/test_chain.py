@@ -7,10 +7,8 @@ from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.parquet as pq
-from rich.console import Console
 from typer.testing import CliRunner
 
-import sortition.cli as cli
 from sortition.cli import app
 from sortition.synth import synthesize_pool, write_pool
 
@@ -23,9 +21,7 @@ def run(*args) -> tuple[int, str]:
     return res.exit_code, " ".join(res.output.split())
 
 
-def test_verify_follows_the_chain_back_to_the_base(tmp_path, monkeypatch):
-    monkeypatch.setattr(cli, "out", Console(width=250))
-    monkeypatch.setattr(cli, "err", Console(stderr=True, width=250))
+def test_verify_follows_the_chain_back_to_the_base(tmp_path):
     write_pool(synthesize_pool(30000, 5), tmp_path / "base.parquet")
     code, text = run("invite", tmp_path / "base.parquet", "--size", "2500", "--seed", "calls",
                      "--by", "gender", "--by", "age_band", "--by", "department",

@@ -10,22 +10,13 @@ import pyarrow as pa
 import pyarrow.csv  # noqa: F401  (pa.csv)
 import pyarrow.parquet as pq
 import pytest
-from rich.console import Console
 from typer.testing import CliRunner
 
-import sortition.cli as cli
 from sortition.cli import app
 
 ROOT = Path(__file__).resolve().parents[1]
 OCCITANIE_SPEC = ROOT / "quotas" / "occitanie-2020.toml"
 COMMANDS = ["synth", "quotas", "check", "demo"]
-
-
-@pytest.fixture(autouse=True)
-def wide_console(monkeypatch):
-    """Print on wide consoles so tables and messages are not wrapped mid-phrase."""
-    monkeypatch.setattr(cli, "out", Console(width=250))
-    monkeypatch.setattr(cli, "err", Console(stderr=True, width=250))
 
 
 @pytest.fixture

@@ -19,10 +19,8 @@ import pyarrow.parquet as pq
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from rich.console import Console
 from typer.testing import CliRunner
 
-import sortition.cli as cli
 from sortition.cli import app
 from sortition.draw import Stream, seed_bytes
 from sortition.invite import (
@@ -42,12 +40,6 @@ SPEC_SEED = seed_bytes("Convention citoyenne Occitanie 2020 — tirage du 12 mar
 SPEC_HASH = "206d43e7571f9b132f01d2f8b0960b414a8f796b05dbc4bfa134237b2ceb1737"
 MEMBERS = [f"p{i:02d}" for i in range(1, 11)]
 AGE_RATES = {"18-24": 0.2, "25-34": 0.3, "35-49": 0.45, "50-64": 0.55, "65+": 0.6}
-
-
-@pytest.fixture(autouse=True)
-def wide_console(monkeypatch):
-    monkeypatch.setattr(cli, "out", Console(width=250))
-    monkeypatch.setattr(cli, "err", Console(stderr=True, width=250))
 
 
 @pytest.fixture(scope="module")

@@ -22,10 +22,8 @@ import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 from ortools.linear_solver import pywraplp
-from rich.console import Console
 from typer.testing import CliRunner
 
-import sortition.cli as cli
 from sortition.check import check_feasibility
 from sortition.cli import app
 from sortition.errors import InfeasibleError, InputError, SolverTimeout
@@ -651,13 +649,6 @@ def test_cli_check_and_probabilities_report_the_impossible_person(tmp_path, runn
 
 # ---------------------------------------------------------------------------
 # 4. The `probabilities` command
-
-
-@pytest.fixture(autouse=True)
-def wide_console(monkeypatch):
-    """Wide consoles, so messages are not wrapped mid-phrase."""
-    monkeypatch.setattr(cli, "out", Console(width=250))
-    monkeypatch.setattr(cli, "err", Console(stderr=True, width=250))
 
 
 @pytest.fixture

@@ -14,10 +14,8 @@ import pyarrow.parquet as pq
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from rich.console import Console
 from typer.testing import CliRunner
 
-import sortition.cli as cli
 from sortition.audit import load_inputs, run_draw
 from sortition.cli import app
 from sortition.errors import InfeasibleError
@@ -28,12 +26,6 @@ from sortition.synth import synthesize_pool, write_pool
 
 ROOT = Path(__file__).resolve().parents[1]
 SPEC = ROOT / "quotas" / "occitanie-2020.toml"
-
-
-@pytest.fixture(autouse=True)
-def wide_console(monkeypatch):
-    monkeypatch.setattr(cli, "out", Console(width=250))
-    monkeypatch.setattr(cli, "err", Console(stderr=True, width=250))
 
 
 def run(*args) -> tuple[int, str]:
