@@ -361,7 +361,7 @@ def _child_export(a: argparse.Namespace, emit: _Emitter) -> None:
     import pyarrow as pa
     import pyarrow.csv as pacsv
 
-    from sortition.fileio import atomic_path
+    from sortition.outputs import atomic_path
     from sortition.pool import load_pool
     from sortition.quotas import load_quotas, write_quotas
 

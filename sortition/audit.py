@@ -4,8 +4,9 @@
 a public seed (see `draw` and docs/draw-spec.md) and writes the **public bundle**: `lottery.json`,
 `panel.csv`, `probabilities.csv`, `audit.json`, `report.html`. Only ids and quota features reach
 it; the operator's private export (`--private-out`, with the pool's contact columns) is written
-elsewhere. The bundle is assembled in a temporary folder beside the target and renamed into
-place, so a crash or Ctrl-C never leaves half a bundle.
+elsewhere. The bundle is assembled in a temporary folder beside the target and swapped into
+place (`outputs.write_folder`), so a crash or Ctrl-C never leaves half a bundle, and `--force`
+replaces only a bundle this tool wrote (`outputs.check_folder`).
 
 `audit.json` is deterministic — the same inputs and seed give the same bytes — except its `run`
 block (versions, timings), which is kept apart for that reason.
@@ -17,8 +18,6 @@ import hashlib
 import json
 import os
 import platform
-import shutil
-import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -35,6 +34,15 @@ from .errors import InputError
 from .fileio import csv_field
 from .fingerprint import PoolFingerprint, pool_fingerprint, quotas_document, quotas_fingerprint
 from .lottery import Lottery, compute_lottery, probabilities_csv
+from .outputs import (
+    BUNDLE_SCHEMA,
+    atomic_path,
+    check_file,
+    check_folder,
+    recover_pair,
+    write_folder,
+    write_pair,
+)
 from .panels import quota_system
 from .pool import Pool, load_pool, load_recorded_pool, read_rows
 from .publish import (
@@ -47,9 +55,8 @@ from .publish import (
 from .quotas import Quotas, load_quotas
 from .strata import Strata, build_strata
 
-SCHEMA = "sortition-audit"
+SCHEMA = BUNDLE_SCHEMA
 SCHEMA_VERSION = 1
-BUNDLE_FILES = ("lottery.json", "panel.csv", "probabilities.csv", "audit.json", "report.html")
 DRAWABLE = ("leximin", "maximin", "nash")
 
 
@@ -341,9 +348,8 @@ def run_draw(inputs: Inputs, *, seed: str, out_dir: Path, algorithm: str | None,
     """Compute or reuse the lottery, draw with the seed, and write the public bundle."""
     seed_b = _seed(seed)
     out_dir = Path(out_dir)
-    check_target(out_dir, force)
-    if private_out is not None:
-        check_private(private_out, out_dir)
+    given = draw_inputs(inputs.whole.path, inputs.quotas_path, lottery_dir)
+    check_draw_outputs(out_dir, private_out, inputs=given, force=force)
     if lottery_dir is not None:
         lottery_bytes, source = read_lottery_bytes(lottery_dir)
         published = read_lottery(lottery_bytes, source)
@@ -383,7 +389,8 @@ def run_draw(inputs: Inputs, *, seed: str, out_dir: Path, algorithm: str | None,
                                         title=title, legacy=legacy, out_dir=out_dir))
     files["audit.json"] = audit_bytes(audit)
     files["report.html"] = html.encode("utf-8")
-    write_bundle(out_dir, files, force)
+    check_draw_outputs(out_dir, private_out, inputs=given, force=force)  # again: time passed
+    write_folder(out_dir, files)
     if private_out is not None:
         write_private(inputs.pool, [i for _, i in drawn.people], private_out)
     return DrawResult(out_dir, lottery_hash, published, drawn, seed, audit, attainment, files,
@@ -481,66 +488,78 @@ def read_lottery_bytes(lottery_dir: Path) -> tuple[bytes, str]:
         raise InputError(f"{path}: cannot read the lottery ({e.strerror or e})") from None
 
 
-def check_target(out_dir: Path, force: bool) -> None:
-    if out_dir.exists() and not out_dir.is_dir():
-        raise InputError(f"{out_dir}: exists and is not a folder")
-    if out_dir.is_dir() and any(out_dir.iterdir()) and not force:
-        raise InputError(f"{out_dir}: folder is not empty (use --force to replace it)")
+def draw_inputs(pool_path: Path | None, quotas_path: Path | None,
+                lottery_dir: Path | None = None) -> list[Path | None]:
+    """Every file a draw reads, none of which it may write over: the pool, its audit beside it
+    (the chain), the quotas and a published lottery."""
+    from .invite import audit_path_for
+
+    pool_audit = None if pool_path is None else audit_path_for(Path(pool_path))
+    return [pool_path, pool_audit, quotas_path, lottery_dir]
 
 
-def check_private(private_out: Path, out_dir: Path) -> None:
-    p, d = Path(private_out).resolve(), Path(out_dir).resolve()
-    if p == d or d in p.parents:
-        raise InputError(f"--private-out {private_out}: inside the public bundle {out_dir}; "
-                         "the private export must be written elsewhere")
-    if p.suffix.lower() not in (".csv", ".parquet"):
-        raise InputError(f"--private-out {private_out}: must end in .csv or .parquet")
+def check_draw_outputs(out_dir: Path, private_out: Path | None, *, inputs: list[Path | None],
+                       force: bool) -> None:
+    """The bundle folder and the private export may be written (see `outputs`), else exit 2."""
+    check_folder(out_dir, inputs=inputs, force=force)
+    if private_out is not None:
+        p, d = Path(private_out).resolve(), Path(out_dir).resolve()
+        if p == d or d in p.parents:
+            raise InputError(f"--private-out {private_out}: inside the public bundle "
+                             f"{out_dir}; the private export must be written elsewhere")
+        if p.suffix.lower() not in (".csv", ".parquet"):
+            raise InputError(f"--private-out {private_out}: must end in .csv or .parquet")
+        check_file(private_out, inputs=inputs, force=force, option="--private-out")
 
 
-def write_bundle(out_dir: Path, files: dict[str, bytes], force: bool) -> None:
-    """Write every file into a temporary folder, then swap it into place."""
+def check_lottery_target(out_dir: Path, *, inputs: list[Path | None]) -> Path:
+    """`DIR/lottery.json`, if it may be written: a published lottery is never replaced.
+
+    A lottery written by a run killed before its `.sha256` is completed first (both files are
+    one pair, `outputs.write_pair`): it then exists, and is refused like any other.
+    """
     out_dir = Path(out_dir)
-    parent = out_dir.resolve().parent
-    parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", suffix=".tmp", dir=parent))
-    old: Path | None = None
-    try:
-        for name, data in files.items():
-            (tmp / name).write_bytes(data)
-        os.chmod(tmp, 0o777 & ~_umask())
-        if out_dir.exists():
-            check_target(out_dir, force)
-            old = parent / f".{out_dir.name}.{os.getpid()}.old"
-            os.replace(out_dir, old)
-        os.replace(tmp, out_dir)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        if old is not None and not out_dir.exists():
-            os.replace(old, out_dir)
-            old = None
-        raise
-    finally:
-        if old is not None:
-            shutil.rmtree(old, ignore_errors=True)
+    if out_dir.exists() and not out_dir.is_dir():
+        raise InputError(f"--out {out_dir}: exists and is not a folder")
+    target, sha = out_dir / "lottery.json", _hash_file(out_dir / "lottery.json")
+    if out_dir.is_dir() and recover_pair(target, sha) == "completed":
+        digest = sha.read_text(encoding="utf-8").split()[0]
+        raise InputError(f"{target}: an interrupted run had written this lottery; its {sha.name} "
+                         f"is now completed (SHA-256 {digest}). A lottery is never replaced: "
+                         "publish that hash, or choose another folder")
+    for path in (target, sha):
+        if os.path.lexists(path):
+            raise InputError(f"{path}: already exists (a published lottery is never "
+                             "overwritten; choose another folder)")
+        check_file(path, inputs=inputs, force=False)
+    return target
 
 
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
+def _hash_file(lottery: Path) -> Path:
+    return lottery.with_name(lottery.name + ".sha256")
+
+
+def write_lottery(out_dir: Path, published: PublishedLottery, *, inputs: list[Path | None]
+                  ) -> str:
+    """Write DIR/lottery.json then DIR/lottery.json.sha256 (a pair: both or neither); return
+    the hash to publish."""
+    target = check_lottery_target(out_dir, inputs=inputs)
+    data = published.to_bytes()
+    digest = hashlib.sha256(data).hexdigest()
+    write_pair(target, lambda tmp: tmp.write_bytes(data), _hash_file(target),
+               lambda _tmp: f"{digest}  lottery.json\n".encode())
+    return digest
 
 
 def write_private(pool: Pool, ids: list[str], out: Path) -> None:
-    """The operator's private export: the drawn people with every column of the pool."""
+    """The operator's private export: the drawn people with every column of the pool (0600)."""
     import pyarrow.parquet as pq
-
-    from .fileio import atomic_path
 
     rows = pc.index_in(pa.array(ids, type=pa.string()), value_set=pool.ids).to_numpy(
         zero_copy_only=False)
     table = read_rows(pool, np.asarray(rows, dtype=np.int64))
     table = table.append_column("draw_order", pa.array(np.arange(1, len(ids) + 1)))
-    with atomic_path(out) as tmp:
+    with atomic_path(out, private=True) as tmp:
         if Path(out).suffix.lower() == ".parquet":
             pq.write_table(table, tmp)
         else:
@@ -636,7 +655,8 @@ def report_context(inputs: Inputs, published: PublishedLottery, audit: dict, dra
     if published.transparent:
         transparent = {"tickets": len(published.tickets or []), "ticket": drawn.number,
                        "max_change": published.max_change}
-    command = (f"sortition verify {shlex.quote(str(out_dir))} --pool public-pool.parquet "
+    # the bundle's own name, never the path as typed (it may reveal the operator's folders)
+    command = (f"sortition verify {shlex.quote(Path(out_dir).name)} --pool public-pool.parquet "
                f"--expect-lottery-hash {audit['lottery']['sha256']} "
                f"--expect-seed {shlex.quote(audit['seed'])}")
     return {

@@ -14,7 +14,6 @@ from rich.markup import escape
 
 from . import __version__
 from .errors import InfeasibleError, InputError, SolverTimeout, SortitionError
-from .fileio import write_text_atomic
 
 app = typer.Typer(
     name="sortition",
@@ -55,6 +54,9 @@ EncodingOpt = Annotated[str, typer.Option(
     "--encoding", help="Text encoding of a CSV pool, e.g. cp1252 for files saved by Excel on "
                        "Windows.")]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON object on stdout.")]
+ForceOpt = Annotated[bool, typer.Option(
+    "--force", help="Replace an existing output file (never an input of the command, nor the "
+                    "current or home folder; see the README, 'What --force may replace').")]
 
 MATCHING_NOTE = (
     "Values are matched exactly and case-sensitively after stripping surrounding whitespace "
@@ -97,7 +99,9 @@ def synth(
     seed: Annotated[int, typer.Option("--seed", "-s", help="Random seed (same seed, same file).")]
     = 2020,
     out_path: Annotated[Path, typer.Option(
-        "--out", "-o", help="Output file: .parquet or .csv.", show_default=False)] = ...,
+        "--out", "-o", help="Output file: .parquet or .csv (created 0600: it has contact "
+                            "columns).", show_default=False)] = ...,
+    force: ForceOpt = False,
 ) -> None:
     """Generate a synthetic Occitanie contact pool from the built-in census margins.
 
@@ -106,12 +110,13 @@ def synth(
 
     Example: sortition synth --rows 20000 --seed 7 --out pool.parquet
     """
-    from .synth import synthesize_pool, write_pool
+    from .synth import check_pool_target, synthesize_pool, write_pool
 
     try:
+        check_pool_target(out_path, force=force)
         with err.status("generating the pool…"):
             table = synthesize_pool(rows, seed)
-            write_pool(table, out_path)
+            write_pool(table, out_path, force=force)
     except SortitionError as e:
         _fail(e)
     out.print(f"wrote {table.num_rows:,} people to {out_path}")
@@ -127,6 +132,7 @@ def quotas(
         help="Write the resolved quotas: .csv (feature,value,min,max) or .toml (explicit "
              "bounds; required when there are cross quotas).", show_default=False)] = None,
     as_json: JsonOpt = False,
+    force: ForceOpt = False,
 ) -> None:
     """Resolve a quota specification for a panel size and show it as a table.
 
@@ -141,7 +147,7 @@ def quotas(
     try:
         resolved = _load_quotas(spec, size)
         if out_path is not None:
-            write_quotas(resolved, out_path)
+            write_quotas(resolved, out_path, force=force, inputs=[spec])
     except SortitionError as e:
         _fail(e)
     _notes(resolved.notes)
@@ -188,12 +194,17 @@ def check(
         "--report", help="Also write the JSON report to this file.", show_default=False)] = None,
     household_column: HouseholdOpt = None,
     household_seed: HouseholdSeedOpt = None,
+    force: ForceOpt = False,
 ) -> None:
     from .audit import lottery_pool
     from .check import check_feasibility
     from .display import check_tables
+    from .outputs import check_file, write_text
 
     try:
+        if report_path is not None:
+            check_file(report_path, inputs=[pool_path, quotas_path], force=force,
+                       option="--report")
         q = _load_quotas(quotas_path, size)
         pool, strata, _ = lottery_pool(pool_path, quotas_path, q, id_column, encoding,
                                         household_column, household_seed)
@@ -207,7 +218,12 @@ def check(
             "strata": len(strata)}
     data.update(report.to_dict())
     if report_path is not None:
-        write_text_atomic(report_path, json.dumps(data, ensure_ascii=False, indent=2) + "\n")
+        try:
+            check_file(report_path, inputs=[pool_path, quotas_path], force=force,
+                       option="--report")
+            write_text(report_path, json.dumps(data, ensure_ascii=False, indent=2) + "\n")
+        except SortitionError as e:
+            _fail(e)
     if as_json:
         print(json.dumps(data, ensure_ascii=False, indent=2))
     else:
@@ -258,11 +274,13 @@ def probabilities(
     runs: Annotated[int, typer.Option("--runs", help="Number of legacy runs.")] = 1000,
     household_column: HouseholdOpt = None,
     household_seed: HouseholdSeedOpt = None,
+    force: ForceOpt = False,
 ) -> None:
     from .audit import lottery_pool
     from .display import probabilities_table
     from .lottery import (
         ALGORITHMS,
+        check_csv_output,
         compute_probabilities,
         probability_summary,
         write_probabilities,
@@ -278,9 +296,10 @@ def probabilities(
             raise InputError(f"--runs {runs}: must be at least 1")
         if time_limit is not None and time_limit <= 0:
             raise InputError(f"--time-limit {time_limit}: must be positive")
-        for p in (out_path, strata_out):
-            if p is not None and p.suffix.lower() != ".csv":
-                raise InputError(f"{p}: output must be a .csv file")
+        given = [pool_path, quotas_path]
+        check_csv_output(out_path, inputs=given, force=force)
+        if strata_out is not None:
+            check_csv_output(strata_out, inputs=given, force=force, option="--strata-out")
         q = _load_quotas(quotas_path, size)
         pool, strata, whole = lottery_pool(pool_path, quotas_path, q, id_column, encoding,
                                             household_column, household_seed)
@@ -291,9 +310,9 @@ def probabilities(
         from .households import for_everyone
 
         person = for_everyone(pool, result.person_probabilities(), len(whole))
-        write_probabilities(whole.ids, person, out_path)
+        write_probabilities(whole.ids, person, out_path, inputs=given, force=force)
         if strata_out is not None:
-            write_strata_probabilities(result, strata_out)
+            write_strata_probabilities(result, strata_out, inputs=given, force=force)
     except SolverTimeout as e:
         err.print(f"[red]stopped:[/red] {escape(e.problems[0])}", highlight=False, soft_wrap=True)
         raise typer.Exit(1) from None
@@ -343,6 +362,7 @@ def public_pool(
     id_column: IdColumnOpt = None,
     encoding: EncodingOpt = "utf-8",
     household_column: HouseholdOpt = None,
+    force: ForceOpt = False,
 ) -> None:
     """Write the pool's public extract: ids and quota features only, sorted by id.
 
@@ -354,18 +374,17 @@ def public_pool(
 
     Example: sortition public-pool pool.parquet -q quotas.csv -k 100 -o public-pool.parquet
     """
-    from .fingerprint import pool_fingerprint, write_public_extract
+    from .fingerprint import check_extract_target, pool_fingerprint, write_public_extract
     from .pool import load_pool
     from .strata import build_strata
 
     try:
-        if out_path.suffix.lower() not in (".parquet", ".csv"):
-            raise InputError(f"{out_path}: output must be a .parquet or .csv file")
+        check_extract_target(out_path, inputs=[pool_path, quotas_path], force=force)
         q = _load_quotas(quotas_path, size)
         pool = load_pool(pool_path, q.all_features, id_column=id_column, encoding=encoding,
                          quotas=q, household_column=household_column)
         fp = pool_fingerprint(pool, build_strata(pool, q.all_features))
-        write_public_extract(pool, out_path)
+        write_public_extract(pool, out_path, inputs=[quotas_path], force=force)
     except SortitionError as e:
         _fail(e)
     _notes(pool.notes)
@@ -409,17 +428,12 @@ def lottery(
 
     Example: sortition lottery pool.parquet --quotas quotas/occitanie-2020.toml --out lottery/
     """
-    from .audit import run_lottery
-    from .fileio import atomic_path
+    from .audit import check_lottery_target, draw_inputs, run_lottery, write_lottery
 
     try:
         _positive("--time-limit", time_limit)
-        if out_dir.exists() and not out_dir.is_dir():
-            raise InputError(f"{out_dir}: exists and is not a folder")
-        target = out_dir / "lottery.json"
-        if target.exists():
-            raise InputError(f"{target}: already exists (a published lottery is never "
-                             "overwritten; choose another folder)")
+        given = draw_inputs(pool_path, quotas_path)
+        target = check_lottery_target(out_dir, inputs=given)
         inputs = _inputs(pool_path, quotas_path, size, id_column, encoding, household_column,
                          household_seed)
         with err.status(f"{algorithm or 'leximin'} lottery over {len(inputs.strata):,} "
@@ -427,13 +441,7 @@ def lottery(
             published = run_lottery(inputs, algorithm or "leximin", panels=panels,
                                     time_limit=time_limit,
                                     log=lambda msg: status.update(escape(msg)))
-        data = published.to_bytes()
-        with atomic_path(target) as tmp:
-            tmp.write_bytes(data)
-        import hashlib
-
-        digest = hashlib.sha256(data).hexdigest()
-        write_text_atomic(out_dir / "lottery.json.sha256", f"{digest}  lottery.json\n")
+        digest = write_lottery(out_dir, published, inputs=given)
     except SolverTimeout as e:
         err.print(f"[red]stopped:[/red] {escape(e.problems[0])}", highlight=False, soft_wrap=True)
         raise typer.Exit(1) from None
@@ -469,8 +477,10 @@ def draw(
         "--private-out", help="The operator's private export: the panel with every column of "
                               "the pool (names, phones…). Outside the bundle.",
         show_default=False)] = None,
-    force: Annotated[bool, typer.Option("--force", help="Replace a non-empty bundle folder.")]
-    = False,
+    force: Annotated[bool, typer.Option(
+        "--force", help="Replace an existing bundle folder that this tool wrote (and an "
+                        "existing --private-out file); never an input, a folder holding one, "
+                        "the current or home folder.")] = False,
     title: Annotated[str | None, typer.Option("--title", help="Title of report.html.",
                                               show_default=False)] = None,
     id_column: IdColumnOpt = None,
@@ -492,16 +502,15 @@ def draw(
 
     Example: sortition draw pool.parquet -q quotas.csv -k 100 --seed "loto: 4 17 22 38" -o bundle/
     """
-    from .audit import check_private, check_target, run_draw
+    from .audit import check_draw_outputs, draw_inputs, run_draw
 
     try:
         _positive("--time-limit", time_limit)
         if not seed:
             raise InputError("--seed: the seed is empty; give the public text announced for "
                              "the draw")
-        check_target(out_dir, force)
-        if private_out is not None:
-            check_private(private_out, out_dir)
+        check_draw_outputs(out_dir, private_out, force=force,
+                           inputs=draw_inputs(pool_path, quotas_path, lottery_dir))
         inputs = _inputs(pool_path, quotas_path, size, id_column, encoding, household_column,
                          household_seed)
         with err.status("drawing…") as status:
@@ -610,8 +619,9 @@ def replace(
     quotas_path: Annotated[Path | None, typer.Option(
         "--quotas", "-q", help="The quotas (by default those recorded in the bundle).",
         show_default=False)] = None,
-    force: Annotated[bool, typer.Option("--force", help="Replace a non-empty output folder.")]
-    = False,
+    force: Annotated[bool, typer.Option(
+        "--force", help="Replace an existing bundle folder that this tool wrote; never the "
+                        "bundle replaced nor any bundle of its chain, nor an input.")] = False,
     id_column: IdColumnOpt = None,
     encoding: EncodingOpt = "utf-8",
 ) -> None:
@@ -625,13 +635,15 @@ def replace(
 
     Example: sortition replace bundle/ --pool pool.csv --declined no.txt --seed "s2" -o bundle-2/
     """
-    from .replace import bundle_inputs, read_declined, run_replace
+    from .replace import bundle_inputs, check_replace_target, read_declined, run_replace
 
     try:
         if not seed:
             raise InputError("--seed: the seed is empty; give the public text announced for "
                              "the replacement")
         declined = read_declined(declined_path)
+        check_replace_target(out_dir, bundle, pool_path=pool_path, quotas_path=quotas_path,
+                             declined_path=declined_path, force=force)
         with err.status("loading the pool…"):
             inputs = bundle_inputs(bundle, pool_path, quotas_path, id_column=id_column,
                                    encoding=encoding)
@@ -690,6 +702,7 @@ def invite(
                                    "may both be called (the household pre-draw before the "
                                    "lottery keeps at most one per panel).",
         show_default=False)] = None,
+    force: ForceOpt = False,
 ) -> None:
     """Draw the call list: N people of the contact base to phone, in a random call order.
 
@@ -721,7 +734,7 @@ def invite(
                                 margins_dir=margins_dir, response_rates=response_rates,
                                 exclude=exclude, id_column=id_column, encoding=encoding,
                                 household_column=household_column,
-                                progress=lambda msg: status.update(escape(msg)))
+                                progress=lambda msg: status.update(escape(msg)), force=force)
     except SortitionError as e:
         _fail(e)
     _notes(result.notes)
@@ -756,6 +769,7 @@ def respondents(
                                    "recorded in the call list's audit, if any]: the respondent "
                                    "pool's fingerprint includes opaque household numbers and "
                                    "the audit records the column.", show_default=False)] = None,
+    force: ForceOpt = False,
 ) -> None:
     """Turn the call list and the answers into the respondent pool for the lottery.
 
@@ -776,7 +790,8 @@ def respondents(
         with err.status("reading the answers…") as status:
             result = run_respondents(calls_path, answers, out_path, encoding=encoding,
                                      household_column=household_column,
-                                     progress=lambda msg: status.update(escape(msg)))
+                                     progress=lambda msg: status.update(escape(msg)),
+                                     force=force)
     except SortitionError as e:
         _fail(e)
     _warnings(result.warnings)

@@ -6,10 +6,16 @@ recruitment) → the respondent pool → feasibility → the LEXIMIN lottery, co
 greedy procedure → the panel of 100 drawn with a public seed, with replacement lists → a few
 simulated dropouts replaced → `verify` of the whole chain, from the final bundle back through
 the first draw and the respondents to the call list and the base.
+
+The demo owns its output folder through a manifest (`.sortition-demo.json`, written first): a
+second run replaces a folder only when it finds that manifest and nothing but the demo's own
+files, so `sortition demo -o ~` or a folder of the operator's is refused (`outputs`).
 """
 
 from __future__ import annotations
 
+import json
+import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -21,12 +27,11 @@ import pyarrow.parquet as pq
 
 from .audit import DrawResult, Inputs, run_draw
 from .check import FeasibilityReport, check_feasibility
-from .errors import InputError
-from .fileio import write_text_atomic
 from .fingerprint import pool_fingerprint, quotas_fingerprint, write_public_extract
 from .invite import InviteResult, run_invite
 from .legacy import clearly_below
 from .lottery import Probabilities, compute_probabilities, write_probabilities
+from .outputs import NEW, OLD, PENDING, bundle_problem, check_folder, write_text
 from .pool import load_pool
 from .quotas import Quotas, load_quotas, write_quotas
 from .replace import ReplaceResult, run_replace
@@ -52,6 +57,12 @@ ACCEPT_DIPLOMA = {"none/CEP/BEPC": 0.8, "CAP/BEP": 0.9, "baccalaureate": 1.0,
                   "higher education": 1.2}
 ACCEPT_BASE = 0.42
 UNREACHABLE = 0.25
+MANIFEST = ".sortition-demo.json"
+MANIFEST_SCHEMA = "sortition-demo"
+DEMO_FILES = ("base.parquet", "calls.parquet", "calls.audit.json", "answers.csv",
+              "respondents.parquet", "respondents.audit.json", "quotas.csv", "probabilities.csv",
+              "panel-contacts.csv", "declined.txt", "public-pool.parquet")
+DEMO_BUNDLES = ("bundle", "bundle-2")
 
 
 @dataclass
@@ -100,9 +111,12 @@ def run_demo(out_dir: Path, *, rows: int = 1_300_000, seed: int = 2020,
              progress: Callable[[str], object] | None = None) -> DemoResult:
     """Replay the recruitment process on a synthetic Occitanie base (see the module docstring)."""
     say = progress or (lambda _msg: None)
-    if out_dir.exists() and not out_dir.is_dir():
-        raise InputError(f"{out_dir}: exists and is not a folder")
-    out_dir.mkdir(parents=True, exist_ok=True)
+    out_dir = Path(out_dir)
+    check_folder(out_dir, inputs=(), force=True, owned=demo_problem)
+    _clear_demo(out_dir)
+    write_text(out_dir / MANIFEST, json.dumps(
+        {"schema": MANIFEST_SCHEMA, "files": list(DEMO_FILES), "bundles": list(DEMO_BUNDLES)},
+        indent=1) + "\n")
     timings: dict[str, float] = {}
 
     t = time.perf_counter()
@@ -123,7 +137,7 @@ def run_demo(out_dir: Path, *, rows: int = 1_300_000, seed: int = 2020,
     answers = simulate_answers(pq.read_table(calls_path, columns=["id", "age_band", "diploma"]),
                                seed)
     answers_path = out_dir / "answers.csv"
-    write_text_atomic(answers_path, "id,answer\n" + "".join(
+    write_text(answers_path, "id,answer\n" + "".join(
         f"{i},{a}\n" for i, a in zip(answers.column("id").to_pylist(),
                                      answers.column("answer").to_pylist(), strict=True)))
     pool_path = out_dir / "respondents.parquet"
@@ -171,7 +185,7 @@ def run_demo(out_dir: Path, *, rows: int = 1_300_000, seed: int = 2020,
     inputs = Inputs(pool, strata, quotas, DEMO_SIZE, fp, quotas_fingerprint(quotas, DEMO_SIZE),
                     quotas_path)
     result.draw = run_draw(inputs, seed=DEMO_SEED, out_dir=out_dir / "bundle",
-                           algorithm="leximin", panels=None, lottery_dir=None, force=True,
+                           algorithm="leximin", panels=None, lottery_dir=None,
                            private_out=out_dir / "panel-contacts.csv",
                            title="Convention citoyenne pour l'Occitanie 2020 (démonstration)",
                            computed=result.leximin.lottery, replacements=REPLACEMENTS,
@@ -185,9 +199,9 @@ def run_demo(out_dir: Path, *, rows: int = 1_300_000, seed: int = 2020,
                                                    replace=False)
     declined = [panel[i] for i in sorted(picks.tolist())]
     say(f"{len(declined)} members decline: replacing them")
-    write_text_atomic(out_dir / "declined.txt", "".join(f"{i}\n" for i in declined))
+    write_text(out_dir / "declined.txt", "".join(f"{i}\n" for i in declined))
     result.replaced = run_replace(out_dir / "bundle", inputs, declined, REPLACE_SEED,
-                                  out_dir / "bundle-2", force=True)
+                                  out_dir / "bundle-2")
     timings["replace"] = time.perf_counter() - t
 
     t = time.perf_counter()
@@ -231,3 +245,46 @@ def fairness_comparison(result: DemoResult) -> dict[str, float | int]:
         "legacy_share_below_leximin_min": float(counts[below].sum() / people),
         "legacy_people_never_selected": int(counts[leg == 0].sum()),
     }
+
+
+def _demo_names() -> set[str]:
+    """Every name the demo writes in its folder, with the hidden leftovers of a killed write."""
+    names = {MANIFEST, *DEMO_FILES, *DEMO_BUNDLES}
+    return names | {f".{n}{suffix}" for n in names for suffix in (NEW, OLD, PENDING)}
+
+
+def demo_problem(folder: Path) -> str | None:
+    """Why `folder` is not a demo folder this tool wrote (None when it is)."""
+    try:
+        manifest = json.loads((folder / MANIFEST).read_bytes().decode("utf-8"))
+        ours = isinstance(manifest, dict) and manifest.get("schema") == MANIFEST_SCHEMA
+    except (OSError, ValueError):
+        ours = False
+    if not ours or (folder / MANIFEST).is_symlink():
+        return f"it has no {MANIFEST} of a demo run"
+    names = _demo_names()
+    for entry in sorted(os.scandir(folder), key=lambda e: e.name):
+        if entry.name not in names or entry.is_symlink():
+            return f"it holds {entry.name!r}, which the demo does not write"
+        if entry.is_dir(follow_symlinks=False):
+            if (entry.name.removeprefix(".").split(".sortition-")[0] not in DEMO_BUNDLES
+                    or bundle_problem(Path(entry.path), need_audit=False) is not None):
+                return f"its folder {entry.name!r} is not a bundle the demo wrote"
+        elif not entry.is_file(follow_symlinks=False):
+            return f"it holds {entry.name!r}, which is not a regular file"
+    return None
+
+
+def _clear_demo(folder: Path) -> None:
+    """Remove a previous demo's files (checked by `demo_problem`), so none is mixed with ours."""
+    import shutil
+
+    if not folder.is_dir():
+        return
+    for entry in sorted(os.scandir(folder), key=lambda e: e.name):
+        if entry.name == MANIFEST:
+            continue
+        if entry.is_dir(follow_symlinks=False):
+            shutil.rmtree(entry.path)
+        else:
+            os.unlink(entry.path)

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -33,7 +34,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from .fileio import atomic_path
+from .errors import InputError
+from .outputs import atomic_path, check_file
 from .pool import Pool
 from .quotas import CrossQuota, Quotas, ValueQuota
 from .strata import Strata
@@ -127,11 +129,26 @@ def pool_fingerprint(pool: Pool, strata: Strata) -> PoolFingerprint:
                            n_households)
 
 
-def write_public_extract(pool: Pool, out: Path) -> None:
-    """Write the extract as Parquet or CSV (by the file's extension), atomically."""
+def check_extract_target(out: Path, *, inputs: Iterable[Path | None] = (),
+                         force: bool = False) -> None:
+    """The extract may be written there (see `outputs`): exit 2 with the reason if not."""
+    if Path(out).suffix.lower() not in (".parquet", ".csv"):
+        raise InputError(f"--out {out}: output must be a .parquet or .csv file")
+    check_file(out, inputs=inputs, force=force)
+
+
+def write_public_extract(pool: Pool, out: Path, *, inputs: Iterable[Path | None] = (),
+                         force: bool = False) -> None:
+    """Write the extract as Parquet or CSV (by the file's extension), atomically.
+
+    Never over an input (the full pool above all: it holds the contacts); an existing file
+    only with `force`.
+    """
     import pyarrow.csv as pacsv
     import pyarrow.parquet as pq
 
+    out = Path(out)
+    check_extract_target(out, inputs=[pool.path, *inputs], force=force)
     table = public_extract(pool)
     with atomic_path(out) as tmp:
         if out.suffix.lower() == ".csv":

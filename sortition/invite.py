@@ -45,7 +45,6 @@ import math
 import os
 import time
 from collections.abc import Callable, Sequence
-from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -55,9 +54,9 @@ import pyarrow.compute as pc
 
 from . import draw as drawing
 from .errors import InfeasibleError, InputError
-from .fileio import atomic_path
 from .fingerprint import PoolFingerprint, pool_fingerprint, stratum_differences
 from .margins import AGE_BANDS, AREAS, DIPLOMA_LEVELS, GENDERS, load_occitanie_margins
+from .outputs import check_pair, write_pair
 from .pool import Pool, load_pool, read_rows
 from .resources import occitanie_data_dir
 from .strata import build_strata
@@ -649,8 +648,8 @@ class InviteResult:
     warnings: list[str]
 
 
-def _check_options(base: Path, size: int, seed: str, out: Path, extra: Sequence[Path | None]
-                   ) -> None:
+def _check_options(base: Path, size: int, seed: str, out: Path, extra: Sequence[Path | None],
+                   force: bool = False) -> None:
     problems = []
     if not seed:
         problems.append("--seed: the seed is empty; give the public text announced for the draw")
@@ -658,12 +657,10 @@ def _check_options(base: Path, size: int, seed: str, out: Path, extra: Sequence[
         problems.append(f"--size {size}: must be at least 1")
     if out.suffix.lower() not in (".parquet", ".csv"):
         problems.append(f"--out {out}: must end in .parquet or .csv")
-    targets = {out.resolve(), audit_path_for(out).resolve()}
-    for p in (base, *extra):
-        if p is not None and Path(p).resolve() in targets:
-            problems.append(f"--out {out}: would overwrite the input {p}")
     if problems:
         raise InputError(problems)
+    check_pair(out, audit_path_for(out), inputs=[base, audit_path_for(base), *extra],
+               force=force)
 
 
 def _output_table(pool: Pool, plan: CallPlan) -> pa.Table:
@@ -698,7 +695,8 @@ def run_invite(base: Path, *, size: int, seed: str, out: Path, by: Sequence[str]
                margins_dir: Path | None = None, response_rates: Path | None = None,
                exclude: Path | None = None, id_column: str | None = None,
                encoding: str = "utf-8", household_column: str | None = None,
-               progress: Callable[[str], None] | None = None) -> InviteResult:
+               progress: Callable[[str], None] | None = None,
+               force: bool = False) -> InviteResult:
     """Draw the call list and write it (private) and its audit (public), atomically.
 
     With `household_column`, the base's fingerprint (hence the draw's streams) includes the
@@ -712,7 +710,7 @@ def run_invite(base: Path, *, size: int, seed: str, out: Path, by: Sequence[str]
     base, out = Path(base), Path(out)
     timings: dict[str, float] = {}
     t = time.perf_counter()
-    _check_options(base, size, seed, out, (response_rates, exclude))
+    _check_options(base, size, seed, out, (response_rates, exclude, margins_dir), force)
     by_list = sorted(dict.fromkeys(by), key=_utf8)
     shares, margin_hashes = population_margins(by_list, margins_dir)
     rates = read_response_rates(response_rates, encoding) if response_rates is not None \
@@ -745,15 +743,17 @@ def run_invite(base: Path, *, size: int, seed: str, out: Path, by: Sequence[str]
     audit["inputs"]["base"]["id_column"] = pool.id_column
     audit["inputs"]["base"]["household_column"] = pool.household_column
     report("writing the call list…")
+
+    def audit_data(_calls: Path) -> bytes:
+        timings["write"] = time.perf_counter() - t
+        audit["run"] = {"versions": versions(),
+                        "seconds": {k: round(v, 3) for k, v in timings.items()}}
+        return audit_bytes(audit)
+
     try:
-        with ExitStack() as stack:
-            tmp_calls = stack.enter_context(atomic_path(out))
-            tmp_audit = stack.enter_context(atomic_path(audit_path))
-            write_table(table, tmp_calls, like=out)
-            timings["write"] = time.perf_counter() - t
-            audit["run"] = {"versions": versions(),
-                            "seconds": {k: round(v, 3) for k, v in timings.items()}}
-            tmp_audit.write_bytes(audit_bytes(audit))
+        _check_options(base, size, seed, out, (response_rates, exclude, margins_dir), force)
+        write_pair(out, lambda tmp: write_table(table, tmp, like=out), audit_path, audit_data,
+                   private=True)
     except OSError as e:
         raise InputError(f"--out {out}: cannot write ({e.strerror or e})") from None
     return InviteResult(plan, out, audit_path, audit, list(pool.notes), warnings)

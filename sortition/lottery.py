@@ -9,7 +9,7 @@ seat vectors), and selection probabilities are those implied by the lottery itse
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -20,7 +20,8 @@ import pyarrow.csv as pacsv
 
 from . import leximin as algorithms
 from .errors import InputError
-from .fileio import atomic_path, csv_field
+from .fileio import csv_field
+from .outputs import atomic_path, check_file
 from .panels import QuotaSystem, quota_system
 from .quotas import Quotas
 from .strata import Strata
@@ -149,15 +150,24 @@ def compute_probabilities(strata: Strata, quotas: Quotas, size: int,
                          time.perf_counter() - start, lottery.gap)
 
 
-def write_probabilities(ids: pa.Array, probabilities: np.ndarray, out: str | Path) -> None:
+def check_csv_output(out: str | Path, *, inputs: Iterable[Path | None] = (),
+                     force: bool = False, option: str = "--out") -> None:
+    """A CSV output may be written there (see `outputs`): exit 2 with the reason if not."""
+    out = Path(out)
+    if out.suffix.lower() != ".csv":
+        raise InputError(f"{option} {out}: output must be a .csv file")
+    check_file(out, inputs=inputs, force=force, option=option)
+
+
+def write_probabilities(ids: pa.Array, probabilities: np.ndarray, out: str | Path, *,
+                        inputs: Iterable[Path | None] = (), force: bool = False) -> None:
     """`id,probability` for every person, sorted by id (UTF-8 byte order), atomically.
 
     Floats are written in their shortest round-trip form, so they read back exactly; the same
     bytes as the public bundle's `probabilities.csv`.
     """
     out = Path(out)
-    if out.suffix.lower() != ".csv":
-        raise InputError(f"{out}: output must be a .csv file")
+    check_csv_output(out, inputs=inputs, force=force)
     with atomic_path(out) as tmp:
         tmp.write_bytes(probabilities_csv(ids, np.asarray(probabilities, dtype=float)))
 
@@ -190,7 +200,8 @@ def probabilities_csv(ids: pa.Array, probabilities: np.ndarray) -> bytes:
     return b"id,probability\n" + body
 
 
-def write_strata_probabilities(result: Probabilities, out: str | Path) -> None:
+def write_strata_probabilities(result: Probabilities, out: str | Path, *,
+                               inputs: Iterable[Path | None] = (), force: bool = False) -> None:
     """One row per stratum: its feature values, people, expected seats and probability."""
     strata = result.strata
     columns: dict[str, pa.Array] = {}
@@ -200,14 +211,11 @@ def write_strata_probabilities(result: Probabilities, out: str | Path) -> None:
     columns["people"] = pa.array(counts)
     columns["expected_seats"] = pa.array(result.stratum_probabilities * counts)
     columns["probability"] = pa.array(result.stratum_probabilities)
-    _write_csv(pa.table(columns), Path(out))
-
-
-def _write_csv(table: pa.Table, out: Path) -> None:
-    if out.suffix.lower() != ".csv":
-        raise InputError(f"{out}: output must be a .csv file")
+    out = Path(out)
+    check_csv_output(out, inputs=inputs, force=force, option="--strata-out")
     with atomic_path(out) as tmp:
-        pacsv.write_csv(table, tmp, write_options=pacsv.WriteOptions(quoting_style="needed"))
+        pacsv.write_csv(pa.table(columns), tmp,
+                        write_options=pacsv.WriteOptions(quoting_style="needed"))
 
 
 def probability_summary(result: Probabilities, people: int, seconds: float) -> dict:

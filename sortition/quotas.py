@@ -17,13 +17,14 @@ import csv
 import io
 import math
 import tomllib
+from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from decimal import Decimal, InvalidOperation
 from fractions import Fraction
 from pathlib import Path
 
 from .errors import InputError
-from .fileio import write_text_atomic
+from .outputs import check_file, write_text
 
 APPORTIONMENTS = ("largest_remainder", "sainte_lague")
 SHARE_SUM_TOLERANCE = 0.01
@@ -638,16 +639,23 @@ def quotas_toml_text(quotas: Quotas) -> str:
     return "\n".join(lines) + "\n"
 
 
-def write_quotas(quotas: Quotas, out: str | Path) -> None:
-    """Write resolved quotas: CSV for one-way quotas, TOML (explicit bounds) for any quotas."""
+def write_quotas(quotas: Quotas, out: str | Path, *, force: bool = False,
+                 inputs: Iterable[Path | None] = ()) -> None:
+    """Write resolved quotas: CSV for one-way quotas, TOML (explicit bounds) for any quotas.
+
+    Never over an input (`inputs`, e.g. the specification itself); an existing file only with
+    `force`.
+    """
     out = Path(out)
     suffix = out.suffix.lower()
+    if suffix in (".toml", ".csv"):
+        check_file(out, inputs=inputs, force=force)
     if suffix == ".toml":
-        write_text_atomic(out, quotas_toml_text(quotas))
+        write_text(out, quotas_toml_text(quotas))
     elif suffix == ".csv":
         if quotas.cross:
             raise InputError(f"{out}: cross quotas cannot be written as CSV; use a .toml file "
                              "(the resolved specification with explicit bounds)")
-        write_text_atomic(out, quotas_csv_text(quotas))
+        write_text(out, quotas_csv_text(quotas))
     else:
         raise InputError(f"{out}: unknown output type {suffix!r} (use .csv or .toml)")

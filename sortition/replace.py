@@ -32,13 +32,14 @@ from .audit import (
     SCHEMA_VERSION,
     Inputs,
     audit_bytes,
+    draw_inputs,
     versions,
-    write_bundle,
 )
 from .errors import InfeasibleError, InputError
 from .fileio import csv_field
 from .fingerprint import quotas_document, quotas_fingerprint, quotas_from_document
 from .lottery import compute_lottery
+from .outputs import check_folder, write_folder
 from .panels import QuotaSystem, quota_system
 from .publish import PublishedLottery, publish, read_lottery
 from .quotas import Quotas
@@ -56,6 +57,7 @@ class Bundle:
     lists: dict[str, list[str]]  # member → replacement ids by rank (from the draw bundle)
     excluded: list[str]  # everyone ever on the panel or declined, in the chain
     round: int  # 0 for a draw bundle, k for the k-th replace
+    chain: list[Path] = field(default_factory=list)  # this bundle and every previous one
 
 
 def panel_ids(audit: dict) -> list[str]:
@@ -78,11 +80,24 @@ def read_bundle(path: Path) -> Bundle:
         lists = prev.lists
         excluded = list(dict.fromkeys([*prev.excluded, *panel]))
         rnd = int(audit.get("round", prev.round + 1))
+        chain = [path, *prev.chain]
     else:
         lists = _read_lists(path / "replacements.csv")
         excluded = list(panel)
         rnd = 0
-    return Bundle(path, audit, hashlib.sha256(raw).hexdigest(), panel, lists, excluded, rnd)
+        chain = [path]
+    return Bundle(path, audit, hashlib.sha256(raw).hexdigest(), panel, lists, excluded, rnd,
+                  chain)
+
+
+def check_replace_target(out_dir: Path, bundle_dir: Path, *, pool_path: Path | None,
+                         quotas_path: Path | None, declined_path: Path | None,
+                         force: bool) -> None:
+    """The new bundle may be written there (see `outputs`): never over an input, nor over any
+    bundle of the chain it builds on (that would destroy a published draw). Exit 2 if not."""
+    chain = read_bundle(bundle_dir).chain
+    check_folder(out_dir, inputs=[*draw_inputs(pool_path, quotas_path), declined_path, *chain],
+                 force=force, chain=chain)
 
 
 def _read_lists(path: Path) -> dict[str, list[str]]:
@@ -210,10 +225,11 @@ def run_replace(bundle_dir: Path, inputs: Inputs, declined: list[str], seed: str
                              f"{', '.join(strangers[:5])}")
         raise InputError(f"{declined_source}: {len(unknown)} id(s) not on the panel: "
                          f"{', '.join(unknown[:5])}")
+    declined_path = Path(declined_source) if Path(declined_source).is_file() else None
     if out_dir is not None:
-        from .audit import check_target
-
-        check_target(out_dir, force)
+        check_replace_target(out_dir, bundle_dir, pool_path=inputs.whole.path,
+                             quotas_path=inputs.quotas_path, declined_path=declined_path,
+                             force=force)
     system = quota_system(inputs.strata, inputs.quotas, inputs.size)
     n = system.n_strata
     stratum = dict(zip(panel, _stratum_of(inputs, panel, "panel"), strict=True))
@@ -313,7 +329,10 @@ def run_replace(bundle_dir: Path, inputs: Inputs, declined: list[str], seed: str
     }
     files["audit.json"] = audit_bytes(audit)
     if out_dir is not None:
-        write_bundle(out_dir, files, force)
+        check_replace_target(out_dir, bundle_dir, pool_path=inputs.whole.path,
+                             quotas_path=inputs.quotas_path, declined_path=declined_path,
+                             force=force)
+        write_folder(out_dir, files)
     return ReplaceResult(out_dir, audit, files, new_panel, result_repl, released,
                          None if lottery_info is None else lottery_info["sha256"])
 

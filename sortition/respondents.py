@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -29,7 +28,6 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from .errors import InfeasibleError, InputError
-from .fileio import atomic_path
 from .fingerprint import pool_fingerprint, stratum_differences
 from .invite import SCHEMA as CALLS_SCHEMA
 from .invite import (
@@ -44,6 +42,7 @@ from .invite import (
     sha256_file,
     write_table,
 )
+from .outputs import check_pair, write_pair
 from .pool import Pool, load_pool, read_rows
 from .strata import build_strata
 
@@ -124,7 +123,8 @@ def _column_name(value: object, where: Path, field: str) -> str | None:
 
 def run_respondents(calls_path: Path, answers_path: Path, out: Path, *, encoding: str = "utf-8",
                     household_column: str | None = None,
-                    progress: Callable[[str], None] | None = None) -> RespondentsResult:
+                    progress: Callable[[str], None] | None = None,
+                    force: bool = False) -> RespondentsResult:
     """Write the respondent pool (private) and its audit (public), atomically.
 
     `household_column` defaults to the one recorded in the call list's audit (when that audit is
@@ -141,11 +141,10 @@ def run_respondents(calls_path: Path, answers_path: Path, out: Path, *, encoding
         problems.append(f"--out {out}: must end in .parquet or .csv")
     audit_path = audit_path_for(out)
     calls_audit_path = audit_path_for(calls_path)
-    for p in (calls_path, answers_path, calls_audit_path):
-        if p.resolve() in (out.resolve(), audit_path.resolve()):
-            problems.append(f"--out {out}: would overwrite the input {p}")
     if problems:
         raise InputError(problems)
+    given = [calls_path, answers_path, calls_audit_path]
+    check_pair(out, audit_path, inputs=given, force=force)
     warnings: list[str] = []
     calls_audit = None
     features: list[str] = []
@@ -221,21 +220,25 @@ def run_respondents(calls_path: Path, answers_path: Path, out: Path, *, encoding
                                        "in LF"},
     }
     report("writing the respondent pool…")
+    fingerprint: list[str] = []
+
+    def audit_data(written_path: Path) -> bytes:
+        written = load_pool(written_path, features, id_column="id", encoding="utf-8",
+                            household_column=household_column)
+        fp = pool_fingerprint(written, build_strata(written, features))
+        fingerprint.append(fp.sha256)
+        audit["pool"] = {"file": relative(out, here), **fp.as_json()}
+        audit["run"] = {"versions": versions(),
+                        "seconds": {"total": round(time.perf_counter() - t, 3)}}
+        return audit_bytes(audit)
+
     try:
-        with ExitStack() as stack:
-            tmp_pool = stack.enter_context(atomic_path(out))
-            tmp_audit = stack.enter_context(atomic_path(audit_path))
-            write_table(kept, tmp_pool, like=out)
-            written = load_pool(tmp_pool, features, id_column="id", encoding="utf-8",
-                                household_column=household_column)
-            fp = pool_fingerprint(written, build_strata(written, features))
-            audit["pool"] = {"file": relative(out, here), **fp.as_json()}
-            audit["run"] = {"versions": versions(),
-                            "seconds": {"total": round(time.perf_counter() - t, 3)}}
-            tmp_audit.write_bytes(audit_bytes(audit))
+        check_pair(out, audit_path, inputs=given, force=force)
+        write_pair(out, lambda tmp: write_table(kept, tmp, like=out), audit_path, audit_data,
+                   private=True)
     except OSError as e:
         raise InputError(f"--out {out}: cannot write ({e.strerror or e})") from None
-    return RespondentsResult(out, audit_path, audit, counts, fp.sha256, warnings)
+    return RespondentsResult(out, audit_path, audit, counts, fingerprint[0], warnings)
 
 
 def check_respondents_audit(audit_path: Path) -> list[str]:

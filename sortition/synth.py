@@ -55,7 +55,6 @@ import pyarrow.csv as pcsv
 import pyarrow.parquet as pq
 
 from .errors import InputError
-from .fileio import atomic_path
 from .margins import (
     AGE_BANDS,
     AREAS,
@@ -64,6 +63,7 @@ from .margins import (
     OccitanieMargins,
     load_occitanie_margins,
 )
+from .outputs import atomic_path, check_file
 
 # --- Biases of the contact pool (multipliers on census weights) --------------------------------
 
@@ -389,9 +389,14 @@ def synthesize_pool(
     return table
 
 
-def write_pool(table: pa.Table, out: Path) -> None:
-    """Write the pool to `out` atomically: Parquet (.parquet, .pq) or UTF-8 CSV (.csv)."""
+def write_pool(table: pa.Table, out: Path, *, force: bool = False) -> None:
+    """Write the pool to `out` atomically: Parquet (.parquet, .pq) or UTF-8 CSV (.csv).
+
+    Created 0600: it has (fake, but realistic) contact columns, like a real base. An existing
+    file is replaced only with `force`.
+    """
     out = Path(out)
+    check_pool_target(out, force=force)
     suffix = out.suffix.lower()
     if suffix in (".parquet", ".pq"):
 
@@ -409,7 +414,15 @@ def write_pool(table: pa.Table, out: Path) -> None:
             "(use .parquet, .pq or .csv)"
         )
     try:
-        with atomic_path(out) as tmp:
+        with atomic_path(out, private=True) as tmp:
             write(tmp)
     except OSError as exc:
         raise InputError(f"cannot write pool to {out}: {exc.strerror or exc}") from exc
+
+
+def check_pool_target(out: Path, *, force: bool = False) -> None:
+    """Refuse an output the pool cannot be written to, before any work (exit 2)."""
+    if Path(out).suffix.lower() not in (".parquet", ".pq", ".csv"):
+        raise InputError(f"cannot write pool to {out}: unknown file type {Path(out).suffix!r} "
+                         "(use .parquet, .pq or .csv)")
+    check_file(out, inputs=(), force=force)

@@ -405,16 +405,17 @@ def test_respondents_keep_the_yes_rows(stage):
 
 def test_respondents_csv_output_and_missing_calls_audit(stage, tmp_path):
     stage["calls_audit"].rename(tmp_path / "elsewhere.json")
-    out = tmp_path / "pool.csv"
+    out = tmp_path / "pool-2.csv"  # pool.csv's audit would be pool.parquet's: refused
     result = invoke(["respondents", stage["calls"], "--answers", stage["answers"], "--out",
                      out])
     assert result.exit_code == 0, result.output
     assert "warning" in result.output
-    audit = json.loads((tmp_path / "pool.audit.json").read_text(encoding="utf-8"))
+    audit = json.loads((tmp_path / "pool-2.audit.json").read_text(encoding="utf-8"))
     assert audit["inputs"]["calls_audit"] is None
     assert audit["features"] == []
     assert pacsv.read_csv(out).num_rows == 90
-    assert any("none recorded" in d for d in check_respondents_audit(tmp_path / "pool.audit.json"))
+    assert any("none recorded" in d
+               for d in check_respondents_audit(tmp_path / "pool-2.audit.json"))
 
 
 @pytest.mark.parametrize(("line", "message"), [

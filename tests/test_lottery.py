@@ -736,7 +736,7 @@ def test_cli_legacy_is_estimated(tmp_path, runner, odd_pool):
     assert sorted(probs) == sorted(ODD_IDS)
     assert abs(sum(probs.values()) - 5) <= 1e-9
     first = out.read_bytes()
-    again = runner.invoke(app, args)  # same seed, same estimate
+    again = runner.invoke(app, [*args, "--force"])  # same seed, same estimate
     assert again.exit_code == 0, again.output
     assert out.read_bytes() == first
 
