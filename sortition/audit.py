@@ -503,13 +503,13 @@ def check_draw_outputs(out_dir: Path, private_out: Path | None, *, inputs: list[
     """The bundle folder and the private export may be written (see `outputs`), else exit 2."""
     check_folder(out_dir, inputs=inputs, force=force)
     if private_out is not None:
+        check_file(private_out, inputs=inputs, force=force, option="--private-out")
         p, d = Path(private_out).resolve(), Path(out_dir).resolve()
         if p == d or d in p.parents:
             raise InputError(f"--private-out {private_out}: inside the public bundle "
                              f"{out_dir}; the private export must be written elsewhere")
         if p.suffix.lower() not in (".csv", ".parquet"):
             raise InputError(f"--private-out {private_out}: must end in .csv or .parquet")
-        check_file(private_out, inputs=inputs, force=force, option="--private-out")
 
 
 def check_lottery_target(out_dir: Path, *, inputs: list[Path | None]) -> Path:

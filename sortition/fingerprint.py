@@ -132,9 +132,9 @@ def pool_fingerprint(pool: Pool, strata: Strata) -> PoolFingerprint:
 def check_extract_target(out: Path, *, inputs: Iterable[Path | None] = (),
                          force: bool = False) -> None:
     """The extract may be written there (see `outputs`): exit 2 with the reason if not."""
+    check_file(out, inputs=inputs, force=force)
     if Path(out).suffix.lower() not in (".parquet", ".csv"):
         raise InputError(f"--out {out}: output must be a .parquet or .csv file")
-    check_file(out, inputs=inputs, force=force)
 
 
 def write_public_extract(pool: Pool, out: Path, *, inputs: Iterable[Path | None] = (),

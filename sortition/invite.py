@@ -90,7 +90,7 @@ def sha256_file(path: Path) -> str:
 def audit_path_for(out: Path) -> Path:
     """`calls.parquet` → `calls.audit.json`, beside it."""
     out = Path(out)
-    return out.with_name(f"{out.stem}.audit.json")
+    return out.parent / f"{out.stem}.audit.json"
 
 
 def relative(target: Path, start: Path) -> str:
@@ -650,6 +650,8 @@ class InviteResult:
 
 def _check_options(base: Path, size: int, seed: str, out: Path, extra: Sequence[Path | None],
                    force: bool = False) -> None:
+    check_pair(out, audit_path_for(out), inputs=[base, audit_path_for(base), *extra],
+               force=force)
     problems = []
     if not seed:
         problems.append("--seed: the seed is empty; give the public text announced for the draw")
@@ -659,8 +661,6 @@ def _check_options(base: Path, size: int, seed: str, out: Path, extra: Sequence[
         problems.append(f"--out {out}: must end in .parquet or .csv")
     if problems:
         raise InputError(problems)
-    check_pair(out, audit_path_for(out), inputs=[base, audit_path_for(base), *extra],
-               force=force)
 
 
 def _output_table(pool: Pool, plan: CallPlan) -> pa.Table:

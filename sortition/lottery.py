@@ -154,9 +154,9 @@ def check_csv_output(out: str | Path, *, inputs: Iterable[Path | None] = (),
                      force: bool = False, option: str = "--out") -> None:
     """A CSV output may be written there (see `outputs`): exit 2 with the reason if not."""
     out = Path(out)
+    check_file(out, inputs=inputs, force=force, option=option)
     if out.suffix.lower() != ".csv":
         raise InputError(f"{option} {out}: output must be a .csv file")
-    check_file(out, inputs=inputs, force=force, option=option)
 
 
 def write_probabilities(ids: pa.Array, probabilities: np.ndarray, out: str | Path, *,

@@ -648,8 +648,7 @@ def write_quotas(quotas: Quotas, out: str | Path, *, force: bool = False,
     """
     out = Path(out)
     suffix = out.suffix.lower()
-    if suffix in (".toml", ".csv"):
-        check_file(out, inputs=inputs, force=force)
+    check_file(out, inputs=inputs, force=force)
     if suffix == ".toml":
         write_text(out, quotas_toml_text(quotas))
     elif suffix == ".csv":

@@ -136,6 +136,8 @@ def run_respondents(calls_path: Path, answers_path: Path, out: Path, *, encoding
     report = progress or (lambda _m: None)
     calls_path, answers_path, out = Path(calls_path), Path(answers_path), Path(out)
     t = time.perf_counter()
+    given = [calls_path, answers_path, audit_path_for(calls_path)]
+    check_pair(out, audit_path_for(out), inputs=given, force=force)
     problems = []
     if out.suffix.lower() not in (".parquet", ".csv"):
         problems.append(f"--out {out}: must end in .parquet or .csv")
@@ -143,8 +145,6 @@ def run_respondents(calls_path: Path, answers_path: Path, out: Path, *, encoding
     calls_audit_path = audit_path_for(calls_path)
     if problems:
         raise InputError(problems)
-    given = [calls_path, answers_path, calls_audit_path]
-    check_pair(out, audit_path, inputs=given, force=force)
     warnings: list[str] = []
     calls_audit = None
     features: list[str] = []

@@ -422,7 +422,7 @@ def write_pool(table: pa.Table, out: Path, *, force: bool = False) -> None:
 
 def check_pool_target(out: Path, *, force: bool = False) -> None:
     """Refuse an output the pool cannot be written to, before any work (exit 2)."""
+    check_file(out, inputs=(), force=force)
     if Path(out).suffix.lower() not in (".parquet", ".pq", ".csv"):
         raise InputError(f"cannot write pool to {out}: unknown file type {Path(out).suffix!r} "
                          "(use .parquet, .pq or .csv)")
-    check_file(out, inputs=(), force=force)
