@@ -429,6 +429,14 @@ def test_demo_runs_end_to_end_and_compares_with_legacy(tmp_path, runner):
         assert (out_dir / name).exists(), name
     assert sorted(pool_ids.to_pylist()) == probs.column("id").cast(pa.string()).to_pylist()
     assert abs(sum(probs.column("probability").to_pylist()) - 100) < 1e-6
+    first = (out_dir / "bundle" / "panel.csv").read_bytes()
+    again = runner.invoke(app, ["demo", "--rows", "20000", "--out", str(out_dir)])
+    assert_clean_exit(again, 0)  # its own folder (manifest): replaced, same bytes
+    assert (out_dir / "bundle" / "panel.csv").read_bytes() == first
+    (out_dir / "notes.txt").write_text("mine\n", encoding="utf-8")
+    refused = runner.invoke(app, ["demo", "--rows", "20000", "--out", str(out_dir)])
+    assert refused.exit_code == 2 and "notes.txt" in flat(refused.output)
+    assert (out_dir / "notes.txt").read_text(encoding="utf-8") == "mine\n"
 
 
 def test_demo_fairness_comparison_counts_people():
