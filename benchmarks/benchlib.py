@@ -279,7 +279,7 @@ def _child_prepare(a: argparse.Namespace, emit: _Emitter) -> None:
     else:
         table = synthesize_pool(a.rows, a.seed)
         t1 = time.perf_counter()
-        write_pool(table, out)
+        write_pool(table, out, force=True)
         emit("generate", generate_seconds=t1 - t0, write_pool_seconds=time.perf_counter() - t1,
              chunks=1, generation="direct")
         del table
@@ -352,7 +352,7 @@ def _child_ours(a: argparse.Namespace, emit: _Emitter) -> None:
     t3 = time.perf_counter()
     person = result.person_probabilities()
     if a.probs_out:
-        write_probabilities(pool.ids, person, a.probs_out)
+        write_probabilities(pool.ids, person, a.probs_out, force=True)
     emit("write", write_seconds=time.perf_counter() - t3, status="ok")
 
 
@@ -367,7 +367,7 @@ def _child_export(a: argparse.Namespace, emit: _Emitter) -> None:
 
     t0 = time.perf_counter()
     quotas = load_quotas(a.quotas, a.size)
-    write_quotas(quotas, a.features_out)
+    write_quotas(quotas, a.features_out, force=True)
     pool = load_pool(a.pool, quotas.all_features, quotas=quotas)
     columns = {"id": pool.ids}
     for f in quotas.all_features:
