@@ -82,6 +82,11 @@ def _refuse_protected(target: Path, option: str, inputs: list, chain: Iterable[P
         raise InputError(f"{option} {target}: is a symbolic link; a link is never replaced "
                          "(give the real path)")
     real = _abs(target)
+    for link in chain:
+        if _abs(link) == real:
+            raise InputError(f"{option} {target}: is the bundle {link} of the chain being "
+                             "built on; replacing it would destroy a published draw (nothing "
+                             "was written)")
     why = protected(inputs).get(real)
     if why is not None:
         raise InputError(f"{option} {target}: is {why}; refusing to write over it, with or "
@@ -90,10 +95,6 @@ def _refuse_protected(target: Path, option: str, inputs: list, chain: Iterable[P
         if folder in real.parents:
             raise InputError(f"{option} {target}: is inside the input folder {shown}; "
                              "refusing to change an input (nothing was written)")
-    for link in chain:
-        if _abs(link) == real:
-            raise InputError(f"{option} {target}: is the bundle {link} of the chain being "
-                             "built on; replacing it would break the chain (nothing was written)")
     return real
 
 
