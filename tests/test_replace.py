@@ -3,6 +3,7 @@ reproducible, verifiable through the history; one person per household."""
 
 from __future__ import annotations
 
+import hashlib
 import itertools
 import json
 import shutil
@@ -354,3 +355,78 @@ def test_completion_lottery_is_published_and_checked(drawn, tmp_path):
                        if '"panel_size": 1,' in text else text + " ", encoding="utf-8")
     code, out = run("verify", tmp_path / "b1", "--pool", drawn["pool"])
     assert code == 1 and "lottery.json: SHA-256 differs" in out
+
+
+# ---------------------------------------------------------------------------
+# The list choice (docs/draw-spec.md section 16): joint, and nobody released when avoidable
+
+
+def _tiny_bundle(d: Path, people: dict[str, tuple[str, ...]], features: list[str],
+                 quotas: Quotas, k: int, shape: dict[tuple[str, ...], int]):
+    """A draw bundle of a hand-made pool whose panel has the seats per stratum `shape` (the
+    first seed, among s0, s1, …, whose draw gives it). Returns the inputs and the panel."""
+    from sortition.draw import panel_index, seed_bytes
+    from sortition.publish import read_lottery
+
+    ids = sorted(people)
+    pq.write_table(pa.table({"id": ids, **{f: [people[i][j] for i in ids]
+                                           for j, f in enumerate(features)}}),
+                   d / "pool.parquet")
+    write_quotas(quotas, d / "q.toml")
+    inputs = load_inputs(d / "pool.parquet", d / "q.toml", k)
+    run_draw(inputs, seed="s0", out_dir=d / "lot", algorithm="leximin", panels=None,
+             lottery_dir=None, legacy_runs=0)
+    data = (d / "lot" / "lottery.json").read_bytes()
+    lottery = read_lottery(data, "lottery.json")
+    digest = hashlib.sha256(data).hexdigest()
+    want = [shape.get(tuple(key), 0) for key in lottery.keys]
+    seed = next(f"s{i}" for i in range(500) if lottery.panels[panel_index(
+        lottery.weights, lottery.denominator, seed_bytes(f"s{i}"), digest)].tolist() == want)
+    result = run_draw(inputs, seed=seed, out_dir=d / "b0", algorithm="leximin", panels=None,
+                      lottery_dir=d / "lot", legacy_runs=0)
+    return inputs, result.audit["draw"]["ids"]
+
+
+def _write_lists(bundle: Path, lists: dict[str, list[str]]) -> None:
+    lines = ["member_id,rank,replacement_id"]
+    lines += [f"{m},{r},{c}" for m, cs in lists.items() for r, c in enumerate(cs, start=1)]
+    (bundle / "replacements.csv").write_text("\n".join(lines) + "\n", encoding="utf-8")
+
+
+def test_joint_choice_covers_what_greedy_swaps_cannot(tmp_path):
+    """Seat 1's first candidate fits alone but blocks seat 2's only candidate: the choice
+    takes seat 1's second candidate, and both seats come from the lists (no lottery)."""
+    people = {f"x{i}": ("x",) for i in range(1, 5)} | {f"y{i}": ("y",) for i in range(1, 5)}
+    quotas = Quotas([ValueQuota("h", "x", 1, 2), ValueQuota("h", "y", 1, 2)], [], 3)
+    inputs, panel = _tiny_bundle(tmp_path, people, ["h"], quotas, 3, {("x",): 1, ("y",): 2})
+    d1, d2 = [i for i in panel if i.startswith("y")]
+    free_x = [i for i in sorted(people) if i.startswith("x") and i not in panel]
+    free_y = [i for i in sorted(people) if i.startswith("y") and i not in panel]
+    # every listed swap keeps every quota on its own (section 12's promise)
+    _write_lists(tmp_path / "b0", {d1: [free_x[0], free_y[0]], d2: [free_x[1]]})
+    rep = run_replace(tmp_path / "b0", inputs, [d1, d2], "r", tmp_path / "b1")
+    assert rep.released == [] and rep.lottery_hash is None
+    assert {(r.left, r.joined, r.how, r.rank) for r in rep.replacements} == {
+        (d1, free_y[0], "replacement list", 2), (d2, free_x[1], "replacement list", 1)}
+    assert rep.audit["lottery"] is None
+
+
+def test_no_release_when_the_list_swap_is_what_blocks(tmp_path):
+    """Regression (the reported bug): the first declined seat's list swap fitted, the second
+    seat then could not be filled, and a member who had accepted was released — although two
+    people left complete the panel with everybody else. Now the swap is not made."""
+    people = {"a1": ("a", "x"), "a2": ("a", "x"), "a3": ("a", "x"), "b1": ("a", "y"),
+              "c1": ("b", "x"), "d1": ("b", "y")}
+    quotas = Quotas([ValueQuota("g", "a", 0, 2), ValueQuota("g", "b", 0, 3),
+                     ValueQuota("h", "x", 0, 2), ValueQuota("h", "y", 0, 3)], [], 3)
+    inputs, panel = _tiny_bundle(tmp_path, people, ["g", "h"], quotas, 3,
+                                 {("a", "x"): 2, ("b", "y"): 1})
+    first, kept = [i for i in panel if i.startswith("a")]
+    spare = next(i for i in ("a1", "a2", "a3") if i not in panel)
+    _write_lists(tmp_path / "b0", {first: [spare]})  # d1's seat: nobody fits (none left)
+    for seed in ("r", "r2", "r3"):
+        rep = run_replace(tmp_path / "b0", inputs, [first, "d1"], seed, tmp_path / "b1",
+                          force=True)
+        assert rep.released == []
+        assert kept in rep.panel and sorted(rep.panel) == sorted([kept, "b1", "c1"])
+        assert [r.how for r in rep.replacements] == ["new lottery"] * 2
