@@ -1,13 +1,16 @@
 """Dropouts: replace the panel members who declined, keep every quota, and record it verifiably.
 
-For each member who declined (in panel order), the first person on that member's replacement
-list (`replacements.csv` of the original draw) who is still available and whose swap keeps every
-quota of the current panel takes the seat. Members the lists cannot cover are replaced by a new
-fair lottery: LEXIMIN over the people still available, for the seats left, with the quota bounds
-reduced by the members kept, drawn like a panel (docs/draw-spec.md) with its own lottery hash.
-If no completion keeps everybody else, the fewest kept members are released (an integer
-program), chosen at random within their strata (stream "dropouts/<round>"), and their seats
-join the lottery. Nobody who was ever on the panel or declined comes back.
+Telling a member who accepted that they are out is the worst outcome, so it happens only when
+no panel keeping every member who did not decline exists; then the fewest are released (an
+integer program on the panel without the declined and without list swaps), chosen at random
+within their strata (stream "dropouts/<round>"). The swaps from the replacement lists
+(`replacements.csv` of the original draw) are chosen for all declined seats together: the most
+seats covered such that the people left can still complete the panel, and among those the
+first choice in seat and rank order (docs/draw-spec.md section 16) — a rule a plain program can
+re-derive; the solver only proves which prefixes can still be completed. Seats left open go to
+a new fair lottery: LEXIMIN over the people still available, with the quota bounds reduced by
+the members kept, drawn like a panel with its own lottery hash. Nobody who was ever on the
+panel or declined comes back.
 
 The result is a new public bundle whose `audit.json` references the previous one (relative path
 and SHA-256 of its `audit.json`); `verify` re-derives it and follows the history.
