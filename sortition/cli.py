@@ -627,9 +627,10 @@ def replace(
 ) -> None:
     """Replace panel members who declined, keeping every quota; write a new public bundle.
 
-    Each declined member gets the first available person on their replacement list whose swap
-    keeps every quota; the seats the lists cannot fill go to a new LEXIMIN lottery over the
-    people left (releasing as few other members as possible if there is no other way). The new
+    Nobody who accepted is released unless no panel keeping them all exists (then as few as
+    possible). The replacement-list swaps are chosen for all declined seats together: as many
+    seats as possible, first in seat and rank order, as long as the people left can complete
+    the panel; the seats left open go to a new LEXIMIN lottery over the people left. The new
     bundle references the previous one, so `sortition verify OUT` checks the whole history;
     `replace` can be applied again to OUT.
 

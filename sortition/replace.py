@@ -1,13 +1,16 @@
 """Dropouts: replace the panel members who declined, keep every quota, and record it verifiably.
 
-For each member who declined (in panel order), the first person on that member's replacement
-list (`replacements.csv` of the original draw) who is still available and whose swap keeps every
-quota of the current panel takes the seat. Members the lists cannot cover are replaced by a new
-fair lottery: LEXIMIN over the people still available, for the seats left, with the quota bounds
-reduced by the members kept, drawn like a panel (docs/draw-spec.md) with its own lottery hash.
-If no completion keeps everybody else, the fewest kept members are released (an integer
-program), chosen at random within their strata (stream "dropouts/<round>"), and their seats
-join the lottery. Nobody who was ever on the panel or declined comes back.
+Telling a member who accepted that they are out is the worst outcome, so it happens only when
+no panel keeping every member who did not decline exists; then the fewest are released (an
+integer program on the panel without the declined and without list swaps), chosen at random
+within their strata (stream "dropouts/<round>"). The swaps from the replacement lists
+(`replacements.csv` of the original draw) are chosen for all declined seats together: the most
+seats covered such that the people left can still complete the panel, and among those the
+first choice in seat and rank order (docs/draw-spec.md section 16) — a rule a plain program can
+re-derive; the solver only proves which prefixes can still be completed. Seats left open go to
+a new fair lottery: LEXIMIN over the people still available, with the quota bounds reduced by
+the members kept, drawn like a panel with its own lottery hash. Nobody who was ever on the
+panel or declined comes back.
 
 The result is a new public bundle whose `audit.json` references the previous one (relative path
 and SHA-256 of its `audit.json`); `verify` re-derives it and follows the history.
@@ -235,53 +238,44 @@ def run_replace(bundle_dir: Path, inputs: Inputs, declined: list[str], seed: str
     stratum = dict(zip(panel, _stratum_of(inputs, panel, "panel"), strict=True))
     declined_set = set(declined)
     excluded = set(bundle.excluded) | declined_set
-    current = _seats(n, [stratum[i] for i in panel])
-    order = [p for p, i in enumerate(panel) if i in declined_set]  # positions, panel order
+    order = [p for p, i in enumerate(panel) if i in declined_set]  # seats, in panel order
+    kept = _seats(n, [stratum[i] for i in panel if i not in declined_set])
+    avail = _available(inputs, excluded)
+    seats = _candidates(inputs, bundle.lists, [panel[p] for p in order], excluded)
+    # 1. a panel keeping every other member? If not, release the fewest (lists not used)
+    released: list[str] = []
+    choice = _list_choice(system, kept, avail, seats, 0)
+    if choice is None:
+        release = _fewest_releases(system, kept, avail, len(order))
+        if release is None:
+            raise InfeasibleError(_why_not(system, kept, avail, len(order)))
+        released = _pick_released(inputs, panel, stratum, release, declined_set, order,
+                                  seed_b, bundle.audit_sha256, bundle.round + 1)
+        for i in released:
+            kept[stratum[i]] -= 1
+        # 2. the list choice, released seats counted as open seats the lists do not fill
+        choice = _list_choice(system, kept, avail, seats, len(released))
+        if choice is None:
+            raise RuntimeError("internal error: no completion after the releases")
     new_panel = list(panel)
     result_repl: list[Replacement] = []
     chosen: set[str] = set()
-    uncovered: list[int] = []
-    # 1. replacement lists, one swap at a time, each keeping every quota
-    for pos in order:
-        member = panel[pos]
-        done = False
-        for rank, cand in enumerate(bundle.lists.get(member, []), start=1):
-            if cand in excluded or cand in chosen:
-                continue
-            t = _stratum_of(inputs, [cand], "replacements.csv")[0]
-            trial = current.copy()
-            trial[stratum[member]] -= 1
-            trial[t] += 1
-            if system.satisfied(trial):
-                current = trial
-                chosen.add(cand)
-                stratum[cand] = t
-                new_panel[pos] = cand
-                result_repl.append(Replacement(pos + 1, member, cand, "replacement list", rank))
-                done = True
-                break
-        if not done:
-            uncovered.append(pos)
-    # 2. a new lottery for the seats the lists could not fill
-    released: list[str] = []
+    uncovered = sorted([*(p for p, c in zip(order, choice, strict=True) if c is None),
+                        *(panel.index(i) for i in released)])
+    for pos, cands, c in zip(order, seats, choice, strict=True):
+        if c is not None:
+            cand = cands[c]
+            kept[cand.stratum] += 1
+            chosen.add(cand.id)
+            new_panel[pos] = cand.id
+            result_repl.append(Replacement(pos + 1, panel[pos], cand.id, "replacement list",
+                                           cand.rank))
+    # 3. a new lottery for the seats left open
     lottery_files: dict[str, bytes] = {}
     lottery_info = None
     if uncovered:
-        kept = current.copy()
-        for pos in uncovered:
-            kept[stratum[panel[pos]]] -= 1
         unavailable = excluded | chosen
         avail = _available(inputs, unavailable)
-        release = _fewest_releases(system, kept, avail, len(uncovered))
-        if release is None:
-            raise InfeasibleError(_why_not(system, kept, avail, len(uncovered)))
-        if release.any():
-            released = _pick_released(inputs, new_panel, stratum, release, declined_set,
-                                      uncovered, seed_b, bundle.audit_sha256, bundle.round + 1)
-            for i in released:
-                kept[stratum[i]] -= 1
-                uncovered.append(new_panel.index(i))
-            uncovered.sort()
         published, lottery_bytes, drawn_ids = _completion(
             inputs, system, kept, avail, len(uncovered), seed_b,
             unavailable | set(released), completion)
@@ -353,6 +347,144 @@ def _available(inputs: Inputs, unavailable: set[str]) -> np.ndarray:
         for s in _stratum_of(inputs, gone, "history"):
             counts[s] -= 1
     return counts
+
+
+@dataclass(frozen=True)
+class Listed:
+    """A person on a declined member's replacement list who may still take the seat."""
+
+    rank: int  # 1-based rank on the member's list in replacements.csv
+    id: str
+    stratum: int
+
+
+def _candidates(inputs: Inputs, lists: dict[str, list[str]], members: list[str],
+                excluded: set[str]) -> list[list[Listed]]:
+    """Each member's list by rank, without anyone ever on the panel or declined."""
+    wanted = [c for m in members for c in lists.get(m, []) if c not in excluded]
+    strata = dict(zip(wanted, _stratum_of(inputs, wanted, "replacements.csv"), strict=True))
+    return [[Listed(rank, c, strata[c]) for rank, c in enumerate(lists.get(m, []), start=1)
+             if c not in excluded] for m in members]
+
+
+SOLVE_SECONDS = 60.0  # per feasibility question of the list choice; far above what it takes
+
+
+def _list_choice(system: QuotaSystem, kept: np.ndarray, avail: np.ndarray,
+                 seats: list[list[Listed]], extra: int) -> list[int | None] | None:
+    """The list choice of docs/draw-spec.md section 16: for each seat, the index of the listed
+    person who takes it, or None (left to the lottery); None if no choice is admissible.
+
+    The rule is a plain search (most seats covered, then the first choice in seat and rank
+    order). CP-SAT only answers, exactly, "can this prefix still be completed into an
+    admissible choice covering that many seats?", so the answer never depends on which of
+    several solutions the solver finds, and at most 1 + Σ (candidates + 1) questions are asked.
+    """
+    search = _ListSearch(system, kept, avail, seats, extra)
+    witness = search.most_covered()
+    if witness is None:
+        return None
+    best = sum(c is not None for c in witness)
+    search.require(best)
+    fixed: list[int | None] = []
+    used: set[str] = set()
+    for j, cands in enumerate(seats):
+        covered = sum(c is not None for c in fixed)
+        options: list[int | None] = [k for k, c in enumerate(cands) if c.id not in used]
+        if covered + len(seats) - j - 1 >= best:  # leaving seat j open can still reach best
+            options.append(None)
+        for option in options:
+            trial = [*fixed, option]
+            if witness[:j + 1] == trial:
+                break
+            found = search.extend(trial)
+            if found is not None:
+                witness = found
+                break
+        else:  # the prefix was admissible, so one of its extensions is
+            raise RuntimeError("internal error: the list choice lost its completion")
+        fixed = trial
+        if option is not None:
+            used.add(cands[option].id)
+    return fixed
+
+
+class _ListSearch:
+    """One CP-SAT model of the admissible list choices, asked about prefixes by assumptions.
+
+    y[j][k]: seat j goes to its k-th candidate; z[t]: people of stratum t (available, not
+    chosen) who complete the panel. Kept + chosen + z meets every quota, with one seat each.
+    """
+
+    def __init__(self, system: QuotaSystem, kept: np.ndarray, avail: np.ndarray,
+                 seats: list[list[Listed]], extra: int) -> None:
+        from ortools.sat.python import cp_model
+
+        self.cp = cp_model
+        model = cp_model.CpModel()
+        self.model = model
+        n = system.n_strata
+        self.y = [[model.new_bool_var(f"y{j}_{k}") for k in range(len(c))]
+                  for j, c in enumerate(seats)]
+        by_stratum: list[list] = [[] for _ in range(n)]
+        by_person: dict[str, list] = {}
+        for j, cands in enumerate(seats):
+            if self.y[j]:
+                model.add(sum(self.y[j]) <= 1)
+            for c, v in zip(cands, self.y[j], strict=True):
+                by_stratum[c.stratum].append(v)
+                by_person.setdefault(c.id, []).append(v)
+        for vs in by_person.values():
+            if len(vs) > 1:
+                model.add(sum(vs) <= 1)
+        seats_of: list = []
+        for t in range(n):
+            z = model.new_int_var(0, int(avail[t]), f"z{t}") if avail[t] > 0 else 0
+            if by_stratum[t]:
+                model.add(z + sum(by_stratum[t]) <= int(avail[t]))
+            seats_of.append(z + sum(by_stratum[t]))
+        self.covered = sum(v for row in self.y for v in row)
+        model.add(sum(seats_of) == len(seats) + extra)
+        for g, lo, hi in zip(system.groups, system.lo.tolist(), system.hi.tolist(),
+                             strict=True):
+            base = int(kept[g].sum())
+            expr = sum(seats_of[t] for t in g.tolist())
+            model.add(expr >= lo - base)
+            model.add(expr <= hi - base)
+
+    def most_covered(self) -> list[int | None] | None:
+        """An admissible choice covering as many seats as possible, or None if there is none."""
+        self.model.maximize(self.covered)
+        found = self._solve([], proven=True)
+        self.model.clear_objective()
+        return found
+
+    def require(self, covered: int) -> None:
+        self.model.add(self.covered >= covered)
+
+    def extend(self, prefix: list[int | None]) -> list[int | None] | None:
+        """An admissible choice starting with `prefix`, or None if there is none."""
+        lits = []
+        for row, k in zip(self.y, prefix, strict=False):
+            lits.extend(v if i == k else v.Not() for i, v in enumerate(row))
+        return self._solve(lits)
+
+    def _solve(self, assumptions: list, proven: bool = False) -> list[int | None] | None:
+        """`proven`: an optimum is asked for, and only a proven one will do."""
+        cp = self.cp
+        self.model.clear_assumptions()
+        self.model.add_assumptions(assumptions)
+        solver = cp.CpSolver()
+        solver.parameters.num_workers = 1
+        solver.parameters.max_time_in_seconds = SOLVE_SECONDS
+        status = solver.solve(self.model)
+        if status == cp.INFEASIBLE:
+            return None
+        if status not in ((cp.OPTIMAL,) if proven else (cp.OPTIMAL, cp.FEASIBLE)):
+            raise InfeasibleError(f"the replacement lists could not be searched: the solver "
+                                  f"gave no answer within {SOLVE_SECONDS:.0f} s")
+        return [next((k for k, v in enumerate(row) if solver.boolean_value(v)), None)
+                for row in self.y]
 
 
 def _fewest_releases(system: QuotaSystem, kept: np.ndarray, avail: np.ndarray, seats: int

@@ -3,6 +3,7 @@ reproducible, verifiable through the history; one person per household."""
 
 from __future__ import annotations
 
+import hashlib
 import itertools
 import json
 import shutil
@@ -12,7 +13,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, assume, event, given, settings
 from hypothesis import strategies as st
 from typer.testing import CliRunner
 
@@ -21,7 +22,7 @@ from sortition.cli import app
 from sortition.errors import InfeasibleError
 from sortition.panels import quota_system
 from sortition.quotas import Quotas, ValueQuota, write_quotas
-from sortition.replace import run_replace
+from sortition.replace import _read_lists, run_replace
 from sortition.synth import synthesize_pool, write_pool
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -354,3 +355,266 @@ def test_completion_lottery_is_published_and_checked(drawn, tmp_path):
                        if '"panel_size": 1,' in text else text + " ", encoding="utf-8")
     code, out = run("verify", tmp_path / "b1", "--pool", drawn["pool"])
     assert code == 1 and "lottery.json: SHA-256 differs" in out
+
+
+# ---------------------------------------------------------------------------
+# The list choice (docs/draw-spec.md section 16): joint, and nobody released when avoidable
+
+
+def _tiny_bundle(d: Path, people: dict[str, tuple[str, ...]], features: list[str],
+                 quotas: Quotas, k: int, shape):
+    """A draw bundle of a hand-made pool whose panel has the seats per stratum `shape` (a
+    dict, or a test of {stratum key: seats}), from the first seed among s0, s1, … whose draw
+    gives it. Returns the inputs and the panel."""
+    from sortition.draw import panel_index, seed_bytes
+    from sortition.publish import read_lottery
+
+    ids = sorted(people)
+    pq.write_table(pa.table({"id": ids, **{f: [people[i][j] for i in ids]
+                                           for j, f in enumerate(features)}}),
+                   d / "pool.parquet")
+    write_quotas(quotas, d / "q.toml")
+    inputs = load_inputs(d / "pool.parquet", d / "q.toml", k)
+    run_draw(inputs, seed="s0", out_dir=d / "lot", algorithm="leximin", panels=None,
+             lottery_dir=None, legacy_runs=0)
+    data = (d / "lot" / "lottery.json").read_bytes()
+    lottery = read_lottery(data, "lottery.json")
+    digest = hashlib.sha256(data).hexdigest()
+    if isinstance(shape, dict):
+        shape = shape.__eq__
+    seed = next(f"s{i}" for i in range(500) if shape({
+        tuple(key): v for key, v in zip(lottery.keys, lottery.panels[panel_index(
+            lottery.weights, lottery.denominator, seed_bytes(f"s{i}"), digest)].tolist(),
+            strict=True) if v}))
+    result = run_draw(inputs, seed=seed, out_dir=d / "b0", algorithm="leximin", panels=None,
+                      lottery_dir=d / "lot", legacy_runs=0)
+    return inputs, result.audit["draw"]["ids"]
+
+
+def _write_lists(bundle: Path, lists: dict[str, list[str]]) -> None:
+    lines = ["member_id,rank,replacement_id"]
+    lines += [f"{m},{r},{c}" for m, cs in lists.items() for r, c in enumerate(cs, start=1)]
+    (bundle / "replacements.csv").write_text("\n".join(lines) + "\n", encoding="utf-8")
+
+
+def test_joint_choice_covers_what_greedy_swaps_cannot(tmp_path):
+    """Seat 1's first candidate fits alone but blocks seat 2's only candidate: the choice
+    takes seat 1's second candidate, and both seats come from the lists (no lottery)."""
+    people = {f"x{i}": ("x",) for i in range(1, 5)} | {f"y{i}": ("y",) for i in range(1, 5)}
+    quotas = Quotas([ValueQuota("h", "x", 1, 2), ValueQuota("h", "y", 1, 2)], [], 3)
+    inputs, panel = _tiny_bundle(tmp_path, people, ["h"], quotas, 3, {("x",): 1, ("y",): 2})
+    d1, d2 = [i for i in panel if i.startswith("y")]
+    free_x = [i for i in sorted(people) if i.startswith("x") and i not in panel]
+    free_y = [i for i in sorted(people) if i.startswith("y") and i not in panel]
+    # every listed swap keeps every quota on its own (section 12's promise)
+    _write_lists(tmp_path / "b0", {d1: [free_x[0], free_y[0]], d2: [free_x[1]]})
+    rep = run_replace(tmp_path / "b0", inputs, [d1, d2], "r", tmp_path / "b1")
+    assert rep.released == [] and rep.lottery_hash is None
+    assert {(r.left, r.joined, r.how, r.rank) for r in rep.replacements} == {
+        (d1, free_y[0], "replacement list", 2), (d2, free_x[1], "replacement list", 1)}
+    assert rep.audit["lottery"] is None
+
+
+def test_no_release_when_the_list_swap_is_what_blocks(tmp_path):
+    """Regression (the reported bug): the first declined seat's list swap fitted, the second
+    seat then could not be filled, and a member who had accepted was released — although two
+    people left complete the panel with everybody else. Now the swap is not made."""
+    people = {"a1": ("a", "x"), "a2": ("a", "x"), "a3": ("a", "x"), "b1": ("a", "y"),
+              "c1": ("b", "x"), "d1": ("b", "y")}
+    quotas = Quotas([ValueQuota("g", "a", 0, 2), ValueQuota("g", "b", 0, 3),
+                     ValueQuota("h", "x", 0, 2), ValueQuota("h", "y", 0, 3)], [], 3)
+    inputs, panel = _tiny_bundle(tmp_path, people, ["g", "h"], quotas, 3,
+                                 {("a", "x"): 2, ("b", "y"): 1})
+    first, kept = [i for i in panel if i.startswith("a")]
+    spare = next(i for i in ("a1", "a2", "a3") if i not in panel)
+    _write_lists(tmp_path / "b0", {first: [spare]})  # d1's seat: nobody fits (none left)
+    for seed in ("r", "r2", "r3"):
+        rep = run_replace(tmp_path / "b0", inputs, [first, "d1"], seed, tmp_path / "b1",
+                          force=True)
+        assert rep.released == []
+        assert kept in rep.panel and sorted(rep.panel) == sorted([kept, "b1", "c1"])
+        assert [r.how for r in rep.replacements] == ["new lottery"] * 2
+
+
+def _spec_list_choice():
+    import re
+
+    text = (ROOT / "docs" / "draw-spec.md").read_text(encoding="utf-8")
+    src = re.search(r"<!-- list-choice-reference-begin -->\n```python\n(.*?)```", text, re.S)[1]
+    ns: dict = {}
+    exec(compile(src, "draw-spec.md", "exec"), ns)
+    return ns["list_choice"]
+
+
+def _fewest_by_brute_force(system, kept, avail, seats: int) -> int | None:
+    """The fewest kept members whose release lets the people left complete the panel."""
+    for r in range(int(kept.sum()) + 1):
+        for z in itertools.product(*[range(int(v) + 1) for v in kept]):
+            if sum(z) == r and _completion_exists(None, system, kept - np.array(z), avail,
+                                                  seats + r):
+                return r
+    return None
+
+
+def _greedy(system, x, stratum, panel, order, cands) -> list[int | None]:
+    """The former rule (for the statistics only): seat by seat, the first fitting swap."""
+    x, out, used = x.copy(), [], set()
+    for p, cs in zip(order, cands, strict=True):
+        out.append(None)
+        for i, (c, t) in enumerate(cs):
+            y = x.copy()
+            y[stratum[panel[p]]] -= 1
+            y[t] += 1
+            if c not in used and system.satisfied(y):
+                x, out[-1] = y, i
+                used.add(c)
+                break
+    return out
+
+
+@st.composite
+def list_cases(draw):
+    n_features = draw(st.integers(2, 3))
+    n = draw(st.integers(6, 12))
+    rows = draw(st.lists(st.tuples(*[st.sampled_from("01")] * n_features),
+                         min_size=n, max_size=n))
+    k = draw(st.integers(3, min(5, n - 1)))
+    bounds = {}
+    for f in range(n_features):
+        for v in sorted({r[f] for r in rows}):
+            mid = round(k * sum(r[f] == v for r in rows) / n)
+            bounds[(f, v)] = (max(0, mid - draw(st.integers(0, 1))),
+                              min(k, mid + draw(st.integers(0, 1))))
+    return rows, k, bounds, draw(st.integers(1, 3)), draw(st.booleans()), draw(
+        st.integers(0, 10**6))
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[
+    HealthCheck.too_slow, HealthCheck.function_scoped_fixture, HealthCheck.filter_too_much])
+@given(case=list_cases(), data=st.data())
+def test_list_choice_property(tmp_path_factory, case, data):
+    """Small pools, lists from the draw or made up (every swap fitting alone, other strata
+    first, so that greedy swaps may block each other): the quotas hold, the declined are gone,
+    a member who accepted is released only when the brute force finds no panel keeping them
+    all (and then as few as possible), the list choice is the specification's, and no lottery
+    is run when the lists cover every seat."""
+    rows, k, bounds, per_member, made_up, salt = case
+    d = tmp_path_factory.mktemp("lists")
+    features = ["f0", "f1", "f2"][:len(rows[0])]
+    ids = [f"p{i:02d}" for i in range(len(rows))]
+    pq.write_table(pa.table({"id": ids, **{f: [r[j] for r in rows]
+                                           for j, f in enumerate(features)}}),
+                   d / "pool.parquet")
+    write_quotas(Quotas([ValueQuota(features[f], v, lo, hi)
+                         for (f, v), (lo, hi) in bounds.items()], [], k), d / "q.toml")
+    inputs = load_inputs(d / "pool.parquet", d / "q.toml", k)
+    try:
+        drawn = run_draw(inputs, seed=f"s{salt}", out_dir=d / "b0", algorithm="leximin",
+                         panels=None, lottery_dir=None, legacy_runs=0,
+                         replacements=per_member)
+    except InfeasibleError:
+        event("quotas infeasible")
+        return
+    system = quota_system(inputs.strata, inputs.quotas, k)
+    stratum = dict(zip(inputs.pool.ids.to_pylist(), inputs.strata.row_stratum.tolist(),
+                       strict=True))
+    panel = drawn.audit["draw"]["ids"]
+    x = np.bincount([stratum[i] for i in panel], minlength=system.n_strata)
+    lists = _read_lists(d / "b0" / "replacements.csv")
+    if made_up:  # any people whose swap fits alone, in any order, nobody twice
+        taken: set[str] = set()
+        lists = {}
+        for m in panel:
+            fits = [p for p in ids if p not in panel and p not in taken and system.satisfied(
+                x - np.eye(system.n_strata, dtype=np.int64)[stratum[m]]
+                + np.eye(system.n_strata, dtype=np.int64)[stratum[p]])]
+            # other strata first: swaps across strata are the ones that block each other
+            mine = sorted(data.draw(st.permutations(fits)),
+                          key=lambda p, m=m: stratum[p] == stratum[m])[:per_member]
+            taken.update(mine)
+            lists[m] = mine
+        _write_lists(d / "b0", lists)
+    declined = data.draw(st.permutations(panel))[:data.draw(st.integers(1, min(4, k)))]
+    gone = set(declined)
+    kept = x - np.bincount([stratum[i] for i in declined], minlength=system.n_strata)
+    avail = system.counts - x
+    try:
+        rep = run_replace(d / "b0", inputs, declined, f"r{salt}", d / "b1")
+    except InfeasibleError:
+        assert _fewest_by_brute_force(system, kept, avail, len(declined)) is None
+        return
+    seats = np.bincount([stratum[i] for i in rep.panel], minlength=system.n_strata)
+    assert system.satisfied(seats)
+    assert len(set(rep.panel)) == k and not gone & set(rep.panel)
+    for p, i in enumerate(panel):  # a member who accepted keeps their seat unless released
+        assert rep.panel[p] == i or i in gone or i in rep.released
+    exists = _completion_exists(None, system, kept, avail, len(declined))
+    assert (rep.released == []) == exists
+    if rep.released:
+        assert len(rep.released) == _fewest_by_brute_force(system, kept, avail, len(declined))
+        kept = kept - np.bincount([stratum[i] for i in rep.released],
+                                  minlength=system.n_strata)
+    order = [p for p, i in enumerate(panel) if i in gone]
+    cands = [[(c, stratum[c]) for c in lists.get(panel[p], []) if c not in panel]
+             for p in order]
+    pick = _spec_list_choice()(kept.tolist(), avail.tolist(), cands, len(rep.released),
+                               [g.tolist() for g in system.groups], system.lo.tolist(),
+                               system.hi.tolist())
+    expected = {(p + 1, cands[j][i][0]) for j, (p, i) in enumerate(zip(order, pick,
+                                                                       strict=True))
+                if i is not None}
+    assert {(r.position, r.joined) for r in rep.replacements
+            if r.how == "replacement list"} == expected
+    event(f"released={len(rep.released)} open={pick.count(None)}/{len(pick)} "
+          f"lists={'made up' if made_up else 'drawn'}")
+    event(f"greedy swaps would differ: {_greedy(system, x, stratum, panel, order, cands) != pick}")
+    if None not in pick and not rep.released:
+        assert rep.lottery_hash is None and rep.audit["lottery"] is None
+
+
+@settings(max_examples=15, deadline=None, suppress_health_check=[
+    HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
+@given(k=st.integers(3, 5), data=st.data())
+def test_list_choice_where_greedy_swaps_fail(tmp_path_factory, k, data):
+    """Built so that greedy swaps fail: the panel is one seat below the maximum of `h=x`;
+    seat 1's list is [an x, a y], the later seats' lists hold one x each. Greedy takes seat 1's
+    x and then no later seat fits; the choice takes seat 1's y and seat 2's x (and leaves the
+    rest to the lottery), as the specification's program says, releasing nobody."""
+    hi = data.draw(st.integers(1, k - 1))
+    m = data.draw(st.integers(2, min(3, k - hi + 1)))
+    nx = hi + m + data.draw(st.integers(0, 2))
+    # x's fair share of the seats strictly between hi - 1 and hi: LEXIMIN uses both kinds
+    ny = max(k * nx // hi - nx + 1, k - hi + 3)
+    assume(hi == 1 or k * nx < hi * (nx + ny) and k * nx > (hi - 1) * (nx + ny))
+    noise = data.draw(st.lists(st.sampled_from("01"), min_size=nx + ny, max_size=nx + ny))
+    people = {f"{h}{i}": (h, noise[j]) for j, (h, i) in enumerate(
+        [("x", i) for i in range(nx)] + [("y", i) for i in range(ny)])}
+    quotas = Quotas([ValueQuota("h", "x", hi - 1, hi), ValueQuota("h", "y", k - hi, k - hi + 1),
+                     ValueQuota("g", "0", 0, k), ValueQuota("g", "1", 0, k)], [], k)
+    d = tmp_path_factory.mktemp("trap")
+    inputs, panel = _tiny_bundle(d, people, ["h", "g"], quotas, k, lambda seats: sum(
+        v for key, v in seats.items() if key[0] == "x") == hi - 1)
+    declined = [i for i in panel if i.startswith("y")][:m]
+    free_x = [i for i in sorted(people) if i.startswith("x") and i not in panel]
+    free_y = [i for i in sorted(people) if i.startswith("y") and i not in panel]
+    lists = {declined[0]: [free_x[0], free_y[0]]}
+    lists |= {member: [free_x[j]] for j, member in enumerate(declined[1:], start=1)}
+    _write_lists(d / "b0", lists)
+    rep = run_replace(d / "b0", inputs, declined, "r", d / "b1")
+    assert rep.released == []
+    system = quota_system(inputs.strata, inputs.quotas, k)
+    stratum = dict(zip(inputs.pool.ids.to_pylist(), inputs.strata.row_stratum.tolist(),
+                       strict=True))
+    x = np.bincount([stratum[i] for i in panel], minlength=system.n_strata)
+    kept = x - np.bincount([stratum[i] for i in declined], minlength=system.n_strata)
+    order = [panel.index(i) for i in declined]
+    cands = [[(c, stratum[c]) for c in lists[i]] for i in declined]
+    pick = _spec_list_choice()(kept.tolist(), (system.counts - x).tolist(), cands, 0,
+                               [g.tolist() for g in system.groups], system.lo.tolist(),
+                               system.hi.tolist())
+    assert pick == [1, 0] + [None] * (m - 2)
+    assert pick != _greedy(system, x, stratum, panel, order, cands)
+    assert {(r.left, r.joined, r.rank) for r in rep.replacements
+            if r.how == "replacement list"} == {(declined[0], free_y[0], 2),
+                                                (declined[1], free_x[1], 1)}
+    assert (rep.audit["lottery"] is None) == (m == 2)
