@@ -34,6 +34,7 @@ from . import draw as drawing
 from .errors import InputError
 from .fileio import csv_field
 from .fingerprint import PoolFingerprint, pool_fingerprint, quotas_document, quotas_fingerprint
+from .limits import MAX_PANELS, MAX_REPLACEMENTS, check_count, check_seconds
 from .lottery import Lottery, compute_lottery, probabilities_csv
 from .panels import quota_system
 from .pool import Pool, load_pool, load_recorded_pool, read_rows
@@ -46,6 +47,7 @@ from .publish import (
 )
 from .quotas import Quotas, load_quotas
 from .strata import Strata, build_strata
+from .textopts import check_text, seed_option
 
 SCHEMA = "sortition-audit"
 SCHEMA_VERSION = 1
@@ -151,6 +153,7 @@ def run_lottery(inputs: Inputs, algorithm: str, *, panels: int | None = None,
     if algorithm not in DRAWABLE:
         raise InputError(f"--algorithm {algorithm}: no lottery to draw from (choose "
                          f"{', '.join(DRAWABLE)}; legacy is for `probabilities` only)")
+    check_options(panels=panels, time_limit=time_limit)
     problem = None if panels is None else transparent_problem(panels, inputs.size,
                                                                  len(inputs.pool))
     if problem:  # before any solving
@@ -340,6 +343,7 @@ def run_draw(inputs: Inputs, *, seed: str, out_dir: Path, algorithm: str | None,
              replacements: int | None = None) -> DrawResult:
     """Compute or reuse the lottery, draw with the seed, and write the public bundle."""
     seed_b = _seed(seed)
+    check_options(panels=panels, replacements=replacements, time_limit=time_limit, title=title)
     out_dir = Path(out_dir)
     check_target(out_dir, force)
     if private_out is not None:
@@ -362,7 +366,7 @@ def run_draw(inputs: Inputs, *, seed: str, out_dir: Path, algorithm: str | None,
              "probabilities.csv": probabilities_csv(inputs.whole.ids, probabilities)}
     attainment = quota_attainment(published, inputs.quotas, drawn)
     lists = None
-    if replacements:
+    if replacements is not None:
         lists = draw_replacements(inputs, drawn, replacements, seed_b, lottery_hash)
         files["replacements.csv"] = lists.csv_bytes()
     audit = audit_document(inputs, published, lottery_hash, seed, drawn, attainment,
@@ -394,8 +398,7 @@ def draw_replacements(inputs: Inputs, drawn: Drawn, r: int, seed: bytes, lottery
     """The replacement lists of the drawn panel (see `replacements` and docs/draw-spec.md)."""
     from .replacements import replacement_lists
 
-    if r < 1:
-        raise InputError(f"--replacements {r}: must be at least 1")
+    r = check_count("--replacements", r, maximum=MAX_REPLACEMENTS)
     system = quota_system(inputs.strata, inputs.quotas, inputs.size)
     seats = np.zeros(system.n_strata, dtype=np.int64)
     for s, _ in drawn.people:
@@ -405,11 +408,25 @@ def draw_replacements(inputs: Inputs, drawn: Drawn, r: int, seed: bytes, lottery
 
 
 def _seed(seed: str) -> bytes:
-    try:
-        return drawing.seed_bytes(seed)
-    except ValueError:
-        raise InputError("--seed: the seed is empty; give the public text announced for the "
-                         "draw") from None
+    return seed_option("--seed", seed, "the draw")
+
+
+def check_options(*, seed: str | None = None, panels: int | None = None,
+                  replacements: int | None = None, time_limit: float | None = None,
+                  title: str | None = None) -> None:
+    """The lottery's and the draw's own options (sizes, seed, title), checked before any work.
+
+    `run_lottery` and `run_draw` call it; the command line calls it too, before loading the pool,
+    so that a typo is refused at once rather than after minutes of loading.
+    """
+    if seed is not None:
+        _seed(seed)
+    if panels is not None:
+        check_count("--panels", panels, maximum=MAX_PANELS)
+    if replacements is not None:
+        check_count("--replacements", replacements, maximum=MAX_REPLACEMENTS)
+    check_seconds("--time-limit", time_limit)
+    check_text("--title", title)
 
 
 def audit_document(inputs: Inputs, published: PublishedLottery, lottery_hash: str, seed: str,

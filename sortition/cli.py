@@ -263,6 +263,7 @@ def probabilities(
     from .display import probabilities_table
     from .lottery import (
         ALGORITHMS,
+        check_options,
         compute_probabilities,
         probability_summary,
         write_probabilities,
@@ -274,10 +275,7 @@ def probabilities(
         if algorithm not in ALGORITHMS:
             raise InputError(f"--algorithm {algorithm}: unknown (choose "
                              f"{', '.join(ALGORITHMS)})")
-        if runs < 1:
-            raise InputError(f"--runs {runs}: must be at least 1")
-        if time_limit is not None and time_limit <= 0:
-            raise InputError(f"--time-limit {time_limit}: must be positive")
+        check_options(runs=runs, time_limit=time_limit)
         for p in (out_path, strata_out):
             if p is not None and p.suffix.lower() != ".csv":
                 raise InputError(f"{p}: output must be a .csv file")
@@ -326,11 +324,6 @@ HouseholdSeedOpt = Annotated[str | None, typer.Option(
 TimeLimitOpt = Annotated[float | None, typer.Option(
     "--time-limit", help="Stop the lottery computation after this many seconds (exit 1).",
     show_default=False)]
-
-
-def _positive(name: str, value: float | None) -> None:
-    if value is not None and value <= 0:
-        raise InputError(f"{name} {value}: must be positive")
 
 
 @app.command("public-pool")
@@ -409,11 +402,11 @@ def lottery(
 
     Example: sortition lottery pool.parquet --quotas quotas/occitanie-2020.toml --out lottery/
     """
-    from .audit import run_lottery
+    from .audit import check_options, run_lottery
     from .fileio import atomic_path
 
     try:
-        _positive("--time-limit", time_limit)
+        check_options(panels=panels, time_limit=time_limit)
         if out_dir.exists() and not out_dir.is_dir():
             raise InputError(f"{out_dir}: exists and is not a folder")
         target = out_dir / "lottery.json"
@@ -492,13 +485,11 @@ def draw(
 
     Example: sortition draw pool.parquet -q quotas.csv -k 100 --seed "loto: 4 17 22 38" -o bundle/
     """
-    from .audit import check_private, check_target, run_draw
+    from .audit import check_options, check_private, check_target, run_draw
 
     try:
-        _positive("--time-limit", time_limit)
-        if not seed:
-            raise InputError("--seed: the seed is empty; give the public text announced for "
-                             "the draw")
+        check_options(seed=seed, panels=panels, replacements=replacements,
+                      time_limit=time_limit, title=title)
         check_target(out_dir, force)
         if private_out is not None:
             check_private(private_out, out_dir)
@@ -626,11 +617,10 @@ def replace(
     Example: sortition replace bundle/ --pool pool.csv --declined no.txt --seed "s2" -o bundle-2/
     """
     from .replace import bundle_inputs, read_declined, run_replace
+    from .textopts import seed_option
 
     try:
-        if not seed:
-            raise InputError("--seed: the seed is empty; give the public text announced for "
-                             "the replacement")
+        seed_option("--seed", seed, "the replacement")
         declined = read_declined(declined_path)
         with err.status("loading the pool…"):
             inputs = bundle_inputs(bundle, pool_path, quotas_path, id_column=id_column,
@@ -818,12 +808,8 @@ def simulate(
     from .simulate import run_simulation
 
     try:
-        if trials < 1:
-            raise InputError(f"--trials {trials}: must be at least 1")
         if not 0 <= dropout_rate <= 1:
             raise InputError(f"--dropout-rate {dropout_rate}: must be between 0 and 1")
-        if not seed:
-            raise InputError("--seed: the seed is empty")
         with err.status(f"simulating {trials:,} trials…"):
             sim = run_simulation(bundle, pool_path, seed=seed, rate=dropout_rate,
                                  rates_path=rates_path, trials=trials, id_column=id_column,

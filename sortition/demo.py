@@ -26,6 +26,7 @@ from .fileio import write_text_atomic
 from .fingerprint import pool_fingerprint, quotas_fingerprint, write_public_extract
 from .invite import InviteResult, run_invite
 from .legacy import clearly_below
+from .limits import MAX_SYNTH_ROWS, check_count
 from .lottery import Probabilities, compute_probabilities, write_probabilities
 from .pool import load_pool
 from .quotas import Quotas, load_quotas, write_quotas
@@ -100,6 +101,7 @@ def run_demo(out_dir: Path, *, rows: int = 1_300_000, seed: int = 2020,
              progress: Callable[[str], object] | None = None) -> DemoResult:
     """Replay the recruitment process on a synthetic Occitanie base (see the module docstring)."""
     say = progress or (lambda _msg: None)
+    check_count("--rows", rows, maximum=MAX_SYNTH_ROWS)  # before creating the folder
     if out_dir.exists() and not out_dir.is_dir():
         raise InputError(f"{out_dir}: exists and is not a folder")
     out_dir.mkdir(parents=True, exist_ok=True)

@@ -57,10 +57,12 @@ from . import draw as drawing
 from .errors import InfeasibleError, InputError
 from .fileio import atomic_path
 from .fingerprint import PoolFingerprint, pool_fingerprint, stratum_differences
+from .limits import MAX_CALLS, count_problem
 from .margins import AGE_BANDS, AREAS, DIPLOMA_LEVELS, GENDERS, load_occitanie_margins
 from .pool import Pool, load_pool, read_rows
 from .resources import occitanie_data_dir
 from .strata import build_strata
+from .textopts import check_text, seed_option
 
 SCHEMA = "sortition-calls"
 SCHEMA_VERSION = 1
@@ -649,13 +651,18 @@ class InviteResult:
     warnings: list[str]
 
 
-def _check_options(base: Path, size: int, seed: str, out: Path, extra: Sequence[Path | None]
-                   ) -> None:
-    problems = []
-    if not seed:
-        problems.append("--seed: the seed is empty; give the public text announced for the draw")
-    if size < 1:
-        problems.append(f"--size {size}: must be at least 1")
+def _check_options(base: Path, size: int, seed: str, out: Path, extra: Sequence[Path | None],
+                   by: Sequence[str] = ()) -> None:
+    problems: list[str] = []
+    try:
+        seed_option("--seed", seed, "the draw")
+        for feature in by:
+            check_text("--by", feature)
+    except InputError as e:
+        problems.extend(e.problems)
+    size_problem = count_problem("--size", size, maximum=MAX_CALLS)
+    if size_problem:
+        problems.append(size_problem)
     if out.suffix.lower() not in (".parquet", ".csv"):
         problems.append(f"--out {out}: must end in .parquet or .csv")
     targets = {out.resolve(), audit_path_for(out).resolve()}
@@ -712,7 +719,7 @@ def run_invite(base: Path, *, size: int, seed: str, out: Path, by: Sequence[str]
     base, out = Path(base), Path(out)
     timings: dict[str, float] = {}
     t = time.perf_counter()
-    _check_options(base, size, seed, out, (response_rates, exclude))
+    _check_options(base, size, seed, out, (response_rates, exclude), by)
     by_list = sorted(dict.fromkeys(by), key=_utf8)
     shares, margin_hashes = population_margins(by_list, margins_dir)
     rates = read_response_rates(response_rates, encoding) if response_rates is not None \

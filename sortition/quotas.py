@@ -24,6 +24,7 @@ from pathlib import Path
 
 from .errors import InputError
 from .fileio import write_text_atomic
+from .limits import MAX_PANEL_SIZE, check_count
 
 APPORTIONMENTS = ("largest_remainder", "sainte_lague")
 SHARE_SUM_TOLERANCE = 0.01
@@ -567,8 +568,8 @@ def load_quotas(path: str | Path, size: int | None = None) -> Quotas:
         raise InputError(f"{path}: quota file not found")
     if path.is_dir():
         raise InputError(f"{path}: is a folder, not a quota file")
-    if size is not None and size <= 0:
-        raise InputError(f"--size {size}: the panel size must be a positive whole number")
+    if size is not None:
+        check_count("--size", size, maximum=MAX_PANEL_SIZE)
     suffix = path.suffix.lower()
     if suffix == ".toml":
         return read_quotas_toml(path, size)
