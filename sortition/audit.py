@@ -105,6 +105,7 @@ def load_inputs(pool_path: Path, quotas_path: Path, size: int | None, *,
             raise InputError(f"{quotas_path}: CSV quotas need --size")
     if household_column is None and household_seed is not None:
         raise InputError("--household-seed needs --household-column")
+    check_text("--household-seed", household_seed)  # before the pool is loaded
     features = list(features or quotas.all_features)
     load = load_recorded_pool if recorded else load_pool
     whole = load(pool_path, features, id_column=id_column, encoding=encoding,

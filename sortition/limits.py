@@ -87,9 +87,10 @@ def check_seconds(option: str, value: float | None, *,
     except (TypeError, ValueError):
         raise InputError(f"{option} {value!r}: must be a number of seconds") from None
     if math.isnan(seconds) or seconds <= 0:
-        raise InputError(f"{option} {value}: must be positive")
+        raise InputError(f"{option} {seconds:g}: must be positive")
     if seconds > maximum.value:
-        raise InputError(f"{option} {value}: at most {maximum.value:,} seconds ({maximum.why})")
+        raise InputError(f"{option} {seconds:g}: at most {maximum.value:,} seconds "
+                         f"({maximum.why})")
     return seconds
 
 
