@@ -154,7 +154,6 @@ def run_lottery(inputs: Inputs, algorithm: str, *, panels: int | None = None,
     if algorithm not in DRAWABLE:
         raise InputError(f"--algorithm {algorithm}: no lottery to draw from (choose "
                          f"{', '.join(DRAWABLE)}; legacy is for `probabilities` only)")
-    check_options(panels=panels, time_limit=time_limit)
     problem = None if panels is None else transparent_problem(panels, inputs.size,
                                                                  len(inputs.pool))
     if problem:  # before any solving
