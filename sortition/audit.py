@@ -33,6 +33,7 @@ from . import draw as drawing
 from .errors import InputError
 from .fileio import csv_field
 from .fingerprint import PoolFingerprint, pool_fingerprint, quotas_document, quotas_fingerprint
+from .limits import MAX_PANELS, MAX_REPLACEMENTS, check_count, check_seconds
 from .lottery import Lottery, compute_lottery, probabilities_csv
 from .outputs import (
     BUNDLE_SCHEMA,
@@ -54,6 +55,7 @@ from .publish import (
 )
 from .quotas import Quotas, load_quotas
 from .strata import Strata, build_strata
+from .textopts import check_text, seed_option
 
 SCHEMA = BUNDLE_SCHEMA
 SCHEMA_VERSION = 1
@@ -110,6 +112,7 @@ def load_inputs(pool_path: Path, quotas_path: Path, size: int | None, *,
             raise InputError(f"{quotas_path}: CSV quotas need --size")
     if household_column is None and household_seed is not None:
         raise InputError("--household-seed needs --household-column")
+    check_text("--household-seed", household_seed)  # before the pool is loaded
     features = list(features or quotas.all_features)
     load = load_recorded_pool if recorded else load_pool
     whole = load(pool_path, features, id_column=id_column, encoding=encoding,
@@ -347,6 +350,7 @@ def run_draw(inputs: Inputs, *, seed: str, out_dir: Path, algorithm: str | None,
              replacements: int | None = None) -> DrawResult:
     """Compute or reuse the lottery, draw with the seed, and write the public bundle."""
     seed_b = _seed(seed)
+    check_options(panels=panels, replacements=replacements, time_limit=time_limit, title=title)
     out_dir = Path(out_dir)
     given = draw_inputs(inputs.whole.path, inputs.quotas_path, lottery_dir)
     check_draw_outputs(out_dir, private_out, inputs=given, force=force)
@@ -368,7 +372,7 @@ def run_draw(inputs: Inputs, *, seed: str, out_dir: Path, algorithm: str | None,
              "probabilities.csv": probabilities_csv(inputs.whole.ids, probabilities)}
     attainment = quota_attainment(published, inputs.quotas, drawn)
     lists = None
-    if replacements:
+    if replacements is not None:
         lists = draw_replacements(inputs, drawn, replacements, seed_b, lottery_hash)
         files["replacements.csv"] = lists.csv_bytes()
     audit = audit_document(inputs, published, lottery_hash, seed, drawn, attainment,
@@ -401,8 +405,7 @@ def draw_replacements(inputs: Inputs, drawn: Drawn, r: int, seed: bytes, lottery
     """The replacement lists of the drawn panel (see `replacements` and docs/draw-spec.md)."""
     from .replacements import replacement_lists
 
-    if r < 1:
-        raise InputError(f"--replacements {r}: must be at least 1")
+    r = check_count("--replacements", r, maximum=MAX_REPLACEMENTS)
     system = quota_system(inputs.strata, inputs.quotas, inputs.size)
     seats = np.zeros(system.n_strata, dtype=np.int64)
     for s, _ in drawn.people:
@@ -412,11 +415,25 @@ def draw_replacements(inputs: Inputs, drawn: Drawn, r: int, seed: bytes, lottery
 
 
 def _seed(seed: str) -> bytes:
-    try:
-        return drawing.seed_bytes(seed)
-    except ValueError:
-        raise InputError("--seed: the seed is empty; give the public text announced for the "
-                         "draw") from None
+    return seed_option("--seed", seed, "the draw")
+
+
+def check_options(*, seed: str | None = None, panels: int | None = None,
+                  replacements: int | None = None, time_limit: float | None = None,
+                  title: str | None = None) -> None:
+    """The lottery's and the draw's own options (sizes, seed, title), checked before any work.
+
+    `run_lottery` and `run_draw` call it; the command line calls it too, before loading the pool,
+    so that a typo is refused at once rather than after minutes of loading.
+    """
+    if seed is not None:
+        _seed(seed)
+    if panels is not None:
+        check_count("--panels", panels, maximum=MAX_PANELS)
+    if replacements is not None:
+        check_count("--replacements", replacements, maximum=MAX_REPLACEMENTS)
+    check_seconds("--time-limit", time_limit)
+    check_text("--title", title)
 
 
 def audit_document(inputs: Inputs, published: PublishedLottery, lottery_hash: str, seed: str,

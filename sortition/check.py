@@ -20,6 +20,7 @@ from typing import Any
 
 from ortools.sat.python import cp_model
 
+from .limits import check_seconds
 from .quotas import CrossQuota, Quotas, ValueQuota
 from .strata import Strata
 
@@ -430,6 +431,7 @@ def check_feasibility(strata: Strata, quotas: Quotas, size: int, *,
     `time_limit` (seconds) is shared by all the solves; a solve cut short leaves the verdict
     "unknown" (or the relaxation / impossible strata undetermined) with a warning.
     """
+    check_seconds("--time-limit", time_limit)
     clock = _Clock(time_limit)
     counts = [int(n) for n in strata.counts.tolist()]
     pool_size = sum(counts)

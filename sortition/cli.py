@@ -281,6 +281,7 @@ def probabilities(
     from .lottery import (
         ALGORITHMS,
         check_csv_output,
+        check_options,
         compute_probabilities,
         probability_summary,
         write_probabilities,
@@ -292,10 +293,7 @@ def probabilities(
         if algorithm not in ALGORITHMS:
             raise InputError(f"--algorithm {algorithm}: unknown (choose "
                              f"{', '.join(ALGORITHMS)})")
-        if runs < 1:
-            raise InputError(f"--runs {runs}: must be at least 1")
-        if time_limit is not None and time_limit <= 0:
-            raise InputError(f"--time-limit {time_limit}: must be positive")
+        check_options(runs=runs, time_limit=time_limit)
         given = [pool_path, quotas_path]
         check_csv_output(out_path, inputs=given, force=force)
         if strata_out is not None:
@@ -345,11 +343,6 @@ HouseholdSeedOpt = Annotated[str | None, typer.Option(
 TimeLimitOpt = Annotated[float | None, typer.Option(
     "--time-limit", help="Stop the lottery computation after this many seconds (exit 1).",
     show_default=False)]
-
-
-def _positive(name: str, value: float | None) -> None:
-    if value is not None and value <= 0:
-        raise InputError(f"{name} {value}: must be positive")
 
 
 @app.command("public-pool")
@@ -428,10 +421,16 @@ def lottery(
 
     Example: sortition lottery pool.parquet --quotas quotas/occitanie-2020.toml --out lottery/
     """
-    from .audit import check_lottery_target, draw_inputs, run_lottery, write_lottery
+    from .audit import (
+        check_lottery_target,
+        check_options,
+        draw_inputs,
+        run_lottery,
+        write_lottery,
+    )
 
     try:
-        _positive("--time-limit", time_limit)
+        check_options(panels=panels, time_limit=time_limit)
         given = draw_inputs(pool_path, quotas_path)
         target = check_lottery_target(out_dir, inputs=given)
         inputs = _inputs(pool_path, quotas_path, size, id_column, encoding, household_column,
@@ -502,13 +501,11 @@ def draw(
 
     Example: sortition draw pool.parquet -q quotas.csv -k 100 --seed "loto: 4 17 22 38" -o bundle/
     """
-    from .audit import check_draw_outputs, draw_inputs, run_draw
+    from .audit import check_draw_outputs, check_options, draw_inputs, run_draw
 
     try:
-        _positive("--time-limit", time_limit)
-        if not seed:
-            raise InputError("--seed: the seed is empty; give the public text announced for "
-                             "the draw")
+        check_options(seed=seed, panels=panels, replacements=replacements,
+                      time_limit=time_limit, title=title)
         check_draw_outputs(out_dir, private_out, force=force,
                            inputs=draw_inputs(pool_path, quotas_path, lottery_dir))
         inputs = _inputs(pool_path, quotas_path, size, id_column, encoding, household_column,
@@ -637,11 +634,10 @@ def replace(
     Example: sortition replace bundle/ --pool pool.csv --declined no.txt --seed "s2" -o bundle-2/
     """
     from .replace import bundle_inputs, check_replace_target, read_declined, run_replace
+    from .textopts import seed_option
 
     try:
-        if not seed:
-            raise InputError("--seed: the seed is empty; give the public text announced for "
-                             "the replacement")
+        seed_option("--seed", seed, "the replacement")
         declined = read_declined(declined_path)
         check_replace_target(out_dir, bundle, pool_path=pool_path, quotas_path=quotas_path,
                              declined_path=declined_path, force=force)
@@ -834,12 +830,8 @@ def simulate(
     from .simulate import run_simulation
 
     try:
-        if trials < 1:
-            raise InputError(f"--trials {trials}: must be at least 1")
         if not 0 <= dropout_rate <= 1:
             raise InputError(f"--dropout-rate {dropout_rate}: must be between 0 and 1")
-        if not seed:
-            raise InputError("--seed: the seed is empty")
         with err.status(f"simulating {trials:,} trials…"):
             sim = run_simulation(bundle, pool_path, seed=seed, rate=dropout_rate,
                                  rates_path=rates_path, trials=trials, id_column=id_column,

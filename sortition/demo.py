@@ -30,6 +30,7 @@ from .check import FeasibilityReport, check_feasibility
 from .fingerprint import pool_fingerprint, quotas_fingerprint, write_public_extract
 from .invite import InviteResult, run_invite
 from .legacy import clearly_below
+from .limits import MAX_SYNTH_ROWS, check_count
 from .lottery import Probabilities, compute_probabilities, write_probabilities
 from .outputs import NEW, OLD, PENDING, bundle_problem, check_folder, write_text
 from .pool import load_pool
@@ -111,6 +112,7 @@ def run_demo(out_dir: Path, *, rows: int = 1_300_000, seed: int = 2020,
              progress: Callable[[str], object] | None = None) -> DemoResult:
     """Replay the recruitment process on a synthetic Occitanie base (see the module docstring)."""
     say = progress or (lambda _msg: None)
+    check_count("--rows", rows, maximum=MAX_SYNTH_ROWS)  # before touching the folder
     out_dir = Path(out_dir)
     check_folder(out_dir, inputs=(), force=True, owned=demo_problem)
     _clear_demo(out_dir)

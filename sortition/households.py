@@ -23,6 +23,7 @@ import pyarrow.compute as pc
 from . import draw as drawing
 from .errors import InputError
 from .pool import Pool, subset
+from .textopts import seed_option
 
 LABEL = "households"
 
@@ -31,11 +32,7 @@ def representatives(pool: Pool, seed: str, pool_sha256: str) -> np.ndarray:
     """Rows (0-based, increasing) of the people who represent their household."""
     if pool.households is None:
         return np.arange(len(pool), dtype=np.int64)
-    try:
-        seed_b = drawing.seed_bytes(seed)
-    except ValueError:
-        raise InputError("--household-seed: the seed is empty; give the public text announced "
-                         "for the household pre-draw") from None
+    seed_b = seed_option("--household-seed", seed, "the household pre-draw")
     order = pc.array_sort_indices(pool.ids).to_numpy()  # rows by id
     by_household = order[np.argsort(pool.households[order], kind="stable")]
     numbers = pool.households[by_household]

@@ -55,11 +55,13 @@ import pyarrow.compute as pc
 from . import draw as drawing
 from .errors import InfeasibleError, InputError
 from .fingerprint import PoolFingerprint, pool_fingerprint, stratum_differences
+from .limits import MAX_CALLS, count_problem
 from .margins import AGE_BANDS, AREAS, DIPLOMA_LEVELS, GENDERS, load_occitanie_margins
 from .outputs import check_pair, write_pair
 from .pool import Pool, load_pool, read_rows
 from .resources import occitanie_data_dir
 from .strata import build_strata
+from .textopts import check_text, seed_option
 
 SCHEMA = "sortition-calls"
 SCHEMA_VERSION = 1
@@ -649,14 +651,19 @@ class InviteResult:
 
 
 def _check_options(base: Path, size: int, seed: str, out: Path, extra: Sequence[Path | None],
-                   force: bool = False) -> None:
+                   force: bool = False, by: Sequence[str] = ()) -> None:
     check_pair(out, audit_path_for(out), inputs=[base, audit_path_for(base), *extra],
                force=force)
-    problems = []
-    if not seed:
-        problems.append("--seed: the seed is empty; give the public text announced for the draw")
-    if size < 1:
-        problems.append(f"--size {size}: must be at least 1")
+    problems: list[str] = []
+    try:
+        seed_option("--seed", seed, "the draw")
+        for feature in by:
+            check_text("--by", feature)
+    except InputError as e:
+        problems.extend(e.problems)
+    size_problem = count_problem("--size", size, maximum=MAX_CALLS)
+    if size_problem:
+        problems.append(size_problem)
     if out.suffix.lower() not in (".parquet", ".csv"):
         problems.append(f"--out {out}: must end in .parquet or .csv")
     if problems:
@@ -710,7 +717,7 @@ def run_invite(base: Path, *, size: int, seed: str, out: Path, by: Sequence[str]
     base, out = Path(base), Path(out)
     timings: dict[str, float] = {}
     t = time.perf_counter()
-    _check_options(base, size, seed, out, (response_rates, exclude, margins_dir), force)
+    _check_options(base, size, seed, out, (response_rates, exclude, margins_dir), force, by)
     by_list = sorted(dict.fromkeys(by), key=_utf8)
     shares, margin_hashes = population_margins(by_list, margins_dir)
     rates = read_response_rates(response_rates, encoding) if response_rates is not None \
@@ -751,7 +758,8 @@ def run_invite(base: Path, *, size: int, seed: str, out: Path, by: Sequence[str]
         return audit_bytes(audit)
 
     try:
-        _check_options(base, size, seed, out, (response_rates, exclude, margins_dir), force)
+        _check_options(base, size, seed, out, (response_rates, exclude, margins_dir), force,
+                       by_list)
         write_pair(out, lambda tmp: write_table(table, tmp, like=out), audit_path, audit_data,
                    private=True)
     except OSError as e:

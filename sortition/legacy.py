@@ -30,6 +30,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .errors import InfeasibleError, InputError
+from .limits import MAX_LEGACY_RUNS, check_count
 from .quotas import Quotas
 from .strata import Strata
 
@@ -245,8 +246,7 @@ def legacy_probabilities(strata: Strata, quotas: Quotas, size: int, *, seed: int
     Runs `runs` panels on one random stream `Generator(PCG64(seed))`: the same arguments always
     give identical arrays. `progress(done, runs)` is called about every 1 % of the runs.
     """
-    if isinstance(runs, bool) or not isinstance(runs, int | np.integer) or runs < 1:
-        raise InputError(f"runs {runs!r} must be a positive whole number")
+    runs = check_count("--runs", runs, maximum=MAX_LEGACY_RUNS)
     if isinstance(seed, bool) or not isinstance(seed, int | np.integer) or seed < 0:
         raise InputError(f"seed {seed!r} must be a non-negative whole number")
     plan = _plan(strata, quotas)

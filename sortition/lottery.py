@@ -21,6 +21,7 @@ import pyarrow.csv as pacsv
 from . import leximin as algorithms
 from .errors import InputError
 from .fileio import csv_field
+from .limits import MAX_LEGACY_RUNS, check_count, check_seconds
 from .outputs import atomic_path, check_file
 from .panels import QuotaSystem, quota_system
 from .quotas import Quotas
@@ -98,6 +99,7 @@ def compute_lottery(strata: Strata, quotas: Quotas, size: int, algorithm: str = 
                     time_limit: float | None = None,
                     log: Callable[[str], None] | None = None) -> Lottery:
     """A fair lottery over panels of `size` meeting `quotas`, by the named algorithm."""
+    check_seconds("--time-limit", time_limit)
     if algorithm not in ("leximin", "maximin", "nash"):
         raise InputError(f"--algorithm {algorithm}: no lottery for this algorithm "
                          "(choose leximin, maximin or nash)")
@@ -124,6 +126,14 @@ def compute_lottery(strata: Strata, quotas: Quotas, size: int, algorithm: str = 
     return lottery
 
 
+def check_options(*, runs: int | None = None, time_limit: float | None = None) -> None:
+    """`probabilities`' own sizes, checked before any work (the command line calls it before
+    loading the pool; `compute_probabilities` calls it for library callers)."""
+    if runs is not None:
+        check_count("--runs", runs, maximum=MAX_LEGACY_RUNS)
+    check_seconds("--time-limit", time_limit)
+
+
 def compute_probabilities(strata: Strata, quotas: Quotas, size: int,
                           algorithm: str = "leximin", *, time_limit: float | None = None,
                           seed: int = 0, runs: int = 1000,
@@ -135,6 +145,7 @@ def compute_probabilities(strata: Strata, quotas: Quotas, size: int,
     """
     if algorithm not in ALGORITHMS:
         raise InputError(f"--algorithm {algorithm}: unknown (choose {', '.join(ALGORITHMS)})")
+    check_options(runs=runs, time_limit=time_limit)
     start = time.perf_counter()
     if algorithm == "legacy":
         from .legacy import legacy_probabilities

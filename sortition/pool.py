@@ -20,6 +20,7 @@ import pyarrow.parquet as pq
 
 from .errors import InputError
 from .quotas import Quotas
+from .textopts import check_text
 
 PARQUET_SUFFIXES = (".parquet", ".pq", ".parq")
 CSV_SUFFIXES = (".csv", ".txt", ".tsv")
@@ -274,6 +275,9 @@ def load_pool(
     `id_column=None` means the default `id`: when the pool has no such column the ids are the
     row numbers from 1 (and a note says so); a named id column that is missing is an error.
     """
+    check_text("--id-column", id_column)
+    check_text("--household-column", household_column)
+    check_text("--encoding", encoding)
     path = Path(path)
     if not path.exists():
         raise InputError(f"{path}: pool file not found")

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .errors import InputError
+from .limits import MAX_PANELS, count_problem, ticket_seats_problem
 from .lottery import Lottery
 
 FORMAT = "sortition-lottery"
@@ -146,8 +147,10 @@ def publish(lottery: Lottery, *, pool_sha256: str, quotas_sha256: str,
 
 def transparent_problem(tickets: int, panel_size: int, people: int) -> str | None:
     """Why `tickets` equally likely panels cannot serve this pool, or None."""
-    if tickets < 1:
-        return f"--panels {tickets}: must be at least 1"
+    problem = (count_problem("--panels", tickets, maximum=MAX_PANELS)
+               or ticket_seats_problem(tickets, panel_size))
+    if problem:
+        return problem
     if tickets * panel_size < people:
         return (f"--panels {tickets}: {tickets} panels of {panel_size} seats hold "
                 f"{tickets * panel_size:,} places for {people:,} people, so most of the pool "

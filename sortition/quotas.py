@@ -24,6 +24,7 @@ from fractions import Fraction
 from pathlib import Path
 
 from .errors import InputError
+from .limits import MAX_PANEL_SIZE, check_count
 from .outputs import check_file, write_text
 
 APPORTIONMENTS = ("largest_remainder", "sainte_lague")
@@ -568,8 +569,8 @@ def load_quotas(path: str | Path, size: int | None = None) -> Quotas:
         raise InputError(f"{path}: quota file not found")
     if path.is_dir():
         raise InputError(f"{path}: is a folder, not a quota file")
-    if size is not None and size <= 0:
-        raise InputError(f"--size {size}: the panel size must be a positive whole number")
+    if size is not None:
+        check_count("--size", size, maximum=MAX_PANEL_SIZE)
     suffix = path.suffix.lower()
     if suffix == ".toml":
         return read_quotas_toml(path, size)

@@ -332,11 +332,9 @@ def run_replace(bundle_dir: Path, inputs: Inputs, declined: list[str], seed: str
 
 
 def _seed(seed: str) -> bytes:
-    try:
-        return drawing.seed_bytes(seed)
-    except ValueError:
-        raise InputError("--seed: the seed is empty; give the public text announced for the "
-                         "replacement") from None
+    from .textopts import seed_option
+
+    return seed_option("--seed", seed, "the replacement")
 
 
 def _available(inputs: Inputs, unavailable: set[str]) -> np.ndarray:

@@ -22,8 +22,10 @@ import numpy as np
 
 from . import draw as drawing
 from .errors import InputError
+from .limits import MAX_TRIALS, check_count
 from .panels import QuotaSystem
 from .replacements import validate_panel
+from .textopts import seed_option
 
 SIMULATE = "simulate"
 THRESHOLD = 0.05  # a quota broken in at least this share of trials is reported as risky
@@ -141,9 +143,7 @@ def simulate(system: QuotaSystem, keys: list[tuple[str, ...]], features: list[st
         if f not in features:
             raise InputError(f"dropout rate for {f}: not a quota feature "
                              f"({', '.join(features)})")
-    if isinstance(trials, bool) or not isinstance(trials, int | np.integer) or trials < 1:
-        raise InputError(f"trials: {trials!r} must be a whole number of at least 1")
-    trials = int(trials)
+    trials = check_count("--trials", trials, maximum=MAX_TRIALS)
     x = validate_panel(system, panel_seats, people)
     n_groups = len(system.groups)
     membership = system.membership()
@@ -303,6 +303,8 @@ def run_simulation(bundle: Path, pool_path: Path, *, seed: str, rate: float,
     from .replace import bundle_inputs, panel_ids, read_bundle
     from .replacements import read_replacements_csv, stratum_lookup
 
+    seed_b = seed_option("--seed", seed)
+    check_count("--trials", trials, maximum=MAX_TRIALS)
     previous = read_bundle(bundle)
     lists_path = Path(bundle) / "replacements.csv"
     if not lists_path.exists():
@@ -322,10 +324,6 @@ def run_simulation(bundle: Path, pool_path: Path, *, seed: str, rate: float,
     known = {f: sorted({k[j] for k in inputs.strata.keys})
              for j, f in enumerate(inputs.strata.features)}
     rates = None if rates_path is None else read_rates(rates_path, known)
-    try:
-        seed_b = drawing.seed_bytes(seed)
-    except ValueError:
-        raise InputError("--seed: the seed is empty") from None
     lottery_hash = str(previous.audit.get("lottery", {}).get("sha256") or "0" * 64)
     return simulate(system, list(inputs.strata.keys), list(inputs.strata.features), seats,
                     people, rows, stratum_of=where.get, rate=rate, rates=rates, trials=trials,

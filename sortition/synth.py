@@ -55,6 +55,7 @@ import pyarrow.csv as pcsv
 import pyarrow.parquet as pq
 
 from .errors import InputError
+from .limits import MAX_SYNTH_ROWS, check_count
 from .margins import (
     AGE_BANDS,
     AREAS,
@@ -342,8 +343,7 @@ def synthesize_pool(
 
     The same `rows`, `seed` and margins always give the same table.
     """
-    if isinstance(rows, bool) or not isinstance(rows, int | np.integer) or rows < 1:
-        raise InputError(f"the synthetic pool needs at least 1 row, got {rows!r}")
+    check_count("--rows", rows, maximum=MAX_SYNTH_ROWS)
     if isinstance(seed, bool) or not isinstance(seed, int | np.integer) or seed < 0:
         raise InputError(f"the seed must be a non-negative integer, got {seed!r}")
     n = int(rows)

@@ -52,6 +52,7 @@ from .publish import (
 )
 from .quotas import Quotas, load_quotas
 from .strata import build_strata
+from .textopts import check_text
 
 MARGINAL_TOL = 1e-6
 
@@ -84,6 +85,8 @@ def verify_bundle(bundle: Path, pool_path: Path, *, quotas_path: Path | None = N
                   base_path: Path | None = None) -> Verification:
     """Check a public bundle; the result lists what was checked and every difference."""
     say = log or (lambda _m: None)
+    check_text("--expect-lottery-hash", expect_lottery_hash)
+    check_text("--expect-seed", expect_seed)
     bundle = Path(bundle)
     if not bundle.is_dir():
         raise InputError(f"{bundle}: not a folder (give the public bundle written by "

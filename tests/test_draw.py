@@ -14,6 +14,7 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
+import strategies
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -33,7 +34,7 @@ HASH = hashlib.sha256(b"example lottery").hexdigest()
 MEMBERS = [f"p{i:02d}" for i in range(1, 11)]
 SPEC_PATH = Path(__file__).resolve().parent.parent / "docs" / "draw-spec.md"
 
-seeds = st.text(min_size=1, max_size=40).map(seed_bytes)
+seeds = strategies.seeds()
 hashes = st.binary(min_size=1, max_size=16).map(lambda b: hashlib.sha256(b).hexdigest())
 fast = settings(max_examples=60, deadline=None)
 
@@ -199,7 +200,8 @@ def test_panel_index_skips_zero_weights(seed, weights):
 
 @fast
 @given(seed=seeds,
-       members=st.lists(st.text(min_size=1, max_size=6), min_size=1, max_size=12, unique=True),
+       members=st.lists(strategies.texts(min_size=1, max_size=6), min_size=1, max_size=12,
+                        unique=True),
        data=st.data())
 def test_choose_distinct_and_order_free(seed, members, data):
     k = data.draw(st.integers(0, len(members)))
@@ -223,10 +225,10 @@ def test_labels_give_different_streams(seed, a, b):
 
 
 @fast
-@given(text=st.text(min_size=1, max_size=30), data=st.data())
+@given(text=strategies.seed_texts(max_size=30), data=st.data())
 def test_one_character_changes_the_stream(text, data):
     i = data.draw(st.integers(0, len(text) - 1))
-    other = data.draw(st.characters(exclude_characters=[text[i]]))
+    other = data.draw(strategies.characters(argv=True, exclude=text[i]))
     changed = text[:i] + other + text[i + 1:]
     before = Stream(seed_bytes(text), HASH, "panel").read(64)
     assert before != Stream(seed_bytes(changed), HASH, "panel").read(64)

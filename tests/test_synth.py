@@ -126,7 +126,7 @@ def test_round_trip(small: pa.Table, tmp_path: Path) -> None:
 
 def test_bad_arguments(tmp_path: Path, small: pa.Table) -> None:
     for rows in (0, -5):
-        with pytest.raises(InputError, match="at least 1 row"):
+        with pytest.raises(InputError, match="--rows .*: must be at least 1"):
             synthesize_pool(rows, seed=1, margins=MARGINS)
     with pytest.raises(InputError, match="seed"):
         synthesize_pool(10, seed=-1, margins=MARGINS)
