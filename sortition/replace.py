@@ -487,7 +487,12 @@ class _ListSearch:
 
 def _fewest_releases(system: QuotaSystem, kept: np.ndarray, avail: np.ndarray, seats: int
                      ) -> np.ndarray | None:
-    """Kept members to release per stratum, as few as possible, so the quotas can be met."""
+    """Kept members to release per stratum, as few as possible, so the quotas can be met.
+
+    Among the release vectors of that fewest total, the lexicographically smallest in stratum
+    order (docs/draw-spec.md §16): each stratum in turn gives up as few members as the ones
+    before it allow. So the solver proves and bounds, but never picks among equal answers.
+    """
     ip = pywraplp.Solver.CreateSolver("SCIP")
     ip.SetNumThreads(1)
     n = system.n_strata
@@ -502,7 +507,13 @@ def _fewest_releases(system: QuotaSystem, kept: np.ndarray, avail: np.ndarray, s
     ip.Minimize(ip.Sum(z))
     if ip.Solve() != pywraplp.Solver.OPTIMAL:
         return None
-    return np.array([round(v.solution_value()) for v in z], dtype=np.int64)
+    ip.Add(ip.Sum(z) == round(ip.Objective().Value()))
+    for s in np.flatnonzero(kept).tolist():
+        ip.Minimize(z[s])
+        if ip.Solve() != pywraplp.Solver.OPTIMAL:  # feasible by construction
+            raise RuntimeError("internal error: the release vector cannot be fixed")
+        z[s].SetBounds(round(z[s].solution_value()), round(z[s].solution_value()))
+    return np.array([round(v.lb()) for v in z], dtype=np.int64)
 
 
 def _why_not(system: QuotaSystem, kept: np.ndarray, avail: np.ndarray, seats: int) -> str:

@@ -448,11 +448,18 @@ def _spec_list_choice():
 
 def _fewest_by_brute_force(system, kept, avail, seats: int) -> int | None:
     """The fewest kept members whose release lets the people left complete the panel."""
+    z = _release_by_brute_force(system, kept, avail, seats)
+    return None if z is None else int(sum(z))
+
+
+def _release_by_brute_force(system, kept, avail, seats: int) -> tuple[int, ...] | None:
+    """Releases per stratum (§16): the fewest in total, then the lexicographically smallest
+    (`itertools.product` enumerates in that order)."""
     for r in range(int(kept.sum()) + 1):
         for z in itertools.product(*[range(int(v) + 1) for v in kept]):
             if sum(z) == r and _completion_exists(None, system, kept - np.array(z), avail,
                                                   seats + r):
-                return r
+                return z
     return None
 
 
@@ -551,9 +558,10 @@ def test_list_choice_property(tmp_path_factory, case, data):
     exists = _completion_exists(None, system, kept, avail, len(declined))
     assert (rep.released == []) == exists
     if rep.released:
-        assert len(rep.released) == _fewest_by_brute_force(system, kept, avail, len(declined))
-        kept = kept - np.bincount([stratum[i] for i in rep.released],
-                                  minlength=system.n_strata)
+        released = np.bincount([stratum[i] for i in rep.released], minlength=system.n_strata)
+        assert tuple(released.tolist()) == _release_by_brute_force(system, kept, avail,
+                                                                   len(declined))
+        kept = kept - released
     order = [p for p, i in enumerate(panel) if i in gone]
     cands = [[(c, stratum[c]) for c in lists.get(panel[p], []) if c not in panel]
              for p in order]
