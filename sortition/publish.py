@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -21,10 +22,15 @@ import numpy as np
 from .errors import InputError
 from .limits import MAX_PANELS, count_problem, ticket_seats_problem
 from .lottery import Lottery
+from .panels import QuotaSystem
 
 FORMAT = "sortition-lottery"
 VERSION = 1
 DENOMINATOR = 10**12
+# The `method` field is fixed: a free text inside the hashed bytes would let an operator who
+# knows the seed vary the hash (hence the draw) without changing the lottery. How the solver
+# got there is a diagnostic (`probabilities --json`, timings), not part of the commitment.
+METHOD = "exact"
 
 
 @dataclass
@@ -135,7 +141,7 @@ def publish(lottery: Lottery, *, pool_sha256: str, quotas_sha256: str,
     ints = integer_weights(lottery.weights)
     keep = [i for i, w in enumerate(ints) if w > 0]
     published = PublishedLottery(
-        lottery.algorithm, lottery.method, int(lottery.size), list(lottery.features),
+        lottery.algorithm, METHOD, int(lottery.size), list(lottery.features),
         [tuple(k) for k in lottery.keys], [int(n) for n in lottery.counts.tolist()],
         DENOMINATOR, [ints[i] for i in keep], lottery.panels[keep].astype(np.int64),
         pool_sha256, quotas_sha256, id_column, 0.0)
@@ -268,3 +274,35 @@ def read_lottery(data: bytes, source: str) -> PublishedLottery:
     need(all(len(k) == len(features) for k in keys), "a stratum has the wrong number of values")
     need(d >= 1 and all(w >= 0 for w in weights), "negative weight or denominator below 1")
     return pub
+
+
+def lottery_problems(pub: PublishedLottery, system: QuotaSystem) -> list[str]:
+    """What is wrong inside a published lottery, whoever wrote it (empty: nothing).
+
+    `system`: the quotas over the lottery's own strata (their sizes included). One place for
+    what `verify` checks of every lottery it meets, and `replace` of a committed one.
+    """
+    out: list[str] = []
+    if pub.method != METHOD:
+        out.append(f"method {pub.method!r} is not {METHOD!r} (a fixed value: no free text in "
+                   "the hashed bytes)")
+    if sum(pub.weights) != pub.denominator:
+        out.append(f"weights sum to {sum(pub.weights)}, not to the denominator "
+                   f"{pub.denominator}")
+    bad = [p + 1 for p in range(len(pub.weights)) if not system.satisfied(pub.panels[p])]
+    if bad:
+        more = f" and {len(bad) - 10} more" if len(bad) > 10 else ""
+        out.append(f"panel(s) {', '.join(map(str, bad[:10]))}{more} break the quotas or the "
+                   "stratum sizes")
+    exact = pub.stratum_probabilities()
+    stated = pub.extra.get("stated_probabilities", [])
+    off = [s for s, (a, b) in enumerate(zip(exact, stated, strict=True)) if a != b]
+    for s in off[:10]:
+        out.append(f"stratum {', '.join(pub.keys[s])}: probability {stated[s]!r} stated, "
+                   f"{exact[s]!r} from the weights")
+    if len(off) > 10:
+        out.append(f"… and {len(off) - 10} more stated probabilities")
+    total = math.fsum(p * n for p, n in zip(exact, pub.counts, strict=True))
+    if abs(total - pub.panel_size) > 1e-6:
+        out.append(f"probabilities sum to {total}, not to the panel size {pub.panel_size}")
+    return out

@@ -44,7 +44,7 @@ from .fingerprint import quotas_document, quotas_fingerprint, quotas_from_docume
 from .lottery import compute_lottery
 from .outputs import check_folder, write_folder
 from .panels import QuotaSystem, quota_system
-from .publish import PublishedLottery, publish, read_lottery
+from .publish import PublishedLottery, lottery_problems, publish, read_lottery
 from .quotas import Quotas
 from .strata import strata_from_counts
 
@@ -202,13 +202,42 @@ def _seats(n_strata: int, strata: list[int]) -> np.ndarray:
     return x
 
 
-def run_replace(bundle_dir: Path, inputs: Inputs, declined: list[str], seed: str,
-                out_dir: Path | None, *, force: bool = False,
-                declined_source: str = "declined",
-                relative_to: Path | None = None,
-                completion: bytes | None = None) -> ReplaceResult:
-    """Replace the declined members of the bundle's panel (see the module docstring)."""
-    seed_b = _seed(seed)
+@dataclass
+class ReplacePlan:
+    """Everything of a replacement that the seed does not decide (docs/draw-spec.md §16).
+
+    The list choice, how many members of each stratum must be released, and the new lottery's
+    problem (its strata and reduced quotas) depend only on the bundle, the pool and the
+    declined: so the new lottery can be computed and its hash published before the seed
+    exists (`replace --prepare`), like the first lottery.
+    """
+
+    bundle: Bundle
+    system: QuotaSystem
+    panel: list[str]
+    stratum: dict[str, int]
+    declined: list[str]
+    order: list[int]  # the declined members' seats (0-based), in panel order
+    seats: list  # each declined seat's listed candidates (`Listed`)
+    choice: list[int | None]  # per seat, the chosen candidate's index, or None (open)
+    release: np.ndarray | None  # members to release per stratum (None: nobody)
+    kept: np.ndarray  # seats per stratum of the members kept, with the list choices
+    excluded: set[str]  # never again on the panel
+    open_seats: int  # seats for the new lottery (open seats and released members' seats)
+    strata: object | None = None  # the new lottery's strata (people still available)
+    quotas: Quotas | None = None  # the new lottery's reduced quotas
+
+    @property
+    def needs_lottery(self) -> bool:
+        return self.open_seats > 0
+
+    def lottery_sha256_of_quotas(self) -> str:
+        return quotas_fingerprint(self.quotas, self.open_seats)
+
+
+def plan_replace(bundle_dir: Path, inputs: Inputs, declined: list[str], *,
+                 declined_source: str = "declined") -> ReplacePlan:
+    """The seed-independent part of a replacement (see `ReplacePlan`)."""
     bundle = read_bundle(bundle_dir)
     recorded = bundle.audit["inputs"]["pool"]["sha256"]
     if recorded != inputs.fingerprint.sha256:
@@ -228,11 +257,6 @@ def run_replace(bundle_dir: Path, inputs: Inputs, declined: list[str], seed: str
                              f"{', '.join(strangers[:5])}")
         raise InputError(f"{declined_source}: {len(unknown)} id(s) not on the panel: "
                          f"{', '.join(unknown[:5])}")
-    declined_path = Path(declined_source) if Path(declined_source).is_file() else None
-    if out_dir is not None:
-        check_replace_target(out_dir, bundle_dir, pool_path=inputs.whole.path,
-                             quotas_path=inputs.quotas_path, declined_path=declined_path,
-                             force=force)
     system = quota_system(inputs.strata, inputs.quotas, inputs.size)
     n = system.n_strata
     stratum = dict(zip(panel, _stratum_of(inputs, panel, "panel"), strict=True))
@@ -243,20 +267,71 @@ def run_replace(bundle_dir: Path, inputs: Inputs, declined: list[str], seed: str
     avail = _available(inputs, excluded)
     seats = _candidates(inputs, bundle.lists, [panel[p] for p in order], excluded)
     # 1. a panel keeping every other member? If not, release the fewest (lists not used)
-    released: list[str] = []
+    release = None
     choice = _list_choice(system, kept, avail, seats, 0)
     if choice is None:
         release = _fewest_releases(system, kept, avail, len(order))
         if release is None:
             raise InfeasibleError(_why_not(system, kept, avail, len(order)))
-        released = _pick_released(inputs, panel, stratum, release, declined_set, order,
-                                  seed_b, bundle.audit_sha256, bundle.round + 1)
-        for i in released:
-            kept[stratum[i]] -= 1
+        kept = kept - release
         # 2. the list choice, released seats counted as open seats the lists do not fill
-        choice = _list_choice(system, kept, avail, seats, len(released))
+        choice = _list_choice(system, kept, avail, seats, int(release.sum()))
         if choice is None:
             raise RuntimeError("internal error: no completion after the releases")
+    chosen = set()
+    for cands, c in zip(seats, choice, strict=True):
+        if c is not None:
+            kept[cands[c].stratum] += 1
+            chosen.add(cands[c].id)
+    open_seats = sum(c is None for c in choice) + (0 if release is None else int(release.sum()))
+    plan = ReplacePlan(bundle, system, panel, stratum, list(declined), order, seats, choice,
+                       release, kept, excluded, open_seats)
+    if open_seats:
+        left = _available(inputs, excluded | chosen)
+        plan.quotas = _reduced_quotas(inputs.quotas, system, kept, open_seats)
+        keys = inputs.strata.keys
+        counts = {keys[s]: int(left[s]) for s in range(n) if left[s] > 0}
+        plan.strata = strata_from_counts(list(inputs.strata.features), counts)
+    return plan
+
+
+def completion_lottery(plan: ReplacePlan, inputs: Inputs) -> PublishedLottery:
+    """The new LEXIMIN lottery over the people still available, for the open seats."""
+    lottery = compute_lottery(plan.strata, plan.quotas, plan.open_seats, "leximin")
+    published = publish(lottery, pool_sha256=inputs.fingerprint.sha256,
+                        quotas_sha256=plan.lottery_sha256_of_quotas(),
+                        id_column=inputs.pool.id_column)
+    published.household_seed = inputs.household_seed
+    return published
+
+
+def run_replace(bundle_dir: Path, inputs: Inputs, declined: list[str], seed: str,
+                out_dir: Path | None, *, force: bool = False,
+                declined_source: str = "declined",
+                relative_to: Path | None = None,
+                completion: bytes | None = None) -> ReplaceResult:
+    """Replace the declined members of the bundle's panel (see the module docstring).
+
+    `completion`: the new lottery as committed beforehand (`replace --prepare`); without it,
+    and when one is needed, it is computed here.
+    """
+    seed_b = _seed(seed)
+    declined_path = Path(declined_source) if Path(declined_source).is_file() else None
+    if out_dir is not None:
+        check_replace_target(out_dir, bundle_dir, pool_path=inputs.whole.path,
+                             quotas_path=inputs.quotas_path, declined_path=declined_path,
+                             force=force)
+    plan = plan_replace(bundle_dir, inputs, declined, declined_source=declined_source)
+    if completion is not None and not plan.needs_lottery:
+        raise InputError("--lottery: this replacement needs no new lottery (the lists cover "
+                         "every seat); draw without it")
+    bundle, system, panel, stratum = plan.bundle, plan.system, plan.panel, plan.stratum
+    n, order, seats, choice = system.n_strata, plan.order, plan.seats, plan.choice
+    declined_set, excluded = set(declined), plan.excluded
+    released: list[str] = []
+    if plan.release is not None:
+        released = _pick_released(inputs, panel, stratum, plan.release, declined_set, order,
+                                  seed_b, bundle.audit_sha256, bundle.round + 1)
     new_panel = list(panel)
     result_repl: list[Replacement] = []
     chosen: set[str] = set()
@@ -265,7 +340,6 @@ def run_replace(bundle_dir: Path, inputs: Inputs, declined: list[str], seed: str
     for pos, cands, c in zip(order, seats, choice, strict=True):
         if c is not None:
             cand = cands[c]
-            kept[cand.stratum] += 1
             chosen.add(cand.id)
             new_panel[pos] = cand.id
             result_repl.append(Replacement(pos + 1, panel[pos], cand.id, "replacement list",
@@ -274,18 +348,20 @@ def run_replace(bundle_dir: Path, inputs: Inputs, declined: list[str], seed: str
     lottery_files: dict[str, bytes] = {}
     lottery_info = None
     if uncovered:
-        unavailable = excluded | chosen
-        avail = _available(inputs, unavailable)
-        published, lottery_bytes, drawn_ids = _completion(
-            inputs, system, kept, avail, len(uncovered), seed_b,
-            unavailable | set(released), completion)
+        if len(uncovered) != plan.open_seats:  # defensive: the plan counted them
+            raise RuntimeError("internal error: open seats differ from the plan")
+        if completion is None:
+            published = completion_lottery(plan, inputs)
+            lottery_bytes = published.to_bytes()
+        else:
+            published, lottery_bytes = given_completion(completion, inputs, plan)
+        drawn_ids = _draw_completion(published, lottery_bytes, inputs, seed_b,
+                                     excluded | chosen | set(released))
         lottery_files["lottery.json"] = lottery_bytes
         lottery_info = {"file": "lottery.json", "sha256": hashlib.sha256(lottery_bytes).hexdigest(),
                         "algorithm": published.algorithm, "panels": len(published.weights),
                         "seats": len(uncovered), "certified_gap": published.gap,
-                        "quotas": quotas_document(_reduced_quotas(inputs.quotas, system, kept,
-                                                                  len(uncovered)),
-                                                  len(uncovered))}
+                        "quotas": quotas_document(plan.quotas, plan.open_seats)}
         for pos, new in zip(uncovered, drawn_ids, strict=True):
             result_repl.append(Replacement(pos + 1, new_panel[pos], new, "new lottery"))
             new_panel[pos] = new
@@ -566,60 +642,45 @@ def _reduced_quotas(quotas: Quotas, system: QuotaSystem, kept: np.ndarray, seats
     return Quotas(values, cross, seats, "reduced for the dropouts")
 
 
-def _completion(inputs: Inputs, system: QuotaSystem, kept: np.ndarray, avail: np.ndarray,
-                seats: int, seed: bytes, unavailable: set[str],
-                published_bytes: bytes | None = None
-                ) -> tuple[PublishedLottery, bytes, list[str]]:
-    """LEXIMIN over the people left for the open seats, drawn like a panel.
-
-    `published_bytes`: the completion lottery as published (verify re-derives the draw from it
-    rather than from a new solve, whose panels may differ on another installation); it must be
-    for exactly these strata and reduced quotas.
-    """
-    quotas = _reduced_quotas(inputs.quotas, system, kept, seats)
-    keys = inputs.strata.keys
-    counts = {keys[s]: int(avail[s]) for s in range(system.n_strata) if avail[s] > 0}
-    strata = strata_from_counts(list(inputs.strata.features), counts)
-    quotas_sha = quotas_fingerprint(quotas, seats)
-    if published_bytes is None:
-        lottery = compute_lottery(strata, quotas, seats, "leximin")
-        published = publish(lottery, pool_sha256=inputs.fingerprint.sha256,
-                            quotas_sha256=quotas_sha, id_column=inputs.pool.id_column)
-        published.household_seed = inputs.household_seed
-        data = published.to_bytes()
-    else:
-        published, data = _given_completion(published_bytes, inputs, strata, quotas, quotas_sha)
+def _draw_completion(published: PublishedLottery, data: bytes, inputs: Inputs, seed: bytes,
+                     unavailable: set[str]) -> list[str]:
+    """The new lottery drawn like a panel (docs/draw-spec.md §5, §7), among people still
+    available."""
     digest = hashlib.sha256(data).hexdigest()
     index = drawing.panel_index(published.weights, published.denominator, seed, digest)
-    full_index = {k: s for s, k in enumerate(keys)}
+    full_index = {k: s for s, k in enumerate(inputs.strata.keys)}
     out: list[str] = []
     for s, x in enumerate(published.panels[index].tolist()):
         if x:
             members = [i for i in inputs.members(full_index[published.keys[s]])
                        if i not in unavailable]
             out.extend(drawing.choose_in_stratum(members, x, seed, digest, s))
-    return published, data, out
+    return out
 
 
-def _given_completion(data: bytes, inputs: Inputs, strata, quotas: Quotas, quotas_sha: str
-                      ) -> tuple[PublishedLottery, bytes]:
-    """A published completion lottery, checked against what the replacement needs."""
+def given_completion(data: bytes, inputs: Inputs, plan: ReplacePlan
+                     ) -> tuple[PublishedLottery, bytes]:
+    """A committed new lottery (`replace --prepare`), checked against what the replacement
+    needs: this pool, the people still available, the reduced quotas, every panel within them,
+    stated probabilities exactly those of the weights. (Whether it is the *fairest* lottery is
+    checked by `verify --recompute`.)"""
     published = read_lottery(data, "lottery.json")
+    strata, quotas, seats = plan.strata, plan.quotas, plan.open_seats
     problems = []
-    if published.quotas_sha256 != quotas_sha:
+    if published.algorithm != "leximin":
+        problems.append(f"its algorithm is {published.algorithm!r}, a new lottery is leximin")
+    if published.panel_size != seats:
+        problems.append(f"it is for {published.panel_size} seats, not the {seats} open seats")
+    if published.quotas_sha256 != plan.lottery_sha256_of_quotas():
         problems.append("it is not for the reduced quotas of this replacement")
     if published.pool_sha256 != inputs.fingerprint.sha256:
         problems.append("it is not for this pool")
+    if published.household_seed != inputs.household_seed:
+        problems.append("its household seed is not the pool's")
     if (published.keys != [tuple(k) for k in strata.keys]
             or published.counts != [int(n) for n in strata.counts.tolist()]):
         problems.append("its strata are not the people still available")
-    if sum(published.weights) != published.denominator:
-        problems.append("its weights do not sum to the denominator")
-    system = quota_system(strata, quotas, published.panel_size)
-    bad = [p + 1 for p in range(len(published.weights))
-           if not system.satisfied(published.panels[p])]
-    if bad:
-        problems.append(f"panel(s) {', '.join(map(str, bad[:10]))} break the reduced quotas")
+    problems += lottery_problems(published, quota_system(strata, quotas, seats))
     if problems:
         raise InputError([f"lottery.json: {p}" for p in problems])
     return published, data

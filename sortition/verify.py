@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -47,6 +46,7 @@ from .pool import load_recorded_pool
 from .publish import (
     PublishedLottery,
     assign_tickets,
+    lottery_problems,
     max_probability_change,
     read_lottery,
 )
@@ -212,7 +212,9 @@ def verify_bundle(bundle: Path, pool_path: Path, *, quotas_path: Path | None = N
     except InputError as e:
         diff(e.problems[0])
         return result
-    _check_lottery(published, quotas, recorded_quotas.get("sha256"), fp, strata, result)
+    if not _check_lottery(published, quotas, recorded_quotas.get("sha256"), fp, strata, result):
+        diff("the draw is not re-derived: the pool's strata are not the lottery's")
+        return result
     if published.transparent:
         _check_tickets(published, pool, strata, result)
 
@@ -265,7 +267,9 @@ def _check_seed(expected: str | None, seed: str, result: Verification) -> None:
 
 
 def _check_lottery(pub: PublishedLottery, quotas: Quotas, quotas_sha: str | None, fp,
-                   strata, result: Verification) -> None:
+                   strata, result: Verification) -> bool:
+    """Check the lottery against the pool and quotas; False when its strata are not the
+    pool's (then the draw cannot be re-derived from this pool)."""
     diff, ok = result.differences.append, result.checked.append
     if pub.pool_sha256 != fp.sha256:
         diff(f"lottery.json, pool.sha256: {pub.pool_sha256} is not this pool's fingerprint "
@@ -273,14 +277,9 @@ def _check_lottery(pub: PublishedLottery, quotas: Quotas, quotas_sha: str | None
     if pub.quotas_sha256 != quotas_sha:
         diff(f"lottery.json, quotas.sha256: {pub.quotas_sha256}, audit.json records "
              f"{quotas_sha}")
-    if sum(pub.weights) != pub.denominator:
-        diff(f"lottery.json: weights sum to {sum(pub.weights)}, not to the denominator "
-             f"{pub.denominator}")
-    else:
-        ok(f"the {len(pub.weights):,} panel weights sum exactly to {pub.denominator:,}")
     if pub.features != list(strata.features):
         diff(f"lottery.json, features: {pub.features}, the pool's are {strata.features}")
-        return
+        return False
     here = dict(zip(strata.keys, strata.counts.tolist(), strict=True))
     stated = dict(zip(pub.keys, pub.counts, strict=True))
     wrong = [k for k in sorted(set(here) | set(stated)) if here.get(k) != stated.get(k)]
@@ -292,27 +291,14 @@ def _check_lottery(pub: PublishedLottery, quotas: Quotas, quotas_sha: str | None
     if not wrong:
         ok("the lottery's strata and their sizes are the pool's")
     _, system = quota_system_for(pub, quotas)
-    bad = [p + 1 for p in range(len(pub.weights)) if not system.satisfied(pub.panels[p])]
-    if bad:
-        more = f" and {len(bad) - 10} more" if len(bad) > 10 else ""
-        diff(f"lottery.json: panel(s) {', '.join(map(str, bad[:10]))}{more} break the quotas "
-             "or the stratum sizes")
-    else:
-        ok("every panel of the lottery meets every quota and the stratum sizes")
-    exact = pub.stratum_probabilities()
-    stated_p = pub.extra.get("stated_probabilities", [])
-    off = [s for s, (a, b) in enumerate(zip(exact, stated_p, strict=True)) if a != b]
-    for s in off[:10]:
-        diff(f"lottery.json, stratum {', '.join(pub.keys[s])}: probability {stated_p[s]!r} "
-             f"stated, {exact[s]!r} from the weights")
-    if len(off) > 10:
-        diff(f"lottery.json: … and {len(off) - 10} more stated probabilities")
-    if not off:
-        ok("the stated probabilities are exactly those of the weights")
-    total = math.fsum(p * n for p, n in zip(exact, pub.counts, strict=True))
-    if abs(total - pub.panel_size) > 1e-6:
-        diff(f"lottery.json: probabilities sum to {total}, not to the panel size "
-             f"{pub.panel_size}")
+    problems = lottery_problems(pub, system)
+    for line in problems:
+        diff(f"lottery.json: {line}")
+    if not problems:
+        ok(f"the {len(pub.weights):,} panel weights sum exactly to {pub.denominator:,}, every "
+           "panel meets every quota and the stratum sizes, and the stated probabilities are "
+           "exactly those of the weights")
+    return not wrong
 
 
 def _check_tickets(pub: PublishedLottery, pool, strata, result: Verification) -> None:
