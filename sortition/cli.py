@@ -545,11 +545,21 @@ def verify(
         "--quotas", "-q", help="Check these quotas against the recorded ones (by default the "
                                "quotas recorded in audit.json are used).",
         show_default=False)] = None,
-    expect_lottery_hash: Annotated[str | None, typer.Option(
-        "--expect-lottery-hash", help="The lottery hash published before the seed existed.",
+    expect_lottery_hash: Annotated[list[str] | None, typer.Option(
+        "--expect-lottery-hash", help="A lottery hash published before its seed existed. "
+                                      "Repeat it for a replacement chain: the first lottery "
+                                      "and each new lottery of `replace --prepare`.",
         show_default=False)] = None,
-    expect_seed: Annotated[str | None, typer.Option(
-        "--expect-seed", help="The seed announced publicly.", show_default=False)] = None,
+    expect_seed: Annotated[list[str] | None, typer.Option(
+        "--expect-seed", help="A seed announced publicly. Repeat it for a replacement chain "
+                              "(one per round).", show_default=False)] = None,
+    expect_ticket: Annotated[int | None, typer.Option(
+        "--expect-ticket", help="The ticket drawn in public, when the operator gave the panel "
+                                "number (`draw --ticket`).", show_default=False)] = None,
+    unanchored_ok: Annotated[bool, typer.Option(
+        "--unanchored-ok", help="Exit 0 for a consistent bundle even when no published "
+                                "hash, seed or ticket was given (the verdict still says the "
+                                "draw is not anchored).")] = False,
     recompute: Annotated[bool, typer.Option(
         "--recompute", help="Also re-solve the lottery and compare (marginals within 1e-6 for "
                             "LEXIMIN and Nash, the objective for maximin).")] = False,
@@ -563,10 +573,18 @@ def verify(
 ) -> None:
     """Check a public bundle: fingerprints, lottery, the draw from the seed, every file.
 
-    Exit 0 with a "verified" summary; exit 1 with the list of differences (file, field or
-    stratum, expected vs found); exit 2 for bad options or an unreadable input named here.
+    A consistent bundle proves the draw honest only when it is *anchored*: its lottery hash
+    (or hashes, for a replacement chain), seed(s) and any operator-given ticket match what was
+    published beforehand — give them with --expect-lottery-hash, --expect-seed and
+    --expect-ticket. Without them everything else is still checked, but the verdict says the
+    draw is not anchored.
 
-    Example: sortition verify bundle/ --pool public-pool.parquet --expect-seed "loto: 4 17 22 38"
+    Exit 0: verified and anchored (or --unanchored-ok). Exit 1: a difference (listed: file,
+    field or stratum, expected vs found), or not anchored. Exit 2: bad options or an unusable
+    input named here (a malformed bundle is not verified either).
+
+    Example: sortition verify bundle/ --pool public-pool.parquet --expect-lottery-hash HASH
+    --expect-seed "loto: 4 17 22 38"
     """
     from .verify import verify_bundle
 
@@ -574,14 +592,17 @@ def verify(
         with err.status("verifying…") as status:
             result = verify_bundle(bundle, pool_path, quotas_path=quotas_path,
                                    expect_lottery_hash=expect_lottery_hash,
-                                   expect_seed=expect_seed, recompute=recompute,
+                                   expect_seed=expect_seed, expect_ticket=expect_ticket,
+                                   recompute=recompute,
                                    id_column=id_column, encoding=encoding,
                                    log=lambda msg: status.update(escape(msg)),
                                    base_path=base_path)
     except SortitionError as e:
         _fail(e)
     if as_json:
-        print(json.dumps({"verified": result.ok, "differences": result.differences,
+        print(json.dumps({"verified": result.ok, "anchored": result.anchored,
+                          "not_anchored": result.anchors.missing,
+                          "differences": result.differences,
                           "checked": result.checked, **result.summary}, ensure_ascii=False,
                          indent=2))
     else:
@@ -589,13 +610,25 @@ def verify(
             out.print(f"[green]✓[/green] {escape(line)}", highlight=False)
         for line in result.differences:
             out.print(f"[red]✗[/red] {escape(line)}", highlight=False, soft_wrap=True)
-        if result.ok:
-            out.print(f"[bold green]verified[/bold green]: {escape(str(bundle))} — "
-                      f"{len(result.checked)} checks passed", highlight=False)
-        else:
+        for line in result.anchors.missing if result.ok else []:
+            out.print(f"[yellow]?[/yellow] not anchored: {escape(line)}", highlight=False,
+                      soft_wrap=True)
+        if not result.ok:
             out.print(f"[bold red]NOT verified[/bold red]: {len(result.differences)} "
                       f"difference(s)", highlight=False)
-    if not result.ok:
+        elif result.anchored:
+            out.print(f"[bold green]verified[/bold green]: {escape(str(bundle))} — "
+                      f"{len(result.checked)} checks passed; anchored: every lottery hash, "
+                      "seed and ticket is the one published beforehand", highlight=False)
+        else:
+            out.print(f"[bold yellow]consistent but NOT anchored[/bold yellow]: "
+                      f"{escape(str(bundle))} — {len(result.checked)} checks passed, but "
+                      "nothing shows the lottery was fixed before the seed was known. Give "
+                      "the hashes and seeds published beforehand (--expect-lottery-hash, "
+                      "--expect-seed, --expect-ticket)"
+                      + ("; accepted with --unanchored-ok." if unanchored_ok else "."),
+                      highlight=False, soft_wrap=True)
+    if not result.ok or not (result.anchored or unanchored_ok):
         raise typer.Exit(1)
 
 
@@ -609,10 +642,20 @@ def replace(
     declined_path: Annotated[Path, typer.Option(
         "--declined", help="Who declined: one id per line, or a CSV with an id column.",
         show_default=False)],
-    seed: Annotated[str, typer.Option("--seed", help="A new public seed for this replacement.",
-                                      show_default=False)],
-    out_dir: Annotated[Path, typer.Option("--out", "-o", help="Folder for the new public "
-                                                              "bundle.", show_default=False)],
+    out_dir: Annotated[Path, typer.Option(
+        "--out", "-o", help="Folder for the new public bundle (with --prepare: for the new "
+                            "lottery, lottery.json and its .sha256).", show_default=False)],
+    seed: Annotated[str | None, typer.Option(
+        "--seed", help="A new public seed for this replacement, announced after the new "
+                       "lottery's hash was published.", show_default=False)] = None,
+    prepare: Annotated[bool, typer.Option(
+        "--prepare", help="Step 1: compute the new lottery the open seats need (if any), "
+                          "write it to the --out folder and print its hash to publish; no "
+                          "seed is used.")] = False,
+    lottery_dir: Annotated[Path | None, typer.Option(
+        "--lottery", help="Step 2: draw the open seats from this prepared lottery (a folder "
+                          "written by --prepare, or its lottery.json).",
+        show_default=False)] = None,
     quotas_path: Annotated[Path | None, typer.Option(
         "--quotas", "-q", help="The quotas (by default those recorded in the bundle).",
         show_default=False)] = None,
@@ -631,24 +674,68 @@ def replace(
     bundle references the previous one, so `sortition verify OUT` checks the whole history;
     `replace` can be applied again to OUT.
 
-    Example: sortition replace bundle/ --pool pool.csv --declined no.txt --seed "s2" -o bundle-2/
+    Commit, then reveal, as for the first draw: `--prepare` writes the new lottery and prints
+    its hash (publish it), then, once the new seed is announced, `--seed S --lottery DIR` draws
+    from it. (`--seed` alone computes the lottery in the same run: `verify` then reports that
+    round as not anchored unless its hash was published beforehand.)
+
+    Example: sortition replace bundle/ --pool pool.csv --declined no.txt --prepare -o lot-2/
+
+    Example: sortition replace bundle/ --pool pool.csv --declined no.txt --seed "s2" --lottery
+    lot-2/ -o bundle-2/
     """
-    from .replace import bundle_inputs, check_replace_target, read_declined, run_replace
+    from .audit import read_lottery_bytes
+    from .replace import (
+        bundle_inputs,
+        check_replace_target,
+        prepare_replace,
+        read_declined,
+        run_replace,
+    )
     from .textopts import seed_option
 
     try:
-        seed_option("--seed", seed, "the replacement")
+        if prepare == (seed is not None):
+            raise InputError("give either --prepare (step 1: the new lottery) or --seed "
+                             "(step 2: the draw), not both" if prepare else
+                             "--seed: missing; give the public seed announced for this "
+                             "replacement (or --prepare first, to commit the new lottery)")
+        if prepare and lottery_dir is not None:
+            raise InputError("--lottery goes with --seed (step 2), not with --prepare")
+        if seed is not None:
+            seed_option("--seed", seed, "the replacement")
         declined = read_declined(declined_path)
-        check_replace_target(out_dir, bundle, pool_path=pool_path, quotas_path=quotas_path,
-                             declined_path=declined_path, force=force)
+        if not prepare:
+            check_replace_target(out_dir, bundle, pool_path=pool_path, quotas_path=quotas_path,
+                                 declined_path=declined_path, force=force)
+        completion = None
+        if lottery_dir is not None:
+            completion, _ = read_lottery_bytes(lottery_dir)
         with err.status("loading the pool…"):
             inputs = bundle_inputs(bundle, pool_path, quotas_path, id_column=id_column,
                                    encoding=encoding)
-        with err.status("replacing…"):
-            result = run_replace(bundle, inputs, declined, seed, out_dir, force=force,
-                                 declined_source=str(declined_path))
+        if prepare:
+            with err.status("computing the new lottery…"):
+                prepared = prepare_replace(bundle, inputs, declined, out_dir,
+                                           declined_source=str(declined_path))
+        else:
+            with err.status("replacing…"):
+                result = run_replace(bundle, inputs, declined, seed or "", out_dir,
+                                     force=force, declined_source=str(declined_path),
+                                     completion=completion)
     except SortitionError as e:
         _fail(e)
+    if prepare:
+        if prepared.lottery_hash is None:
+            out.print("no new lottery is needed: the replacement lists cover every seat. Draw "
+                      "with --seed (no --lottery).", highlight=False)
+        else:
+            out.print(f"wrote {escape(str(prepared.lottery_path))} (leximin over the people "
+                      f"still available, {prepared.plan.open_seats} open seat(s))",
+                      highlight=False)
+            out.print(f"new lottery hash (SHA-256, publish it before the seed): "
+                      f"[bold]{prepared.lottery_hash}[/bold]", highlight=False)
+        return
     for r in result.replacements:
         how = f"list rank {r.rank}" if r.how == "replacement list" else r.how
         out.print(f"seat {r.position}: {escape(r.left)} → {escape(r.joined)} ({how})",
@@ -657,8 +744,14 @@ def replace(
         err.print(f"[yellow]warning:[/yellow] {len(result.released)} other member(s) had to be "
                   f"released to keep the quotas: {escape(', '.join(result.released))}",
                   highlight=False)
+    if result.lottery_hash is not None and not result.lottery_committed:
+        _warnings([f"the new lottery for the open seats was computed in this run, after the "
+                   f"seed was known (hash {result.lottery_hash}): nothing shows it was not "
+                   "chosen knowing the seed. Next time use --prepare, publish its hash, then "
+                   "--seed … --lottery; `verify` reports this round as not anchored otherwise"])
     out.print(f"wrote {escape(str(out_dir))} (round {result.audit['round']}); verify with: "
-              f"sortition verify {escape(str(out_dir))} --pool POOL", highlight=False)
+              f"sortition verify {escape(str(out_dir))} --pool POOL --expect-lottery-hash … "
+              "(every lottery hash published) --expect-seed … (every seed)", highlight=False)
 
 
 @app.command()
@@ -872,7 +965,8 @@ def demo(
         _fail(e)
     out.print(demo_summary(result))
     if not result.report.feasible or (result.verification is not None
-                                      and not result.verification.ok):
+                                      and not (result.verification.ok
+                                               and result.verification.anchored)):
         raise typer.Exit(1)
 
 

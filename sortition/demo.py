@@ -35,7 +35,7 @@ from .lottery import Probabilities, compute_probabilities, write_probabilities
 from .outputs import NEW, OLD, PENDING, bundle_problem, check_folder, write_text
 from .pool import load_pool
 from .quotas import Quotas, load_quotas, write_quotas
-from .replace import ReplaceResult, run_replace
+from .replace import ReplaceResult, prepare_replace, run_replace
 from .resources import occitanie_quotas
 from .respondents import RespondentsResult, run_respondents
 from .strata import Strata, build_strata
@@ -64,6 +64,8 @@ DEMO_FILES = ("base.parquet", "calls.parquet", "calls.audit.json", "answers.csv"
               "respondents.parquet", "respondents.audit.json", "quotas.csv", "probabilities.csv",
               "panel-contacts.csv", "declined.txt", "public-pool.parquet")
 DEMO_BUNDLES = ("bundle", "bundle-2")
+DEMO_LOTTERY = "lottery-2"  # the replacement's new lottery, committed before its seed
+LOTTERY_FILES = frozenset({"lottery.json", "lottery.json.sha256"})
 
 
 @dataclass
@@ -86,6 +88,7 @@ class DemoResult:
     probabilities_path: Path | None = None
     draw: DrawResult | None = None
     replaced: ReplaceResult | None = None
+    replacement_lottery_hash: str | None = None  # committed with `replace --prepare`
     public_pool_path: Path | None = None
     verification: Verification | None = None
 
@@ -117,7 +120,8 @@ def run_demo(out_dir: Path, *, rows: int = 1_300_000, seed: int = 2020,
     check_folder(out_dir, inputs=(), force=True, owned=demo_problem)
     _clear_demo(out_dir)
     write_text(out_dir / MANIFEST, json.dumps(
-        {"schema": MANIFEST_SCHEMA, "files": list(DEMO_FILES), "bundles": list(DEMO_BUNDLES)},
+        {"schema": MANIFEST_SCHEMA, "files": list(DEMO_FILES), "bundles": list(DEMO_BUNDLES),
+         "lottery": DEMO_LOTTERY},
         indent=1) + "\n")
     timings: dict[str, float] = {}
 
@@ -202,8 +206,15 @@ def run_demo(out_dir: Path, *, rows: int = 1_300_000, seed: int = 2020,
     declined = [panel[i] for i in sorted(picks.tolist())]
     say(f"{len(declined)} members decline: replacing them")
     write_text(out_dir / "declined.txt", "".join(f"{i}\n" for i in declined))
+    # commit, then reveal: the new lottery (if the lists leave seats open) and its hash first
+    prepared = prepare_replace(out_dir / "bundle", inputs, declined, out_dir / "lottery-2",
+                               declined_source=str(out_dir / "declined.txt"))
+    result.replacement_lottery_hash = prepared.lottery_hash
+    completion = (None if prepared.lottery_path is None
+                  else prepared.lottery_path.read_bytes())
     result.replaced = run_replace(out_dir / "bundle", inputs, declined, REPLACE_SEED,
-                                  out_dir / "bundle-2")
+                                  out_dir / "bundle-2", completion=completion,
+                                  declined_source=str(out_dir / "declined.txt"))
     timings["replace"] = time.perf_counter() - t
 
     t = time.perf_counter()
@@ -211,8 +222,12 @@ def run_demo(out_dir: Path, *, rows: int = 1_300_000, seed: int = 2020,
         "→ base")
     result.public_pool_path = out_dir / "public-pool.parquet"
     write_public_extract(pool, result.public_pool_path)
+    hashes = [result.draw.lottery_hash]
+    if prepared.lottery_hash is not None:
+        hashes.append(prepared.lottery_hash)
     result.verification = verify_bundle(out_dir / "bundle-2", pool_path,
-                                        expect_lottery_hash=result.draw.lottery_hash,
+                                        expect_lottery_hash=hashes,
+                                        expect_seed=[DEMO_SEED, REPLACE_SEED],
                                         base_path=base_path)
     timings["verify"] = time.perf_counter() - t
     return result
@@ -251,7 +266,7 @@ def fairness_comparison(result: DemoResult) -> dict[str, float | int]:
 
 def _demo_names() -> set[str]:
     """Every name the demo writes in its folder, with the hidden leftovers of a killed write."""
-    names = {MANIFEST, *DEMO_FILES, *DEMO_BUNDLES}
+    names = {MANIFEST, *DEMO_FILES, *DEMO_BUNDLES, DEMO_LOTTERY}
     return names | {f".{n}{suffix}" for n in names for suffix in (NEW, OLD, PENDING)}
 
 
@@ -269,7 +284,10 @@ def demo_problem(folder: Path) -> str | None:
         if entry.name not in names or entry.is_symlink():
             return f"it holds {entry.name!r}, which the demo does not write"
         if entry.is_dir(follow_symlinks=False):
-            if (entry.name.removeprefix(".").split(".sortition-")[0] not in DEMO_BUNDLES
+            if entry.name == DEMO_LOTTERY:
+                if not {e.name for e in os.scandir(entry.path)} <= LOTTERY_FILES:
+                    return f"its folder {entry.name!r} is not the lottery the demo wrote"
+            elif (entry.name.removeprefix(".").split(".sortition-")[0] not in DEMO_BUNDLES
                     or bundle_problem(Path(entry.path), need_audit=False) is not None):
                 return f"its folder {entry.name!r} is not a bundle the demo wrote"
         elif not entry.is_file(follow_symlinks=False):

@@ -171,7 +171,10 @@ def demo_summary(result: DemoResult) -> Table:
     v = result.verification
     if v is not None:
         verdict = (f"[green]verified[/green]: {len(v.checked)} checks passed, from the final "
-                   "bundle back to the contact base" if v.ok else
+                   "bundle back to the contact base"
+                   + (", anchored to the published lottery hashes and seeds" if v.anchored
+                      else f"; [yellow]not anchored[/yellow]: {escape(v.anchors.missing[0])}")
+                   if v.ok else
                    f"[red]NOT verified[/red]: {escape('; '.join(v.differences[:3]))}")
         t.add_row("verify", verdict + took("verify"))
     return t

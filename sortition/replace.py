@@ -183,6 +183,7 @@ class ReplaceResult:
     replacements: list[Replacement] = field(default_factory=list)
     released: list[str] = field(default_factory=list)
     lottery_hash: str | None = None
+    lottery_committed: bool = False  # the new lottery was given (prepared beforehand)
 
 
 def _stratum_of(inputs: Inputs, ids: list[str], what: str) -> list[int]:
@@ -305,6 +306,34 @@ def completion_lottery(plan: ReplacePlan, inputs: Inputs) -> PublishedLottery:
     return published
 
 
+@dataclass
+class Prepared:
+    """`replace --prepare`: the plan, and the new lottery's hash to publish (None when the
+    lists cover every seat and no lottery is needed)."""
+
+    plan: ReplacePlan
+    lottery_hash: str | None
+    lottery_path: Path | None
+
+
+def prepare_replace(bundle_dir: Path, inputs: Inputs, declined: list[str], out_dir: Path, *,
+                    declined_source: str = "declined") -> Prepared:
+    """Compute the new lottery a replacement needs and write it to OUT/lottery.json (with its
+    `.sha256`), before the replacement's seed exists: its hash is then published, exactly like
+    the first lottery's, and `replace --seed … --lottery OUT` draws from it."""
+    from .audit import check_lottery_target, write_lottery
+
+    declined_path = Path(declined_source) if Path(declined_source).is_file() else None
+    given = [*draw_inputs(inputs.whole.path, inputs.quotas_path), declined_path,
+             *read_bundle(bundle_dir).chain]
+    check_lottery_target(out_dir, inputs=given)
+    plan = plan_replace(bundle_dir, inputs, declined, declined_source=declined_source)
+    if not plan.needs_lottery:
+        return Prepared(plan, None, None)
+    digest = write_lottery(out_dir, completion_lottery(plan, inputs), inputs=given)
+    return Prepared(plan, digest, Path(out_dir) / "lottery.json")
+
+
 def run_replace(bundle_dir: Path, inputs: Inputs, declined: list[str], seed: str,
                 out_dir: Path | None, *, force: bool = False,
                 declined_source: str = "declined",
@@ -404,7 +433,8 @@ def run_replace(bundle_dir: Path, inputs: Inputs, declined: list[str], seed: str
                              force=force)
         write_folder(out_dir, files)
     return ReplaceResult(out_dir, audit, files, new_panel, result_repl, released,
-                         None if lottery_info is None else lottery_info["sha256"])
+                         None if lottery_info is None else lottery_info["sha256"],
+                         completion is not None)
 
 
 def _seed(seed: str) -> bytes:

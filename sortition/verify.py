@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -58,15 +58,38 @@ MARGINAL_TOL = 1e-6
 
 
 @dataclass
+class Anchors:
+    """What the garant knew *before* each draw: the lottery hashes and seeds published
+    beforehand, and a ticket drawn in public. A bundle can be consistent in every byte and still
+    prove nothing about fairness: an operator who knew the seed could have chosen the lottery
+    (or the ticket) to pick a given person. Only these commitments rule that out."""
+
+    lottery_hashes: list[str] = field(default_factory=list)
+    seeds: list[str] = field(default_factory=list)
+    ticket: int | None = None
+    missing: list[str] = field(default_factory=list)  # what nothing anchors, one line each
+    used_hashes: set[str] = field(default_factory=set)
+    used_seeds: set[str] = field(default_factory=set)
+    mismatched: bool = False  # a lottery or seed met that is not among those given
+
+
+@dataclass
 class Verification:
     bundle: Path
     differences: list[str] = field(default_factory=list)
     checked: list[str] = field(default_factory=list)
     summary: dict = field(default_factory=dict)
+    anchors: Anchors = field(default_factory=Anchors)
 
     @property
     def ok(self) -> bool:
         return not self.differences
+
+    @property
+    def anchored(self) -> bool:
+        """Every lottery, seed and operator-given ticket in the chain matches a value the
+        garant says was published beforehand."""
+        return not self.anchors.missing
 
 
 def _read(bundle: Path, name: str, result: Verification) -> bytes | None:
@@ -77,23 +100,100 @@ def _read(bundle: Path, name: str, result: Verification) -> bytes | None:
         return None
 
 
+def _listed(value: str | Sequence[str] | None) -> list[str]:
+    return [] if value is None else [value] if isinstance(value, str) else list(value)
+
+
 def verify_bundle(bundle: Path, pool_path: Path, *, quotas_path: Path | None = None,
-                  expect_lottery_hash: str | None = None, expect_seed: str | None = None,
+                  expect_lottery_hash: str | Sequence[str] | None = None,
+                  expect_seed: str | Sequence[str] | None = None,
+                  expect_ticket: int | None = None,
                   recompute: bool = False, id_column: str | None = None,
                   encoding: str = "utf-8",
                   log: Callable[[str], None] | None = None,
-                  base_path: Path | None = None) -> Verification:
-    """Check a public bundle; the result lists what was checked and every difference."""
+                  base_path: Path | None = None,
+                  anchors: Anchors | None = None) -> Verification:
+    """Check a public bundle; the result lists what was checked, every difference, and what is
+    not anchored to a prior commitment (`Anchors`).
+
+    `expect_lottery_hash` / `expect_seed`: every value published beforehand (a replacement
+    chain has one seed per round and one lottery per round that drew one).
+    """
+    top = anchors is None
+    if anchors is None:
+        hashes, seeds = _listed(expect_lottery_hash), _listed(expect_seed)
+        for h in hashes:
+            check_text("--expect-lottery-hash", h)
+        for s in seeds:
+            check_text("--expect-seed", s)
+        anchors = Anchors([h.strip().lower() for h in hashes], seeds, expect_ticket)
+    result = _verify(Path(bundle), pool_path, quotas_path=quotas_path, anchors=anchors,
+                     recompute=recompute, id_column=id_column, encoding=encoding, log=log,
+                     base_path=base_path)
+    if top:
+        _unused_anchors(anchors, result)
+    return result
+
+
+def _unused_anchors(anchors: Anchors, result: Verification) -> None:
+    """A value the garant was told of that matches nothing in the chain is a difference."""
+    if anchors.mismatched:
+        return  # already reported where the lottery or seed was met
+    for h in anchors.lottery_hashes:
+        if h not in anchors.used_hashes:
+            result.differences.append(f"--expect-lottery-hash {h}: no lottery of this bundle "
+                                      "or its chain has this hash")
+    for s in anchors.seeds:
+        if s not in anchors.used_seeds:
+            result.differences.append(f"--expect-seed {s!r}: no draw of this bundle or its "
+                                      "chain used this seed")
+
+
+def _anchor_lottery(anchors: Anchors, where: str, actual: str | None, recorded: str,
+                    result: Verification) -> None:
+    """The lottery met at `where` (hash of its bytes, hash recorded in audit.json)."""
+    if not anchors.lottery_hashes:
+        anchors.missing.append(f"{where}: no lottery hash published beforehand was given "
+                               "(--expect-lottery-hash)")
+        return
+    wanted = set(anchors.lottery_hashes)
+    found = False
+    for what, h in ((f"{where}", actual), (f"{where} (as recorded in audit.json)", recorded)):
+        if h is not None and h not in wanted:
+            anchors.mismatched = True
+            result.differences.append(f"{what}: hash {h} is not a lottery hash published "
+                                      f"beforehand ({', '.join(sorted(wanted))})")
+            found = True
+    if not found and actual == recorded:
+        anchors.used_hashes.add(actual)
+        result.checked.append(f"{where}: the lottery is the one whose hash was published "
+                              "beforehand")
+
+
+def _anchor_seed(anchors: Anchors, where: str, seed: str, result: Verification) -> None:
+    if not anchors.seeds:
+        anchors.missing.append(f"{where}: the seed {seed!r} was not checked against the one "
+                               "announced (--expect-seed)")
+        return
+    if seed in anchors.seeds:
+        anchors.used_seeds.add(seed)
+        result.checked.append(f"{where}: the seed is the one announced")
+    else:
+        anchors.mismatched = True
+        shown = ", ".join(repr(s) for s in anchors.seeds)
+        result.differences.append(f"{where}, seed: expected {shown} (announced), found {seed!r}")
+
+
+def _verify(bundle: Path, pool_path: Path, *, quotas_path: Path | None, anchors: Anchors,
+            recompute: bool, id_column: str | None, encoding: str,
+            log: Callable[[str], None] | None, base_path: Path | None) -> Verification:
     say = log or (lambda _m: None)
-    check_text("--expect-lottery-hash", expect_lottery_hash)
-    check_text("--expect-seed", expect_seed)
-    bundle = Path(bundle)
     if not bundle.is_dir():
         raise InputError(f"{bundle}: not a folder (give the public bundle written by "
                          "`sortition draw`)")
     if not Path(pool_path).exists():
         raise InputError(f"{pool_path}: pool file not found")
-    result = Verification(bundle)
+    result = Verification(bundle, anchors=anchors)
     diff, ok = result.differences.append, result.checked.append
 
     raw = _read(bundle, "audit.json", result)
@@ -110,8 +210,7 @@ def verify_bundle(bundle: Path, pool_path: Path, *, quotas_path: Path | None = N
             raise ValueError(f"draw_spec {audit.get('draw_spec')!r} is not {drawing.SPEC!r}")
         if audit.get("kind") == "replace":
             return _verify_replace(bundle, pool_path, audit, raw, result,
-                                   quotas_path=quotas_path, expect_seed=expect_seed,
-                                   expect_lottery_hash=expect_lottery_hash,
+                                   quotas_path=quotas_path, anchors=anchors,
                                    id_column=id_column, encoding=encoding, log=log,
                                    base_path=base_path, recompute=recompute)
         recorded_pool = audit["inputs"]["pool"]
@@ -124,21 +223,14 @@ def verify_bundle(bundle: Path, pool_path: Path, *, quotas_path: Path | None = N
         return result
 
     # --- what was announced beforehand
-    _check_seed(expect_seed, seed, result)
+    _anchor_seed(anchors, f"{bundle.name}/audit.json", seed, result)
     lottery_bytes = _read(bundle, "lottery.json", result)
     actual_sha = hashlib.sha256(lottery_bytes).hexdigest() if lottery_bytes is not None else None
     if actual_sha is not None and actual_sha != lottery_sha:
         diff(f"lottery.json: SHA-256 is {actual_sha}, audit.json records {lottery_sha} "
              "(the lottery file was changed)")
-    if expect_lottery_hash is not None:
-        wanted = expect_lottery_hash.strip().lower()
-        for what, h in (("lottery.json", actual_sha), ("audit.json, lottery.sha256",
-                                                       lottery_sha)):
-            if h is not None and h != wanted:
-                diff(f"{what}: hash {h} is not the lottery hash published beforehand "
-                     f"({wanted})")
-        if actual_sha == wanted == lottery_sha:
-            ok("the lottery is the one whose hash was published beforehand")
+    _anchor_lottery(anchors, f"{bundle.name}/lottery.json", actual_sha, lottery_sha, result)
+    _anchor_ticket(anchors, bundle, audit, result)
 
     # --- the pool
     say("loading the pool")
@@ -230,7 +322,7 @@ def verify_bundle(bundle: Path, pool_path: Path, *, quotas_path: Path | None = N
 
     if recompute:
         say(f"recomputing the {published.algorithm} lottery")
-        _recompute(published, inputs, result)
+        _recompute(published, inputs.strata, inputs.quotas, inputs.size, result)
     result.summary = {"bundle": str(bundle), "pool_people": len(pool), "strata": len(strata),
                       "algorithm": published.algorithm, "lottery_sha256": actual_sha,
                       "seed": seed, "panel_number": audit.get("draw", {}).get("panel_number"),
@@ -256,14 +348,24 @@ def _quota_changes(given: dict, recorded: dict) -> list[str]:
     return out
 
 
-def _check_seed(expected: str | None, seed: str, result: Verification) -> None:
-    if expected is None:
+def _anchor_ticket(anchors: Anchors, bundle: Path, audit: dict, result: Verification) -> None:
+    """A ticket given by the operator decides the panel by itself: it must be the one drawn
+    in public (--expect-ticket), or nothing anchors the draw."""
+    ticket = (audit.get("parameters") or {}).get("ticket")
+    if ticket is None:
+        if anchors.ticket is not None:
+            result.differences.append(f"--expect-ticket {anchors.ticket}: the panel number of "
+                                      f"{bundle.name} came from the seed, not from a ticket")
         return
-    if expected != seed:
-        result.differences.append(f"audit.json, seed: expected {expected!r} (announced), "
-                                  f"found {seed!r}")
+    if anchors.ticket is None:
+        anchors.missing.append(f"{bundle.name}: ticket {ticket} was given by the operator; it "
+                               "was not checked against the one drawn in public "
+                               "(--expect-ticket)")
+    elif anchors.ticket != ticket:
+        result.differences.append(f"{bundle.name}/audit.json, parameters.ticket: {ticket}, "
+                                  f"but ticket {anchors.ticket} was drawn in public")
     else:
-        result.checked.append("the seed is the one announced")
+        result.checked.append(f"ticket {ticket} is the one drawn in public")
 
 
 def _check_lottery(pub: PublishedLottery, quotas: Quotas, quotas_sha: str | None, fp,
@@ -531,14 +633,16 @@ def _file_difference(name: str, expected: bytes, found: bytes) -> str:
     return f"{name}: {len(b)} lines, expected {len(a)}"
 
 
-def _recompute(pub: PublishedLottery, inputs: Inputs, result: Verification) -> None:
+def _recompute(pub: PublishedLottery, strata, quotas: Quotas, size: int,
+               result: Verification, what: str = "the lottery") -> None:
+    """Re-solve and compare: is this lottery the fairest one, as its algorithm promises?"""
     from .lottery import compute_lottery
 
     diff, ok = result.differences.append, result.checked.append
     try:
-        again = compute_lottery(inputs.strata, inputs.quotas, inputs.size, pub.algorithm)
+        again = compute_lottery(strata, quotas, size, pub.algorithm)
     except SortitionError as e:
-        diff(f"recomputation failed: {e.problems[0]}")
+        diff(f"{what}: recomputation failed: {e.problems[0]}")
         return
     mine = again.stratum_probabilities()
     theirs = np.array(pub.stratum_probabilities())
@@ -546,28 +650,28 @@ def _recompute(pub: PublishedLottery, inputs: Inputs, result: Verification) -> N
         worst = int(np.argmax(np.abs(mine - theirs)))
         gap = float(abs(mine[worst] - theirs[worst]))
         if gap > MARGINAL_TOL:
-            diff(f"recomputed {pub.algorithm} marginals differ by {gap:.3g} > {MARGINAL_TOL} "
-                 f"(stratum {', '.join(pub.keys[worst])}: {theirs[worst]!r} in the lottery, "
-                 f"{mine[worst]!r} recomputed)")
+            diff(f"{what}: recomputed {pub.algorithm} marginals differ by {gap:.3g} > "
+                 f"{MARGINAL_TOL} (stratum {', '.join(pub.keys[worst])}: {theirs[worst]!r} in "
+                 f"the lottery, {mine[worst]!r} recomputed)")
         else:
-            ok(f"recomputed {pub.algorithm} marginals agree within {gap:.1e}")
+            ok(f"{what}: recomputed {pub.algorithm} marginals agree within {gap:.1e}")
     else:
         a, b = float(mine.min()), float(theirs.min())
         if abs(a - b) > MARGINAL_TOL:
-            diff(f"recomputed maximin value {a!r} differs from the lottery's {b!r}")
+            diff(f"{what}: recomputed maximin value {a!r} differs from the lottery's {b!r}")
         else:
-            ok(f"recomputed maximin value agrees within {abs(a - b):.1e}")
+            ok(f"{what}: recomputed maximin value agrees within {abs(a - b):.1e}")
 
 
 def _verify_replace(bundle: Path, pool_path: Path, audit: dict, raw: bytes,
                     result: Verification, *, quotas_path: Path | None,
-                    expect_seed: str | None, expect_lottery_hash: str | None,
+                    anchors: Anchors,
                     id_column: str | None, encoding: str,
                     log: Callable[[str], None] | None,
                     base_path: Path | None = None, recompute: bool = False) -> Verification:
     """A replacement bundle: verify the bundle before it, then re-derive this one exactly
     (from its published completion lottery, if it drew one)."""
-    from .replace import bundle_inputs, run_replace
+    from .replace import bundle_inputs, plan_replace, run_replace
 
     diff, ok = result.differences.append, result.checked.append
     try:
@@ -578,7 +682,7 @@ def _verify_replace(bundle: Path, pool_path: Path, audit: dict, raw: bytes,
     except (KeyError, TypeError) as e:
         diff(f"audit.json: incomplete replacement record ({e})")
         return result
-    _check_seed(expect_seed, seed, result)
+    _anchor_seed(anchors, f"{bundle.name}/audit.json", seed, result)
     try:
         actual = hashlib.sha256((prev_dir / "audit.json").read_bytes()).hexdigest()
     except OSError as e:
@@ -587,10 +691,9 @@ def _verify_replace(bundle: Path, pool_path: Path, audit: dict, raw: bytes,
     if actual != prev_sha:
         diff(f"{prev_dir}/audit.json: SHA-256 {actual}, recorded {prev_sha} (the previous bundle "
              "was changed)")
-    earlier = verify_bundle(prev_dir, pool_path, quotas_path=quotas_path,
-                            expect_lottery_hash=expect_lottery_hash, id_column=id_column,
-                            encoding=encoding, log=log, base_path=base_path,
-                            recompute=recompute)
+    earlier = verify_bundle(prev_dir, pool_path, quotas_path=quotas_path, anchors=anchors,
+                            id_column=id_column, encoding=encoding, log=log,
+                            base_path=base_path, recompute=recompute)
     for line in earlier.differences:
         diff(f"previous bundle {prev_dir.name}: {line}")
     for line in earlier.checked:
@@ -607,13 +710,27 @@ def _verify_replace(bundle: Path, pool_path: Path, audit: dict, raw: bytes,
         completion = _read(bundle, "lottery.json", result)
         if completion is None:
             return result
+        _anchor_lottery(anchors, f"{bundle.name}/lottery.json",
+                        hashlib.sha256(completion).hexdigest(),
+                        str((audit.get("lottery") or {}).get("sha256")), result)
     try:
         inputs = bundle_inputs(bundle, pool_path, None, id_column=id_column, encoding=encoding)
         again = run_replace(prev_dir, inputs, declined, seed, None, relative_to=bundle,
                             completion=completion)
     except SortitionError as e:
-        diff(f"the replacement cannot be re-derived: {e.problems[0]}")
+        for line in e.problems:
+            diff(f"the replacement cannot be re-derived: {line}")
         return result
+    if completion is not None:
+        ok(f"{bundle.name}/lottery.json: the new lottery is for the people still available and "
+           "the reduced quotas, every panel meets them, and its stated probabilities are "
+           "exactly those of its weights")
+        if recompute:
+            say = log or (lambda _m: None)
+            say("recomputing the new lottery")
+            plan = plan_replace(prev_dir, inputs, declined)
+            _recompute(read_lottery(completion, "lottery.json"), plan.strata, plan.quotas,
+                       plan.open_seats, result, what=f"{bundle.name}: the new lottery")
     mine = dict(again.audit)
     theirs = dict(audit)
     mine.pop("run", None)

@@ -66,7 +66,7 @@ def copy_bundle(setup, tmp_path) -> Path:
 
 
 def verify(bundle: Path, pool: Path, *extra: str) -> tuple[int, str]:
-    return run("verify", bundle, "--pool", pool, *extra)
+    return run("verify", bundle, "--pool", pool, "--unanchored-ok", *extra)
 
 
 # ---------------------------------------------------------------------------
@@ -461,7 +461,8 @@ def test_verify_json_lists_the_differences(setup, tmp_path):
     audit["probabilities"]["max"] = 0.5
     (b / "audit.json").write_text(json.dumps(audit, ensure_ascii=False, indent=1),
                                   encoding="utf-8")
-    res = CliRunner().invoke(app, ["verify", str(b), "--pool", str(setup["public"]), "--json"])
+    res = CliRunner().invoke(app, ["verify", str(b), "--pool", str(setup["public"]), "--json",
+                                   "--unanchored-ok"])
     assert res.exit_code == 1
     doc = json.loads(res.stdout)
     assert doc["verified"] is False

@@ -38,7 +38,8 @@ def test_verify_follows_the_chain_back_to_the_base(tmp_path):
     code, text = run("draw", tmp_path / "pool.parquet", "-q", tmp_path / "q.csv", "-k", "100",
                      "--seed", "draw", "-o", tmp_path / "bundle")
     assert code == 0, text
-    code, text = run("verify", tmp_path / "bundle", "--pool", tmp_path / "pool.parquet",
+    code, text = run("verify", "--unanchored-ok", tmp_path / "bundle", "--pool",
+                     tmp_path / "pool.parquet",
                      "--base", tmp_path / "base.parquet")
     assert code == 0, text
     assert "the call list is the one the seed draws from base.parquet" in text
@@ -47,7 +48,8 @@ def test_verify_follows_the_chain_back_to_the_base(tmp_path):
     k = next(n for n, line in enumerate(lines) if line.endswith(",yes"))
     lines[k] = lines[k][:-4] + ",no"
     (tmp_path / "answers.csv").write_text("\n".join(lines) + "\n", encoding="utf-8")
-    code, text = run("verify", tmp_path / "bundle", "--pool", tmp_path / "pool.parquet")
+    code, text = run("verify", "--unanchored-ok", tmp_path / "bundle", "--pool",
+                     tmp_path / "pool.parquet")
     assert code == 1 and "chain, respondents: answers file" in text
     (tmp_path / "answers.csv").write_text(answers, encoding="utf-8")
     # the base edited
@@ -55,6 +57,7 @@ def test_verify_follows_the_chain_back_to_the_base(tmp_path):
     changed = base.column("id").to_pylist()
     changed[7] += "x"
     pq.write_table(base.set_column(0, "id", pa.array(changed)), tmp_path / "base.parquet")
-    code, text = run("verify", tmp_path / "bundle", "--pool", tmp_path / "pool.parquet",
+    code, text = run("verify", "--unanchored-ok", tmp_path / "bundle", "--pool",
+                     tmp_path / "pool.parquet",
                      "--base", tmp_path / "base.parquet")
     assert code == 1 and "chain, call list" in text

@@ -83,7 +83,7 @@ def test_replace_keeps_the_quotas_and_everybody_else(drawn, tmp_path):
     assert changed == set(declined) | set(audit["released"])
     assert _quotas_hold(drawn, new)
     assert audit["previous"]["path"] == "../b0" or audit["previous"]["path"].endswith("b0")
-    code, text = run("verify", tmp_path / "b1", "--pool", drawn["pool"])
+    code, text = run("verify", "--unanchored-ok", tmp_path / "b1", "--pool", drawn["pool"])
     assert code == 0, text
 
 
@@ -113,7 +113,7 @@ def test_replace_twice_and_verify_the_history(drawn, tmp_path):
     audit = _audit(tmp_path / "b2")
     assert audit["round"] == 2
     assert panel[1] not in audit["panel"]["ids"]  # nobody who declined comes back
-    code, text = run("verify", tmp_path / "b2", "--pool", drawn["pool"])
+    code, text = run("verify", "--unanchored-ok", tmp_path / "b2", "--pool", drawn["pool"])
     assert code == 0, text
     assert "previous bundle b1 verifies" in text
 
@@ -128,14 +128,14 @@ def test_tampering_anywhere_in_the_history_is_found(drawn, tmp_path):
     lines = original.decode().splitlines()
     lines[2], lines[3] = lines[3], lines[2]
     panel_csv.write_text("\n".join(lines) + "\n", encoding="utf-8")
-    code, text = run("verify", tmp_path / "b1", "--pool", drawn["pool"])
+    code, text = run("verify", "--unanchored-ok", tmp_path / "b1", "--pool", drawn["pool"])
     assert code == 1 and "panel.csv" in text
     panel_csv.write_bytes(original)
-    assert run("verify", tmp_path / "b1", "--pool", drawn["pool"])[0] == 0
+    assert run("verify", "--unanchored-ok", tmp_path / "b1", "--pool", drawn["pool"])[0] == 0
     earlier = tmp_path / "b0" / "audit.json"
     earlier.write_text(earlier.read_text(encoding="utf-8").replace('"first"', '"firsT"'),
                        encoding="utf-8")
-    code, text = run("verify", tmp_path / "b1", "--pool", drawn["pool"])
+    code, text = run("verify", "--unanchored-ok", tmp_path / "b1", "--pool", drawn["pool"])
     assert code == 1 and "previous bundle was changed" in text
 
 
@@ -298,14 +298,14 @@ def test_households_one_person_each_even_when_every_household_has_two(tmp_path):
                      "-k", "60", "--household-column", "household", "-o", tmp_path / "pub.csv")
     assert code == 0, text
     assert "H1" not in (tmp_path / "pub.csv").read_text()  # opaque numbers only
-    code, text = run("verify", tmp_path / "b0", "--pool", tmp_path / "pub.csv")
+    code, text = run("verify", "--unanchored-ok", tmp_path / "b0", "--pool", tmp_path / "pub.csv")
     assert code == 0, text
     code, text = run("replace", tmp_path / "b0", "--pool", tmp_path / "pub.csv", "--declined",
                      _declined(tmp_path, panel[:2]), "--seed", "r", "-o", tmp_path / "b1")
     assert code == 0, text
     new = _audit(tmp_path / "b1")["panel"]["ids"]
     assert len({household[i] for i in new}) == len(new)
-    assert run("verify", tmp_path / "b1", "--pool", tmp_path / "pub.csv")[0] == 0
+    assert run("verify", "--unanchored-ok", tmp_path / "b1", "--pool", tmp_path / "pub.csv")[0] == 0
 
 
 def test_replacement_lists_are_used_and_verified(drawn, tmp_path):
@@ -321,7 +321,7 @@ def test_replacement_lists_are_used_and_verified(drawn, tmp_path):
     for member, _, repl in rows:  # every listed swap keeps every quota
         swapped = [repl if i == member else i for i in panel]
         assert _quotas_hold(drawn, swapped)
-    assert run("verify", tmp_path / "b0", "--pool", drawn["pool"])[0] == 0
+    assert run("verify", "--unanchored-ok", tmp_path / "b0", "--pool", drawn["pool"])[0] == 0
     listed = [m for m, rank, _ in rows if rank == "1"]
     declined = _declined(tmp_path, listed[:3])
     code, text = run("replace", tmp_path / "b0", "--pool", drawn["pool"], "--declined",
@@ -330,10 +330,10 @@ def test_replacement_lists_are_used_and_verified(drawn, tmp_path):
     audit = _audit(tmp_path / "b1")
     assert [r["how"] for r in audit["replacements"]] == ["replacement list"] * 3
     assert audit["released"] == []
-    assert run("verify", tmp_path / "b1", "--pool", drawn["pool"])[0] == 0
+    assert run("verify", "--unanchored-ok", tmp_path / "b1", "--pool", drawn["pool"])[0] == 0
     tampered = tmp_path / "b0" / "replacements.csv"
     tampered.write_text("\n".join([lines[0], *lines[2:], lines[1]]) + "\n", encoding="utf-8")
-    code, text = run("verify", tmp_path / "b0", "--pool", drawn["pool"])
+    code, text = run("verify", "--unanchored-ok", tmp_path / "b0", "--pool", drawn["pool"])
     assert code == 1 and "replacements.csv" in text
 
 
@@ -348,12 +348,12 @@ def test_completion_lottery_is_published_and_checked(drawn, tmp_path):
     audit = _audit(tmp_path / "b1")
     assert audit["lottery"] is not None and (tmp_path / "b1" / "lottery.json").exists()
     assert audit["previous"]["path"] == "../b0"
-    assert run("verify", tmp_path / "b1", "--pool", drawn["pool"])[0] == 0
+    assert run("verify", "--unanchored-ok", tmp_path / "b1", "--pool", drawn["pool"])[0] == 0
     lottery = tmp_path / "b1" / "lottery.json"
     text = lottery.read_text(encoding="utf-8")
     lottery.write_text(text.replace('"panel_size": 1,', '"panel_size": 2,', 1)
                        if '"panel_size": 1,' in text else text + " ", encoding="utf-8")
-    code, out = run("verify", tmp_path / "b1", "--pool", drawn["pool"])
+    code, out = run("verify", "--unanchored-ok", tmp_path / "b1", "--pool", drawn["pool"])
     assert code == 1 and "lottery.json: SHA-256 differs" in out
 
 
