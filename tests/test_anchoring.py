@@ -13,6 +13,7 @@ import shutil
 from pathlib import Path
 
 import pytest
+from cli_runner import run
 from typer.testing import CliRunner
 
 from sortition.cli import app
@@ -22,13 +23,6 @@ from sortition.synth import synthesize_pool, write_pool
 ROOT = Path(__file__).resolve().parents[1]
 SPEC = ROOT / "quotas" / "occitanie-2020.toml"
 S0, S1 = "loto 2026-12-01: 3 9 27", "loto 2026-12-08: 1 2 40"
-
-
-def run(*args) -> tuple[int, str]:
-    res = CliRunner().invoke(app, [str(a) for a in args])
-    assert "Traceback" not in res.output
-    assert res.exception is None or isinstance(res.exception, SystemExit), repr(res.exception)
-    return res.exit_code, " ".join(res.output.split())
 
 
 def _hash(text: str) -> str:

@@ -17,21 +17,13 @@ import sys
 from pathlib import Path
 
 import pytest
-from typer.testing import CliRunner
+from cli_runner import run
 
-from sortition.cli import app
 from sortition.outputs import NEW, OLD, PENDING, write_folder, write_pair
 from sortition.synth import synthesize_pool, write_pool
 
 ROOT = Path(__file__).resolve().parents[1]
 SPEC = ROOT / "quotas" / "occitanie-2020.toml"
-
-
-def run(*args) -> tuple[int, str]:
-    res = CliRunner().invoke(app, [str(a) for a in args])
-    assert "Traceback" not in res.output
-    assert res.exception is None or isinstance(res.exception, SystemExit), repr(res.exception)
-    return res.exit_code, " ".join(res.output.split())
 
 
 def snapshot(root: Path) -> dict[str, tuple]:
