@@ -159,7 +159,11 @@ def sibling_folder(bundle: Path, recorded: object, where: str) -> Path:
     if not isinstance(recorded, str) or not recorded.startswith("../"):
         raise InputError(f"{where}: {show(recorded)} is not '../NAME' (the previous bundle must "
                          "be a folder beside this one)")
-    name = plain_name(recorded[3:], where)
+    try:
+        name = plain_name(recorded[3:], where)
+    except InputError:
+        raise InputError(f"{where}: {show(recorded)} is not '../NAME' with NAME a plain folder "
+                         "name (the previous bundle must be a folder beside this one)") from None
     here = Path(bundle).resolve()
     folder = here.parent / name
     try:

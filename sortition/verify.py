@@ -124,9 +124,9 @@ def _draw_audit(audit: dict) -> None:
         field(s, "people", int, f"{A}, {where}")
     chain = obj(audit, "inputs.pool.source_audit", A, optional=True)
     if chain:
-        plain_name(field(chain, "file", str, f"{A}, inputs.pool.source_audit"),
+        plain_name(field(audit, "inputs.pool.source_audit.file", str, A),
                    f"{A}, inputs.pool.source_audit.file")
-        field(chain, "sha256", str, f"{A}, inputs.pool.source_audit")
+        field(audit, "inputs.pool.source_audit.sha256", str, A)
     _quotas_block(audit)
     field(audit, "seed", str, A)
     field(audit, "lottery.sha256", str, A)
