@@ -14,6 +14,7 @@ from rich.markup import escape
 
 from . import __version__
 from .errors import InfeasibleError, InputError, SolverTimeout, SortitionError
+from .terminal import json_text, printable
 
 app = typer.Typer(
     name="sortition",
@@ -64,19 +65,28 @@ MATCHING_NOTE = (
 )
 
 
+def _shown(text: object) -> str:
+    """Text from the inputs, safe to print: controls escaped (terminal.printable), markup too."""
+    return escape(printable(text))
+
+
 def _notes(lines: list[str]) -> None:
     for line in lines:
-        err.print(f"[dim]note:[/dim] {escape(line)}", highlight=False)
+        err.print(f"[dim]note:[/dim] {_shown(line)}", highlight=False)
 
 
 def _warnings(lines: list[str]) -> None:
     for line in lines:
-        err.print(f"[yellow]warning:[/yellow] {escape(line)}", highlight=False)
+        err.print(f"[yellow]warning:[/yellow] {_shown(line)}", highlight=False)
+
+
+def _errors(e: SortitionError) -> None:
+    for line in e.problems:
+        err.print(f"[red]error:[/red] {_shown(line)}", highlight=False, soft_wrap=True)
 
 
 def _fail(e: SortitionError) -> None:
-    for line in e.problems:
-        err.print(f"[red]error:[/red] {escape(line)}", highlight=False, soft_wrap=True)
+    _errors(e)
     raise typer.Exit(e.exit_code)
 
 
@@ -152,11 +162,11 @@ def quotas(
         _fail(e)
     _notes(resolved.notes)
     if as_json:
-        print(json.dumps(_quotas_json(resolved), ensure_ascii=False, indent=2))
+        print(json_text(_quotas_json(resolved)))
     else:
         out.print(quotas_table(resolved, title=f"Quotas for a panel of {resolved.size}"))
     if out_path is not None:
-        err.print(f"wrote {escape(str(out_path))}")
+        err.print(f"wrote {_shown(out_path)}")
 
 
 def _quotas_json(q) -> dict:
@@ -225,7 +235,7 @@ def check(
         except SortitionError as e:
             _fail(e)
     if as_json:
-        print(json.dumps(data, ensure_ascii=False, indent=2))
+        print(json_text(data))
     else:
         for table in check_tables(strata, q, report):
             out.print(table)
@@ -234,7 +244,7 @@ def check(
                       f"({len(pool):,} people, {len(strata):,} strata).")
         else:
             for reason in report.reasons:
-                err.print(f"[red]infeasible:[/red] {escape(reason)}", highlight=False,
+                err.print(f"[red]infeasible:[/red] {_shown(reason)}", highlight=False,
                           soft_wrap=True)
     if not report.feasible:
         raise typer.Exit(1)
@@ -304,7 +314,7 @@ def probabilities(
         with err.status(f"{algorithm}: {len(strata):,} strata…") as status:
             result = compute_probabilities(strata, q, q.size, algorithm, time_limit=time_limit,
                                            seed=seed, runs=runs,
-                                           log=lambda msg: status.update(escape(msg)))
+                                           log=lambda msg: status.update(_shown(msg)))
         from .households import for_everyone
 
         person = for_everyone(pool, result.person_probabilities(), len(whole))
@@ -312,17 +322,17 @@ def probabilities(
         if strata_out is not None:
             write_strata_probabilities(result, strata_out, inputs=given, force=force)
     except SolverTimeout as e:
-        err.print(f"[red]stopped:[/red] {escape(e.problems[0])}", highlight=False, soft_wrap=True)
+        err.print(f"[red]stopped:[/red] {_shown(e.problems[0])}", highlight=False, soft_wrap=True)
         raise typer.Exit(1) from None
     except SortitionError as e:
         _fail(e)
     _notes(pool.notes)
     summary = probability_summary(result, len(pool), time.perf_counter() - start)
     if as_json:
-        print(json.dumps(summary, ensure_ascii=False, indent=2))
+        print(json_text(summary))
     else:
         out.print(probabilities_table(summary))
-        err.print(f"wrote {escape(str(out_path))}")
+        err.print(f"wrote {_shown(out_path)}")
 
 
 AlgorithmOpt = Annotated[str | None, typer.Option(
@@ -381,8 +391,8 @@ def public_pool(
     except SortitionError as e:
         _fail(e)
     _notes(pool.notes)
-    out.print(f"wrote {escape(str(out_path))}: {len(pool):,} people, columns id, "
-              f"{escape(', '.join(sorted(q.all_features)))}")
+    out.print(f"wrote {_shown(out_path)}: {len(pool):,} people, columns id, "
+              f"{_shown(', '.join(sorted(q.all_features)))}")
     out.print(f"pool fingerprint: [bold]{fp.sha256}[/bold]", highlight=False)
 
 
@@ -439,16 +449,16 @@ def lottery(
                         "strata…") as status:
             published = run_lottery(inputs, algorithm or "leximin", panels=panels,
                                     time_limit=time_limit,
-                                    log=lambda msg: status.update(escape(msg)))
+                                    log=lambda msg: status.update(_shown(msg)))
         digest = write_lottery(out_dir, published, inputs=given)
     except SolverTimeout as e:
-        err.print(f"[red]stopped:[/red] {escape(e.problems[0])}", highlight=False, soft_wrap=True)
+        err.print(f"[red]stopped:[/red] {_shown(e.problems[0])}", highlight=False, soft_wrap=True)
         raise typer.Exit(1) from None
     except SortitionError as e:
         _fail(e)
     kind = (f"transparent, {len(published.tickets or []):,} equally likely panels"
             if published.transparent else f"{len(published.weights):,} panels")
-    out.print(f"wrote {escape(str(target))} ({published.algorithm}, {kind}, certified gap "
+    out.print(f"wrote {_shown(target)} ({published.algorithm}, {kind}, certified gap "
               f"{published.gap:.1e})")
     out.print(f"lottery hash (SHA-256, publish it before the seed): [bold]{digest}[/bold]",
               highlight=False)
@@ -514,10 +524,10 @@ def draw(
             result = run_draw(inputs, seed=seed, out_dir=out_dir, algorithm=algorithm,
                               panels=panels, lottery_dir=lottery_dir, ticket=ticket,
                               private_out=private_out, force=force, time_limit=time_limit,
-                              title=title, log=lambda msg: status.update(escape(msg)),
+                              title=title, log=lambda msg: status.update(_shown(msg)),
                               replacements=replacements)
     except SolverTimeout as e:
-        err.print(f"[red]stopped:[/red] {escape(e.problems[0])}", highlight=False, soft_wrap=True)
+        err.print(f"[red]stopped:[/red] {_shown(e.problems[0])}", highlight=False, soft_wrap=True)
         raise typer.Exit(1) from None
     except SortitionError as e:
         _fail(e)
@@ -530,7 +540,7 @@ def draw(
                    f"({sum(short.values())} missing in all; recorded in audit.json)"])
     out.print(f"lottery hash (SHA-256 of lottery.json): [bold]{result.lottery_hash}[/bold]",
               highlight=False, soft_wrap=True)
-    out.print(f"verify with: sortition verify {escape(str(out_dir))} --pool POOL "
+    out.print(f"verify with: sortition verify {_shown(out_dir)} --pool POOL "
               f"--expect-lottery-hash {result.lottery_hash}", highlight=False, soft_wrap=True)
 
 
@@ -580,8 +590,11 @@ def verify(
     draw is not anchored.
 
     Exit 0: verified and anchored (or --unanchored-ok). Exit 1: a difference (listed: file,
-    field or stratum, expected vs found), or not anchored. Exit 2: bad options or an unusable
-    input named here (a malformed bundle is not verified either).
+    field or stratum, expected vs found), or not anchored.
+    Exit 2: bad options, an unreadable input, or a malformed or hostile bundle (one line naming
+    the file and field) — from verify, 2 also means "not verified". The bundle is read as
+    hostile input: regular files only, by plain names, with size caps and strict JSON
+    (docs/bundle-format.md, section 13.4).
 
     Example: sortition verify bundle/ --pool public-pool.parquet --expect-lottery-hash HASH
     --expect-seed "loto: 4 17 22 38"
@@ -595,34 +608,33 @@ def verify(
                                    expect_seed=expect_seed, expect_ticket=expect_ticket,
                                    recompute=recompute,
                                    id_column=id_column, encoding=encoding,
-                                   log=lambda msg: status.update(escape(msg)),
+                                   log=lambda msg: status.update(_shown(msg)),
                                    base_path=base_path)
     except SortitionError as e:
         _fail(e)
     if as_json:
-        print(json.dumps({"verified": result.ok, "anchored": result.anchored,
-                          "not_anchored": result.anchors.missing,
-                          "differences": result.differences,
-                          "checked": result.checked, **result.summary}, ensure_ascii=False,
-                         indent=2))
+        print(json_text({"verified": result.ok, "anchored": result.anchored,
+                         "not_anchored": result.anchors.missing,
+                         "differences": result.differences,
+                         "checked": result.checked, **result.summary}))
     else:
         for line in result.checked:
-            out.print(f"[green]✓[/green] {escape(line)}", highlight=False)
+            out.print(f"[green]✓[/green] {_shown(line)}", highlight=False)
         for line in result.differences:
-            out.print(f"[red]✗[/red] {escape(line)}", highlight=False, soft_wrap=True)
+            out.print(f"[red]✗[/red] {_shown(line)}", highlight=False, soft_wrap=True)
         for line in result.anchors.missing if result.ok else []:
-            out.print(f"[yellow]?[/yellow] not anchored: {escape(line)}", highlight=False,
+            out.print(f"[yellow]?[/yellow] not anchored: {_shown(line)}", highlight=False,
                       soft_wrap=True)
         if not result.ok:
             out.print(f"[bold red]NOT verified[/bold red]: {len(result.differences)} "
                       f"difference(s)", highlight=False)
         elif result.anchored:
-            out.print(f"[bold green]verified[/bold green]: {escape(str(bundle))} — "
+            out.print(f"[bold green]verified[/bold green]: {_shown(bundle)} — "
                       f"{len(result.checked)} checks passed; anchored: every lottery hash, "
                       "seed and ticket is the one published beforehand", highlight=False)
         else:
             out.print(f"[bold yellow]consistent but NOT anchored[/bold yellow]: "
-                      f"{escape(str(bundle))} — {len(result.checked)} checks passed, but "
+                      f"{_shown(bundle)} — {len(result.checked)} checks passed, but "
                       "nothing shows the lottery was fixed before the seed was known. Give "
                       "the hashes and seeds published beforehand (--expect-lottery-hash, "
                       "--expect-seed, --expect-ticket)"
@@ -738,19 +750,19 @@ def replace(
         return
     for r in result.replacements:
         how = f"list rank {r.rank}" if r.how == "replacement list" else r.how
-        out.print(f"seat {r.position}: {escape(r.left)} → {escape(r.joined)} ({how})",
+        out.print(f"seat {r.position}: {_shown(r.left)} → {_shown(r.joined)} ({how})",
                   highlight=False)
     if result.released:
         err.print(f"[yellow]warning:[/yellow] {len(result.released)} other member(s) had to be "
-                  f"released to keep the quotas: {escape(', '.join(result.released))}",
+                  f"released to keep the quotas: {_shown(', '.join(result.released))}",
                   highlight=False)
     if result.lottery_hash is not None and not result.lottery_committed:
         _warnings([f"the new lottery for the open seats was computed in this run, after the "
                    f"seed was known (hash {result.lottery_hash}): nothing shows it was not "
                    "chosen knowing the seed. Next time use --prepare, publish its hash, then "
                    "--seed … --lottery; `verify` reports this round as not anchored otherwise"])
-    out.print(f"wrote {escape(str(out_dir))} (round {result.audit['round']}); verify with: "
-              f"sortition verify {escape(str(out_dir))} --pool POOL --expect-lottery-hash … "
+    out.print(f"wrote {_shown(out_dir)} (round {result.audit['round']}); verify with: "
+              f"sortition verify {_shown(out_dir)} --pool POOL --expect-lottery-hash … "
               "(every lottery hash published) --expect-seed … (every seed)", highlight=False)
 
 
@@ -824,7 +836,7 @@ def invite(
                                 margins_dir=margins_dir, response_rates=response_rates,
                                 exclude=exclude, id_column=id_column, encoding=encoding,
                                 household_column=household_column,
-                                progress=lambda msg: status.update(escape(msg)), force=force)
+                                progress=lambda msg: status.update(_shown(msg)), force=force)
     except SortitionError as e:
         _fail(e)
     _notes(result.notes)
@@ -833,10 +845,10 @@ def invite(
     mode = f"stratified by {', '.join(plan.by)}" if plan.by else "uniform"
     if plan.rates is not None:
         mode += f", response rates on {', '.join(plan.rates.features)}"
-    out.print(f"wrote {escape(str(result.out))}: {len(plan.ids):,} calls ({escape(mode)}) from "
+    out.print(f"wrote {_shown(result.out)}: {len(plan.ids):,} calls ({_shown(mode)}) from "
               f"{plan.eligible:,} eligible people ({plan.base_rows:,} in the base, "
               f"{plan.excluded:,} excluded)", highlight=False, soft_wrap=True)
-    out.print(f"public audit: {escape(str(result.audit_path))}", highlight=False)
+    out.print(f"public audit: {_shown(result.audit_path)}", highlight=False)
     out.print(f"drawn ids SHA-256: [bold]{result.audit['drawn_ids']['sha256']}[/bold]",
               highlight=False, soft_wrap=True)
 
@@ -880,16 +892,16 @@ def respondents(
         with err.status("reading the answers…") as status:
             result = run_respondents(calls_path, answers, out_path, encoding=encoding,
                                      household_column=household_column,
-                                     progress=lambda msg: status.update(escape(msg)),
+                                     progress=lambda msg: status.update(_shown(msg)),
                                      force=force)
     except SortitionError as e:
         _fail(e)
     _warnings(result.warnings)
     c = result.counts
-    out.print(f"wrote {escape(str(result.out))}: {c['yes']:,} respondents out of "
+    out.print(f"wrote {_shown(result.out)}: {c['yes']:,} respondents out of "
               f"{c['calls']:,} calls ({c['no']:,} no, {c['unreachable']:,} unreachable, of "
               f"which {c['missing']:,} not in the answers)", highlight=False, soft_wrap=True)
-    out.print(f"public audit: {escape(str(result.audit_path))}", highlight=False)
+    out.print(f"public audit: {_shown(result.audit_path)}", highlight=False)
     out.print(f"pool fingerprint: [bold]{result.fingerprint}[/bold]", highlight=False,
               soft_wrap=True)
 
@@ -989,8 +1001,7 @@ def main() -> None:
     try:
         app()
     except (InputError, InfeasibleError) as e:  # raised outside a command's own handler
-        for line in e.problems:
-            err.print(f"[red]error:[/red] {escape(line)}", highlight=False, soft_wrap=True)
+        _errors(e)
         sys.exit(e.exit_code)
     except KeyboardInterrupt:
         err.print("interrupted")

@@ -53,9 +53,10 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from . import draw as drawing
+from .bundleio import MissingFile, plain_folder, read_json, regular_file
 from .errors import InfeasibleError, InputError
 from .fingerprint import PoolFingerprint, pool_fingerprint, stratum_differences
-from .limits import MAX_CALLS, count_problem
+from .limits import MAX_AUDIT_BYTES, MAX_CALLS, count_problem
 from .margins import AGE_BANDS, AREAS, DIPLOMA_LEVELS, GENDERS, load_occitanie_margins
 from .outputs import check_pair, write_pair
 from .pool import Pool, load_pool, read_rows
@@ -627,11 +628,9 @@ def read_audit(path: Path, schema: str) -> dict:
     """A public audit (JSON) of the given schema; an unreadable one is an input error."""
     path = Path(path)
     try:
-        data = json.loads(path.read_bytes().decode("utf-8"))
-    except FileNotFoundError:
+        data = read_json(path.parent, path.name, MAX_AUDIT_BYTES, label=str(path))
+    except MissingFile:
         raise InputError(f"{path}: audit file not found") from None
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
-        raise InputError(f"{path}: not a readable JSON audit ({e})") from None
     if not isinstance(data, dict) or data.get("schema") != schema:
         raise InputError(f"{path}: not a {schema} audit")
     return data
@@ -768,6 +767,7 @@ def run_invite(base: Path, *, size: int, seed: str, out: Path, by: Sequence[str]
 
 
 # Checking a call list's audit ------------------------------------------------------------------
+# Files named by an audit are read by plain names beside it only (sortition/bundleio.py).
 
 
 def _read_call_list(path: Path) -> tuple[list[str], list[int]]:
@@ -818,8 +818,9 @@ def _check_calls(audit_path: Path, audit: dict, base_path: Path | None, exclude:
         recorded_base = audit["inputs"]["base"]
     except (KeyError, TypeError) as e:
         return [f"{audit_path}: field {e} missing"]
-    calls_file = here / str(audit.get("calls_file", ""))
-    if audit.get("calls_file") and calls_file.is_file():
+    calls_file = (regular_file(here, audit["calls_file"], where=f"{audit_path}, calls_file")
+                  if audit.get("calls_file") else None)
+    if calls_file is not None:
         try:
             ids, orders = _read_call_list(calls_file)
         except (pa.ArrowInvalid, OSError, KeyError) as e:
@@ -848,8 +849,9 @@ def _check_calls(audit_path: Path, audit: dict, base_path: Path | None, exclude:
     def beside(given: Path | None, block: dict | None, what: str) -> Path | None:
         if block is None:
             return None
-        path = Path(given) if given is not None else here / str(block.get("file"))
-        if not path.is_file():
+        path = (Path(given) if given is not None
+                else regular_file(here, block.get("file"), where=f"{audit_path}, {what}"))
+        if path is None or not path.is_file():
             out.append(f"{what}: {path} not found (needed to recompute the draw)")
             return None
         if sha256_file(path) != block.get("sha256"):
@@ -864,7 +866,8 @@ def _check_calls(audit_path: Path, audit: dict, base_path: Path | None, exclude:
     folder = None
     if margins is not None and margins_dir is None and \
             margins.get("source") != "built-in data/occitanie":
-        folder = here / str(margins.get("source"))
+        folder = plain_folder(here, margins.get("source"),
+                              where=f"{audit_path}, inputs.margins.source")
     elif margins_dir is not None:
         folder = Path(margins_dir)
     if (inputs.get("exclude") is not None and exclude_path is None) or \

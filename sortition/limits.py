@@ -52,6 +52,36 @@ MAX_TRIALS = Cap(1_000_000, "a million trials give the coverage to ±0.1 percent
 MAX_TIME_LIMIT = Cap(86_400, "one day; the largest pools are solved in minutes")
 
 
+# --- Reading a bundle (sortition/bundleio.py). A bundle is hostile input: every file is read
+# whole into memory, so each has a size cap, checked before reading more than cap + 1 bytes.
+# audit.json: ids of the panel, the pool's per-stratum hashes (10,000+ strata take ~2 MB).
+MAX_AUDIT_BYTES = Cap(64 << 20, "an audit holds a panel's ids and one line per stratum; the "
+                                "largest real ones are a few MB")
+# lottery.json: a transparent lottery lists up to MAX_TICKET_SEATS ids (~25 bytes each).
+MAX_LOTTERY_BYTES = Cap(512 << 20, "a transparent lottery lists at most 10 million ids; a "
+                                   "stratified one a line per stratum and per panel")
+# panel.csv, probabilities.csv (one line per person of the pool: ~30 MB for 1.3 M people,
+# ~500 MB for the largest 20 M-row pool), replacements.csv (≤ 100 ranks per member).
+MAX_TABLE_BYTES = Cap(1 << 30, "probabilities.csv lists every person of the pool, at most "
+                               "20 million lines")
+# JSON nesting: the formats nest at most 5 deep; 64 leaves room and stays far from Python's
+# recursion limit (a file of 200,000 `[` would otherwise crash the parser).
+MAX_JSON_DEPTH = Cap(64, "the audit and lottery formats nest at most 5 levels")
+# Characters of one JSON number: weights and denominators have ≤ 13 digits, floats ≤ 25
+# characters; longer numbers cost quadratic time to convert and mean nothing here.
+MAX_NUMBER_CHARS = Cap(40, "no recorded number needs more than 25 characters")
+# Rounds of `replace` in one chain: verify re-derives every round before the last.
+MAX_CHAIN = Cap(100, "a panel is not replaced a hundred times; every round of the chain is "
+                     "verified again")
+# A lottery's denominator and weights: 10^12 for a stratified lottery, the tickets otherwise.
+MAX_DENOMINATOR = Cap(10**12, "a stratified lottery's weights are over 10^12, a transparent "
+                              "one's over its tickets")
+# Stratified lottery: panels × strata, the cells of the matrix built to check it (8 bytes each);
+# 10,000+ strata × a few thousand panels pass.
+MAX_LOTTERY_CELLS = Cap(100_000_000, "the panels are checked as a panels × strata table of "
+                                     "8-byte integers; 100 million cells already take 800 MB")
+
+
 def count_problem(option: str, value: object, *, maximum: Cap, minimum: int = 1) -> str | None:
     """Why `value` is not a usable count for `option`, or None (for callers that collect)."""
     if isinstance(value, bool):

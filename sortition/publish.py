@@ -20,7 +20,15 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .errors import InputError
-from .limits import MAX_PANELS, count_problem, ticket_seats_problem
+from .limits import (
+    MAX_DENOMINATOR,
+    MAX_LOTTERY_CELLS,
+    MAX_PANEL_SIZE,
+    MAX_PANELS,
+    MAX_SYNTH_ROWS,
+    count_problem,
+    ticket_seats_problem,
+)
 from .lottery import Lottery
 from .panels import QuotaSystem
 
@@ -31,6 +39,8 @@ DENOMINATOR = 10**12
 # knows the seed vary the hash (hence the draw) without changing the lottery. How the solver
 # got there is a diagnostic (`probabilities --json`, timings), not part of the commitment.
 METHOD = "exact"
+# Bounds of the numbers read back from a lottery.json (see read_lottery).
+MAX_PEOPLE = MAX_SYNTH_ROWS
 
 
 @dataclass
@@ -229,11 +239,14 @@ def max_probability_change(base: list[float], members: list[list[str]],
 
 
 def read_lottery(data: bytes, source: str) -> PublishedLottery:
-    """Parse and check the structure of a `lottery.json`; InputError names what is wrong."""
-    try:
-        doc = json.loads(data.decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as e:
-        raise InputError(f"{source}: not a readable lottery file ({e})") from None
+    """Parse and check the structure of a `lottery.json`; InputError names what is wrong.
+
+    The file is hostile input (it comes with a bundle): strict JSON, every field's type checked,
+    and the size of the panels × strata table checked before it is allocated.
+    """
+    from .bundleio import count, field, obj, show, strict_json, texts
+
+    doc = strict_json(data, source)
 
     def need(cond: bool, what: str) -> None:
         if not cond:
@@ -241,38 +254,74 @@ def read_lottery(data: bytes, source: str) -> PublishedLottery:
 
     need(isinstance(doc, dict) and doc.get("format") == FORMAT,
          f"not a lottery file (format should be {FORMAT!r})")
-    need(doc.get("version") == VERSION, f"unsupported version {doc.get('version')!r}")
-    try:
-        features = [str(f) for f in doc["features"]]
-        strata = doc["strata"]
-        keys = [tuple(str(v) for v in s["values"]) for s in strata]
-        counts = [int(s["people"]) for s in strata]
-        d = int(doc["denominator"])
-        weights = [int(p["weight"]) for p in doc["panels"]]
-        panels = np.zeros((len(weights), len(keys)), dtype=np.int64)
-        for r, p in enumerate(doc["panels"]):
-            for s, x in p["seats"]:
-                need(0 <= int(s) < len(keys), f"panel {r + 1}: stratum {s} out of range")
-                panels[r, int(s)] = int(x)
-        transparent = doc.get("transparent")
-        tickets = None if transparent is None else [[str(i) for i in t]
-                                                    for t in transparent["panels"]]
-        pub = PublishedLottery(
-            str(doc["algorithm"]), str(doc.get("method", "")), int(doc["panel_size"]), features,
-            keys, counts, d, weights, panels, str(doc["pool"]["sha256"]),
-            str(doc["quotas"]["sha256"]), doc["pool"].get("id_column"),
-            float(doc.get("certified_gap", 0.0)), tickets,
-            None if transparent is None else float(transparent.get("max_change", 0.0)))
-        pub.extra["stated_probabilities"] = [float(s["probability"]) for s in strata]
-        seed = doc["pool"].get("household_seed")
-        pub.household_seed = None if seed is None else str(seed)
-        if transparent is not None:
-            pub.base_probabilities = [float(x) for x in transparent["base_probabilities"]]
-        pub.extra["stated_tickets"] = None if transparent is None else int(transparent["tickets"])
-    except (KeyError, TypeError, ValueError) as e:
-        raise InputError(f"{source}: malformed lottery ({type(e).__name__}: {e})") from None
-    need(all(len(k) == len(features) for k in keys), "a stratum has the wrong number of values")
-    need(d >= 1 and all(w >= 0 for w in weights), "negative weight or denominator below 1")
+    need(doc.get("version") == VERSION, f"unsupported version {show(doc.get('version'))}")
+    features = texts(doc, "features", source, None)
+    strata = field(doc, "strata", list, source)
+    keys: list[tuple[str, ...]] = []
+    counts: list[int] = []
+    stated: list[float] = []
+    for k, s in enumerate(strata):
+        where = f"{source}, strata[{k}]"
+        values = texts(s, "values", where, None)
+        need(len(values) == len(features), f"strata[{k}]: {len(values)} values for "
+                                           f"{len(features)} features")
+        keys.append(tuple(values))
+        counts.append(count(s, "people", where, MAX_PEOPLE, minimum=0))
+        stated.append(float(field(s, "probability", float, where)))
+    size = count(doc, "panel_size", source, MAX_PANEL_SIZE)
+    d = count(doc, "denominator", source, MAX_DENOMINATOR, minimum=1)
+    rows = field(doc, "panels", list, source)
+    cells = len(rows) * len(keys)
+    need(cells <= MAX_LOTTERY_CELLS.value,
+         f"{len(rows):,} panels × {len(keys):,} strata are {cells:,} cells, at most "
+         f"{MAX_LOTTERY_CELLS.value:,} ({MAX_LOTTERY_CELLS.why})")
+    weights = [count(p, "weight", f"{source}, panels[{r}]", MAX_DENOMINATOR, minimum=0)
+               for r, p in enumerate(rows)]
+    panels = np.zeros((len(rows), len(keys)), dtype=np.int64)
+    for r, p in enumerate(rows):
+        for pair in field(p, "seats", list, f"{source}, panels[{r}]"):
+            need(isinstance(pair, list) and len(pair) == 2
+                 and all(type(v) is int for v in pair),
+                 f"panels[{r}].seats: {show(pair)} is not a pair [stratum, seats]")
+            s, x = pair
+            need(0 <= s < len(keys), f"panel {r + 1}: stratum {s} out of range")
+            need(0 <= x <= size, f"panel {r + 1}: {x} seats in stratum {s}, the panel has "
+                                 f"{size}")
+            panels[r, s] = x
+    pool = obj(doc, "pool", source)
+    id_column = field(pool, "id_column", (str, type(None)), f"{source}, pool", optional=True)
+    seed = field(pool, "household_seed", (str, type(None)), f"{source}, pool", optional=True)
+    transparent = obj(doc, "transparent", source, optional=True) if "transparent" in doc \
+        else None
+    tickets = None
+    if transparent is not None:
+        where = f"{source}, transparent"
+        listed = field(transparent, "panels", list, where)
+        need(len(listed) <= MAX_PANELS.value,
+             f"transparent.panels: {len(listed):,} tickets, at most {MAX_PANELS.value:,} "
+             f"({MAX_PANELS.why})")
+        tickets = [_ticket(t, ids, where) for t, ids in enumerate(listed)]
+    gap = field(doc, "certified_gap", float, source, optional=True)
+    pub = PublishedLottery(
+        field(doc, "algorithm", str, source), field(doc, "method", str, source, optional=True)
+        or "", size, list(features), keys, counts, d, weights, panels,
+        field(doc, "pool.sha256", str, source), field(doc, "quotas.sha256", str, source),
+        id_column, float(gap or 0.0), tickets,
+        None if transparent is None else float(
+            field(transparent, "max_change", float, f"{source}, transparent", optional=True)
+            or 0.0))
+    pub.extra["stated_probabilities"] = stated
+    pub.household_seed = seed
+    if transparent is not None:
+        where = f"{source}, transparent"
+        base = field(transparent, "base_probabilities", list, where)
+        for k, x in enumerate(base):
+            need(isinstance(x, int | float) and not isinstance(x, bool),
+                 f"transparent.base_probabilities[{k}]: {show(x)} is not a number")
+        pub.base_probabilities = [float(x) for x in base]
+        pub.extra["stated_tickets"] = count(transparent, "tickets", where, MAX_PANELS)
+    else:
+        pub.extra["stated_tickets"] = None
     return pub
 
 
@@ -306,3 +355,13 @@ def lottery_problems(pub: PublishedLottery, system: QuotaSystem) -> list[str]:
     if abs(total - pub.panel_size) > 1e-6:
         out.append(f"probabilities sum to {total}, not to the panel size {pub.panel_size}")
     return out
+
+
+def _ticket(t: int, ids: object, where: str) -> list[str]:
+    """One ticket of a transparent lottery: a list of ids (at most a panel's worth)."""
+    if not isinstance(ids, list) or not all(isinstance(i, str) for i in ids):
+        raise InputError(f"{where}.panels[{t}]: expected a list of ids")
+    if len(ids) > MAX_PANEL_SIZE.value:
+        raise InputError(f"{where}.panels[{t}]: {len(ids):,} ids, at most "
+                         f"{MAX_PANEL_SIZE.value:,} ({MAX_PANEL_SIZE.why})")
+    return ids

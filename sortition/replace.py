@@ -19,7 +19,6 @@ and SHA-256 of its `audit.json`); `verify` re-derives it and follows the history
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -38,9 +37,20 @@ from .audit import (
     draw_inputs,
     versions,
 )
+from .bundleio import (
+    MissingFile,
+    file_hashes,
+    obj,
+    read_regular,
+    sibling_folder,
+    strict_json,
+    texts,
+    typed,
+)
 from .errors import InfeasibleError, InputError
 from .fileio import csv_field
-from .fingerprint import quotas_document, quotas_fingerprint, quotas_from_document
+from .fingerprint import quotas_document, quotas_fingerprint
+from .limits import MAX_AUDIT_BYTES, MAX_CHAIN, MAX_PANEL_SIZE, MAX_TABLE_BYTES
 from .lottery import compute_lottery
 from .outputs import check_folder, write_folder
 from .panels import QuotaSystem, quota_system
@@ -61,36 +71,75 @@ class Bundle:
     excluded: list[str]  # everyone ever on the panel or declined, in the chain
     round: int  # 0 for a draw bundle, k for the k-th replace
     chain: list[Path] = field(default_factory=list)  # this bundle and every previous one
+    lists_csv: bytes | None = None  # the draw bundle's replacements.csv, as read (hash checked)
 
 
 def panel_ids(audit: dict) -> list[str]:
-    return [str(i) for i in (audit.get("panel") or audit.get("draw") or {}).get("ids", [])]
+    """The current panel of a bundle's audit (checked by `read_bundle`)."""
+    return list((audit.get("panel") or audit.get("draw") or {}).get("ids", []))
 
 
-def read_bundle(path: Path) -> Bundle:
-    """Read a bundle and its history (previous bundles by their recorded relative paths)."""
+def read_bundle(path: Path, *, check_lists: bool = True,
+                _seen: tuple[Path, ...] = ()) -> Bundle:
+    """Read a bundle and its history (each previous bundle: the sibling folder `../NAME` its
+    audit records), by the bundleio rules; a malformed or hostile one is an InputError.
+
+    `check_lists`: the draw bundle's replacements.csv must have the SHA-256 its audit.json
+    records (`replace` never builds on an edited list; `verify` reports it as a difference).
+    """
     path = Path(path)
+    label = f"{path}/audit.json"
     try:
-        raw = (path / "audit.json").read_bytes()
-        audit = json.loads(raw.decode("utf-8"))
-        if audit.get("schema") != SCHEMA:
-            raise ValueError("not a sortition audit")
-    except (OSError, ValueError, UnicodeDecodeError) as e:
-        raise InputError(f"{path}: not a readable public bundle ({e})") from None
-    panel = panel_ids(audit)
+        raw = read_regular(path, "audit.json", MAX_AUDIT_BYTES, label=label)
+    except MissingFile:
+        raise InputError(f"{path}: not a public bundle (no audit.json)") from None
+    audit = strict_json(raw, label)
+    if not isinstance(audit, dict) or audit.get("schema") != SCHEMA:
+        raise InputError(f"{label}: not a sortition audit (schema should be {SCHEMA!r})")
+    files = file_hashes(audit, "files", label)
+    here = path.resolve()
+    seen = (*_seen, here)
     if audit.get("kind") == "replace":
-        prev = read_bundle((path / audit["previous"]["path"]).resolve())
-        lists = prev.lists
+        panel = texts(audit, "panel.ids", label, MAX_PANEL_SIZE)
+        if len(seen) > MAX_CHAIN.value:
+            raise InputError(f"{label}, previous.path: the chain is longer than "
+                             f"{MAX_CHAIN.value:,} bundles ({MAX_CHAIN.why})")
+        prev_dir = sibling_folder(path, typed(audit, "previous.path", str, label),
+                                  f"{label}, previous.path")
+        if prev_dir in seen:
+            raise InputError(f"{label}, previous.path: the chain of previous bundles loops "
+                             f"back to {prev_dir.name}")
+        prev = read_bundle(prev_dir, check_lists=check_lists, _seen=seen)
+        lists, lists_csv = prev.lists, prev.lists_csv
         excluded = list(dict.fromkeys([*prev.excluded, *panel]))
-        rnd = int(audit.get("round", prev.round + 1))
+        rnd = typed(audit, "round", int, label)
         chain = [path, *prev.chain]
     else:
-        lists = _read_lists(path / "replacements.csv")
+        panel = texts(audit, "draw.ids", label, MAX_PANEL_SIZE)
+        lists_csv = _lists_bytes(path, files, check_lists)
+        lists = {} if lists_csv is None else _read_lists(lists_csv, path / "replacements.csv")
         excluded = list(panel)
         rnd = 0
         chain = [path]
     return Bundle(path, audit, hashlib.sha256(raw).hexdigest(), panel, lists, excluded, rnd,
-                  chain)
+                  chain, lists_csv)
+
+
+def _lists_bytes(path: Path, files: dict[str, str], check: bool) -> bytes | None:
+    """replacements.csv of a draw bundle (None if it has none), its hash checked if `check`."""
+    name = "replacements.csv"
+    label = str(path / name)
+    try:
+        data = read_regular(path, name, MAX_TABLE_BYTES, label=label)
+    except MissingFile:
+        if check and name in files:
+            raise InputError(f"{label}: listed in audit.json but missing") from None
+        return None
+    if check and hashlib.sha256(data).hexdigest() != files.get(name):
+        raise InputError(f"{label}: SHA-256 differs from the one recorded in audit.json "
+                         "files (the lists were changed; run `sortition verify` on the "
+                         "bundle)")
+    return data
 
 
 def check_replace_target(out_dir: Path, bundle_dir: Path, *, pool_path: Path | None,
@@ -101,12 +150,18 @@ def check_replace_target(out_dir: Path, bundle_dir: Path, *, pool_path: Path | N
     chain = read_bundle(bundle_dir).chain
     check_folder(out_dir, inputs=[*draw_inputs(pool_path, quotas_path), declined_path, *chain],
                  force=force, chain=chain)
+    if Path(out_dir).resolve().parent != Path(bundle_dir).resolve().parent:
+        raise InputError(f"--out {out_dir}: write the replacement bundle beside the bundle it "
+                         f"replaces (in {Path(bundle_dir).resolve().parent}): it refers to it "
+                         "as ../NAME, and verify follows nothing else")
 
 
-def _read_lists(path: Path) -> dict[str, list[str]]:
-    if not path.exists():
-        return {}
-    lines = path.read_text(encoding="utf-8").splitlines()
+def _read_lists(data: bytes, path: Path) -> dict[str, list[str]]:
+    """Each member's replacements by rank, from the bytes of replacements.csv."""
+    try:
+        lines = data.decode("utf-8").splitlines()
+    except UnicodeDecodeError as e:
+        raise InputError(f"{path}: not UTF-8 text (byte {e.start + 1})") from None
     if not lines or lines[0].strip() != "member_id,rank,replacement_id":
         raise InputError(f"{path}: expected the header member_id,rank,replacement_id")
     import csv
@@ -151,17 +206,24 @@ def bundle_inputs(bundle: Path, pool_path: Path, quotas_path: Path | None, *,
     recorded id column, features order and household pre-draw."""
     from .audit import load_inputs
     from .quotas import load_quotas
+    from .verify import _quotas_block
 
-    recorded = read_bundle(bundle).audit["inputs"]
-    size = int(recorded["quotas"]["panel_size"])
-    quotas = (quotas_from_document(recorded["quotas"]) if quotas_path is None
-              else load_quotas(quotas_path, size))
-    pool = recorded["pool"]
+    audit = read_bundle(bundle, check_lists=False).audit
+    label = f"{bundle}/audit.json"
+    obj(audit, "inputs", label)
+    quotas = _quotas_block(audit)
+    size = quotas.size or 0
+    if quotas_path is not None:
+        quotas = load_quotas(quotas_path, size)
+    pool = obj(audit, "inputs.pool", label)
+    texts(pool, "features", f"{label}, inputs.pool", None)
+    for key in ("id_column", "household_column", "household_seed"):
+        typed(pool, key, (str, type(None)), f"{label}, inputs.pool", optional=True)
     return load_inputs(pool_path, Path(quotas_path or Path(bundle) / "audit.json"), size,
                        id_column=pool.get("id_column") if id_column is None else id_column,
                        household_column=pool.get("household_column"),
                        household_seed=pool.get("household_seed"), encoding=encoding,
-                       features=[str(f) for f in pool["features"]], quotas=quotas,
+                       features=list(pool["features"]), quotas=quotas,
                        recorded=True)
 
 
@@ -237,9 +299,12 @@ class ReplacePlan:
 
 
 def plan_replace(bundle_dir: Path, inputs: Inputs, declined: list[str], *,
-                 declined_source: str = "declined") -> ReplacePlan:
-    """The seed-independent part of a replacement (see `ReplacePlan`)."""
-    bundle = read_bundle(bundle_dir)
+                 declined_source: str = "declined", check_lists: bool = True) -> ReplacePlan:
+    """The seed-independent part of a replacement (see `ReplacePlan`).
+
+    `check_lists` False: build on the lists even if edited (only `verify` does, to re-derive
+    what such a bundle gives; it reports the edit itself)."""
+    bundle = read_bundle(bundle_dir, check_lists=check_lists)
     recorded = bundle.audit["inputs"]["pool"]["sha256"]
     if recorded != inputs.fingerprint.sha256:
         raise InputError(f"{inputs.pool.path}: not the pool of {bundle_dir} (fingerprint "
@@ -338,11 +403,11 @@ def run_replace(bundle_dir: Path, inputs: Inputs, declined: list[str], seed: str
                 out_dir: Path | None, *, force: bool = False,
                 declined_source: str = "declined",
                 relative_to: Path | None = None,
-                completion: bytes | None = None) -> ReplaceResult:
+                completion: bytes | None = None, check_lists: bool = True) -> ReplaceResult:
     """Replace the declined members of the bundle's panel (see the module docstring).
 
     `completion`: the new lottery as committed beforehand (`replace --prepare`); without it,
-    and when one is needed, it is computed here.
+    and when one is needed, it is computed here. `check_lists`: see `plan_replace`.
     """
     seed_b = _seed(seed)
     declined_path = Path(declined_source) if Path(declined_source).is_file() else None
@@ -350,7 +415,8 @@ def run_replace(bundle_dir: Path, inputs: Inputs, declined: list[str], seed: str
         check_replace_target(out_dir, bundle_dir, pool_path=inputs.whole.path,
                              quotas_path=inputs.quotas_path, declined_path=declined_path,
                              force=force)
-    plan = plan_replace(bundle_dir, inputs, declined, declined_source=declined_source)
+    plan = plan_replace(bundle_dir, inputs, declined, declined_source=declined_source,
+                        check_lists=check_lists)
     if completion is not None and not plan.needs_lottery:
         raise InputError("--lottery: this replacement needs no new lottery (the lists cover "
                          "every seat); draw without it")

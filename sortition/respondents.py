@@ -27,6 +27,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from .bundleio import regular_file
 from .errors import InfeasibleError, InputError
 from .fingerprint import pool_fingerprint, stratum_differences
 from .invite import SCHEMA as CALLS_SCHEMA
@@ -275,9 +276,9 @@ def _check(audit_path: Path, audit: dict) -> list[str]:
         if block is None:
             out.append(f"{what}: none recorded (it was missing when the pool was written)")
             return None
-        path = here / str(block.get("file"))
-        if not path.is_file():
-            out.append(f"{what} {path}: not found")
+        path = regular_file(here, block.get("file"), where=f"{audit_path}, {what}")
+        if path is None:
+            out.append(f"{what} {here / str(block.get('file'))}: not found")
             return None
         found = sha256_file(path)
         if found != block.get("sha256"):
@@ -288,8 +289,10 @@ def _check(audit_path: Path, audit: dict) -> list[str]:
 
     same_file(inputs.get("calls_audit"), "call list audit")
     answers_path = same_file(inputs.get("answers"), "answers file")
-    pool_path = here / str(pool_block.get("file"))
+    pool_path = regular_file(here, pool_block.get("file"), where=f"{audit_path}, pool.file")
     try:
+        if pool_path is None:
+            raise InputError(f"{here / str(pool_block.get('file'))}: not found")
         pool = load_pool(pool_path, features, id_column="id", household_column=household)
         fp = pool_fingerprint(pool, build_strata(pool, features))
     except InputError as e:
@@ -300,8 +303,9 @@ def _check(audit_path: Path, audit: dict) -> list[str]:
                        f"recorded {pool_block.get('sha256')}")
             out.extend(f"respondent pool: {line}" for line in
                        stratum_differences(pool_block.get("strata", []), fp))
-    calls_path = here / str(inputs.get("calls", {}).get("file"))
-    if answers_path is not None and calls_path.is_file():
+    calls_path = regular_file(here, (inputs.get("calls") or {}).get("file"),
+                              where=f"{audit_path}, inputs.calls.file")
+    if answers_path is not None and calls_path is not None:
         try:
             calls = load_pool(calls_path, [], id_column="id")
             ids = calls.ids.to_pylist()

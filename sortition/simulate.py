@@ -306,10 +306,9 @@ def run_simulation(bundle: Path, pool_path: Path, *, seed: str, rate: float,
     seed_b = seed_option("--seed", seed)
     check_count("--trials", trials, maximum=MAX_TRIALS)
     previous = read_bundle(bundle)
-    lists_path = Path(bundle) / "replacements.csv"
-    if not lists_path.exists():
+    if previous.lists_csv is None:
         raise InputError(f"{bundle}: no replacements.csv (draw with --replacements R)")
-    rows = read_replacements_csv(lists_path.read_bytes(), str(lists_path))
+    rows = read_replacements_csv(previous.lists_csv, str(Path(bundle) / "replacements.csv"))
     inputs = bundle_inputs(bundle, pool_path, None, id_column=id_column, encoding=encoding)
     system = quota_system(inputs.strata, inputs.quotas, inputs.size)
     panel = panel_ids(previous.audit)
@@ -324,7 +323,7 @@ def run_simulation(bundle: Path, pool_path: Path, *, seed: str, rate: float,
     known = {f: sorted({k[j] for k in inputs.strata.keys})
              for j, f in enumerate(inputs.strata.features)}
     rates = None if rates_path is None else read_rates(rates_path, known)
-    lottery_hash = str(previous.audit.get("lottery", {}).get("sha256") or "0" * 64)
+    lottery_hash = str((previous.audit.get("lottery") or {}).get("sha256") or "0" * 64)
     return simulate(system, list(inputs.strata.keys), list(inputs.strata.features), seats,
                     people, rows, stratum_of=where.get, rate=rate, rates=rates, trials=trials,
                     seed=seed_b, lottery_hash=lottery_hash)

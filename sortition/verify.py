@@ -3,17 +3,19 @@
 Everything is recomputed from the bundle, the pool (full or its public extract) and, if given,
 the quotas: fingerprints, the lottery's hash and panels, the stated probabilities, the draw
 from the seed, `panel.csv`, `probabilities.csv`, the quota attainment and the file hashes.
-Every mismatch is a *difference* naming the file and the field (or stratum), expected vs found;
-an unreadable file inside the bundle is a difference too. Only an unusable command-line input
-(the pool, the quotas, the folder itself) is an input error.
+Every mismatch is a *difference* naming the file and the field (or stratum), expected vs found
+(exit 1); a missing file of the bundle is a difference too. The bundle is hostile input: it is
+read only through `bundleio` (regular files, plain names, size caps, strict JSON, typed fields),
+and a malformed or hostile bundle — like an unusable command-line input — is an input error
+(exit 2, which from `verify` also means "not verified").
 """
 
 from __future__ import annotations
 
 import hashlib
-import json
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from dataclasses import field as dc_field
 from pathlib import Path
 
 import numpy as np
@@ -33,6 +35,19 @@ from .audit import (
     quota_attainment,
     quota_system_for,
 )
+from .bundleio import (
+    MissingFile,
+    count,
+    field,
+    file_hashes,
+    obj,
+    plain_name,
+    read_regular,
+    regular_file,
+    sibling_folder,
+    strict_json,
+    texts,
+)
 from .errors import InputError, SortitionError
 from .fingerprint import (
     pool_fingerprint,
@@ -40,6 +55,15 @@ from .fingerprint import (
     quotas_fingerprint,
     quotas_from_document,
     stratum_differences,
+)
+from .limits import (
+    MAX_AUDIT_BYTES,
+    MAX_CHAIN,
+    MAX_LOTTERY_BYTES,
+    MAX_PANEL_SIZE,
+    MAX_PANELS,
+    MAX_REPLACEMENTS,
+    MAX_TABLE_BYTES,
 )
 from .panels import quota_system
 from .pool import load_recorded_pool
@@ -64,22 +88,22 @@ class Anchors:
     prove nothing about fairness: an operator who knew the seed could have chosen the lottery
     (or the ticket) to pick a given person. Only these commitments rule that out."""
 
-    lottery_hashes: list[str] = field(default_factory=list)
-    seeds: list[str] = field(default_factory=list)
+    lottery_hashes: list[str] = dc_field(default_factory=list)
+    seeds: list[str] = dc_field(default_factory=list)
     ticket: int | None = None
-    missing: list[str] = field(default_factory=list)  # what nothing anchors, one line each
-    used_hashes: set[str] = field(default_factory=set)
-    used_seeds: set[str] = field(default_factory=set)
+    missing: list[str] = dc_field(default_factory=list)  # what nothing anchors, one line each
+    used_hashes: set[str] = dc_field(default_factory=set)
+    used_seeds: set[str] = dc_field(default_factory=set)
     mismatched: bool = False  # a lottery or seed met that is not among those given
 
 
 @dataclass
 class Verification:
     bundle: Path
-    differences: list[str] = field(default_factory=list)
-    checked: list[str] = field(default_factory=list)
-    summary: dict = field(default_factory=dict)
-    anchors: Anchors = field(default_factory=Anchors)
+    differences: list[str] = dc_field(default_factory=list)
+    checked: list[str] = dc_field(default_factory=list)
+    summary: dict = dc_field(default_factory=dict)
+    anchors: Anchors = dc_field(default_factory=Anchors)
 
     @property
     def ok(self) -> bool:
@@ -92,12 +116,89 @@ class Verification:
         return not self.anchors.missing
 
 
-def _read(bundle: Path, name: str, result: Verification) -> bytes | None:
+# The cap of each file a bundle may hold; any other name (in `files`) gets the largest one.
+CAPS = {"audit.json": MAX_AUDIT_BYTES, "lottery.json": MAX_LOTTERY_BYTES}
+A = "audit.json"
+
+
+def _read(bundle: Path, name: str, result: Verification, missing: str | None = None
+          ) -> bytes | None:
+    """A file of the bundle (bundleio rules); missing is a difference, hostile an InputError."""
     try:
-        return (bundle / name).read_bytes()
-    except OSError as e:
-        result.differences.append(f"{name}: cannot be read ({e.strerror or e})")
+        return read_regular(bundle, name, CAPS.get(name, MAX_TABLE_BYTES),
+                            where=f"{A}, files")
+    except MissingFile as e:
+        result.differences.append(missing or e.problems[0])
         return None
+
+
+def _draw_audit(audit: dict) -> None:
+    """Every field of a draw bundle's audit.json the checks use, with its type (InputError)."""
+    pool = obj(audit, "inputs.pool", A)
+    field(pool, "sha256", str, f"{A}, inputs.pool")
+    for key in ("id_column", "household_column", "household_seed"):
+        field(audit, f"inputs.pool.{key}", (str, type(None)), A, optional=True)
+    field(audit, "inputs.pool.eligible", (int, type(None)), A, optional=True)
+    texts(audit, "inputs.pool.features", A, None)
+    for k, s in enumerate(field(audit, "inputs.pool.strata", list, A, optional=True) or []):
+        where = f"inputs.pool.strata[{k}]"
+        texts(s, "values", f"{A}, {where}", None)
+        field(s, "sha256", str, f"{A}, {where}")
+        field(s, "people", int, f"{A}, {where}")
+    chain = obj(audit, "inputs.pool.source_audit", A, optional=True)
+    if chain:
+        plain_name(field(audit, "inputs.pool.source_audit.file", str, A),
+                   f"{A}, inputs.pool.source_audit.file")
+        field(audit, "inputs.pool.source_audit.sha256", str, A)
+    _quotas_block(audit)
+    field(audit, "seed", str, A)
+    field(audit, "lottery.sha256", str, A)
+    texts(audit, "draw.ids", A, MAX_PANEL_SIZE)
+    field(audit, "draw.panel_number", (int, type(None)), A, optional=True)
+    obj(audit, "parameters", A, optional=True)
+    count(audit, "parameters.ticket", A, MAX_PANELS, minimum=1, optional=True)
+    if obj(audit, "replacements", A, optional=True):
+        count(audit, "replacements.per_member", A, MAX_REPLACEMENTS)
+    file_hashes(audit, "files", A)
+    obj(audit, "probabilities", A, optional=True)
+    obj(audit, "lottery", A)
+
+
+def _quotas_block(audit: dict) -> Quotas:
+    """The quotas recorded in `inputs.quotas`, read back (InputError naming the field)."""
+    doc = obj(audit, "inputs.quotas", A)
+    count(doc, "panel_size", f"{A}, inputs.quotas", MAX_PANEL_SIZE)
+    field(doc, "sha256", str, f"{A}, inputs.quotas")
+    rows = field(doc, "quotas", list, f"{A}, inputs.quotas")
+    cross = field(doc, "cross", list, f"{A}, inputs.quotas", optional=True) or []
+    for what, table, width in (("quotas", rows, 4), ("cross", cross, 6)):
+        for k, row in enumerate(table):
+            if (not isinstance(row, list) or len(row) != width
+                    or not all(isinstance(v, str) for v in row[:width - 2])
+                    or not all(isinstance(v, int) and not isinstance(v, bool)
+                               for v in row[width - 2:])):
+                raise InputError(f"{A}, inputs.quotas.{what}[{k}]: expected {width - 2} "
+                                 f"strings then min and max as whole numbers")
+    return quotas_from_document(doc)
+
+
+def _read_audit(bundle: Path, result: Verification) -> dict | None:
+    """audit.json of a bundle as a checked object, or None (missing: a difference)."""
+    raw = _read(bundle, A, result)
+    if raw is None:
+        return None
+    audit = strict_json(raw, A)
+    if not isinstance(audit, dict):
+        raise InputError(f"{A}: expected an object at the top level")
+    if audit.get("schema") != SCHEMA:
+        raise InputError(f"{A}, schema: {audit.get('schema')!r}, expected {SCHEMA!r}")
+    if audit.get("schema_version") != SCHEMA_VERSION:
+        raise InputError(f"{A}, schema_version: {audit.get('schema_version')!r} is not "
+                         f"{SCHEMA_VERSION} (this version of sortition cannot check it)")
+    if audit.get("draw_spec") != drawing.SPEC:
+        raise InputError(f"{A}, draw_spec: {audit.get('draw_spec')!r} is not "
+                         f"{drawing.SPEC!r}")
+    return audit
 
 
 def _listed(value: str | Sequence[str] | None) -> list[str]:
@@ -112,12 +213,15 @@ def verify_bundle(bundle: Path, pool_path: Path, *, quotas_path: Path | None = N
                   encoding: str = "utf-8",
                   log: Callable[[str], None] | None = None,
                   base_path: Path | None = None,
-                  anchors: Anchors | None = None) -> Verification:
+                  anchors: Anchors | None = None,
+                  _seen: tuple[Path, ...] = ()) -> Verification:
     """Check a public bundle; the result lists what was checked, every difference, and what is
     not anchored to a prior commitment (`Anchors`).
 
     `expect_lottery_hash` / `expect_seed`: every value published beforehand (a replacement
-    chain has one seed per round and one lottery per round that drew one).
+    chain has one seed per round and one lottery per round that drew one). A malformed or
+    hostile bundle raises InputError (`_seen`: the bundles of the chain already being
+    verified, so that a loop is refused rather than followed).
     """
     top = anchors is None
     if anchors is None:
@@ -129,7 +233,7 @@ def verify_bundle(bundle: Path, pool_path: Path, *, quotas_path: Path | None = N
         anchors = Anchors([h.strip().lower() for h in hashes], seeds, expect_ticket)
     result = _verify(Path(bundle), pool_path, quotas_path=quotas_path, anchors=anchors,
                      recompute=recompute, id_column=id_column, encoding=encoding, log=log,
-                     base_path=base_path)
+                     base_path=base_path, seen=_seen)
     if top:
         _unused_anchors(anchors, result)
     return result
@@ -184,10 +288,32 @@ def _anchor_seed(anchors: Anchors, where: str, seed: str, result: Verification) 
         result.differences.append(f"{where}, seed: expected {shown} (announced), found {seed!r}")
 
 
+def _anchor_ticket(anchors: Anchors, bundle: Path, audit: dict, result: Verification) -> None:
+    """A ticket given by the operator decides the panel by itself: it must be the one drawn
+    in public (--expect-ticket), or nothing anchors the draw."""
+    ticket = (audit.get("parameters") or {}).get("ticket")
+    if ticket is None:
+        if anchors.ticket is not None:
+            result.differences.append(f"--expect-ticket {anchors.ticket}: the panel number of "
+                                      f"{bundle.name} came from the seed, not from a ticket")
+        return
+    if anchors.ticket is None:
+        anchors.missing.append(f"{bundle.name}: ticket {ticket} was given by the operator; it "
+                               "was not checked against the one drawn in public "
+                               "(--expect-ticket)")
+    elif anchors.ticket != ticket:
+        result.differences.append(f"{bundle.name}/audit.json, parameters.ticket: {ticket}, "
+                                  f"but ticket {anchors.ticket} was drawn in public")
+    else:
+        result.checked.append(f"ticket {ticket} is the one drawn in public")
+
+
 def _verify(bundle: Path, pool_path: Path, *, quotas_path: Path | None, anchors: Anchors,
             recompute: bool, id_column: str | None, encoding: str,
-            log: Callable[[str], None] | None, base_path: Path | None) -> Verification:
+            log: Callable[[str], None] | None, base_path: Path | None,
+            seen: tuple[Path, ...]) -> Verification:
     say = log or (lambda _m: None)
+    bundle = Path(bundle)
     if not bundle.is_dir():
         raise InputError(f"{bundle}: not a folder (give the public bundle written by "
                          "`sortition draw`)")
@@ -196,31 +322,23 @@ def _verify(bundle: Path, pool_path: Path, *, quotas_path: Path | None, anchors:
     result = Verification(bundle, anchors=anchors)
     diff, ok = result.differences.append, result.checked.append
 
-    raw = _read(bundle, "audit.json", result)
-    if raw is None:
+    audit = _read_audit(bundle, result)
+    if audit is None:
         return result
-    try:
-        audit = json.loads(raw.decode("utf-8"))
-        if audit.get("schema") != SCHEMA:
-            raise ValueError(f"schema is {audit.get('schema')!r}, expected {SCHEMA!r}")
-        if audit.get("schema_version") != SCHEMA_VERSION:
-            raise ValueError(f"schema_version {audit.get('schema_version')!r} is not "
-                             f"{SCHEMA_VERSION} (this version of sortition cannot check it)")
-        if audit.get("draw_spec") != drawing.SPEC:
-            raise ValueError(f"draw_spec {audit.get('draw_spec')!r} is not {drawing.SPEC!r}")
-        if audit.get("kind") == "replace":
-            return _verify_replace(bundle, pool_path, audit, raw, result,
-                                   quotas_path=quotas_path, anchors=anchors,
-                                   id_column=id_column, encoding=encoding, log=log,
-                                   base_path=base_path, recompute=recompute)
-        recorded_pool = audit["inputs"]["pool"]
-        recorded_quotas = audit["inputs"]["quotas"]
-        seed = str(audit["seed"])
-        lottery_sha = str(audit["lottery"]["sha256"])
-        features = [str(f) for f in recorded_pool["features"]]
-    except (UnicodeDecodeError, ValueError, KeyError, TypeError) as e:
-        diff(f"audit.json: unreadable or incomplete ({e})")
-        return result
+    if audit.get("kind") == "replace":
+        return _verify_replace(bundle, pool_path, audit, result,
+                               quotas_path=quotas_path, anchors=anchors,
+                               id_column=id_column, encoding=encoding, log=log,
+                               base_path=base_path, recompute=recompute, seen=seen)
+    if audit.get("kind") is not None:
+        raise InputError(f"{A}, kind: {audit.get('kind')!r} is not a kind of bundle this "
+                         "version knows")
+    _draw_audit(audit)
+    recorded_pool = audit["inputs"]["pool"]
+    recorded_quotas = audit["inputs"]["quotas"]
+    seed = audit["seed"]
+    lottery_sha = audit["lottery"]["sha256"]
+    features = list(recorded_pool["features"])
 
     # --- what was announced beforehand
     _anchor_seed(anchors, f"{bundle.name}/audit.json", seed, result)
@@ -270,11 +388,7 @@ def _verify(bundle: Path, pool_path: Path, *, quotas_path: Path | None, anchors:
     _check_chain(recorded_pool.get("source_audit"), Path(pool_path), result, base_path)
 
     # --- the quotas
-    try:
-        audit_quotas = quotas_from_document(recorded_quotas)
-    except (KeyError, TypeError, ValueError) as e:
-        diff(f"audit.json, inputs.quotas: unreadable ({e})")
-        return result
+    audit_quotas = _quotas_block(audit)
     size = audit_quotas.size or 0
     own = quotas_fingerprint(audit_quotas, size)
     if own != recorded_quotas.get("sha256"):
@@ -299,11 +413,7 @@ def _verify(bundle: Path, pool_path: Path, *, quotas_path: Path | None, anchors:
     # --- the lottery
     if lottery_bytes is None:
         return result
-    try:
-        published = read_lottery(lottery_bytes, "lottery.json")
-    except InputError as e:
-        diff(e.problems[0])
-        return result
+    published = read_lottery(lottery_bytes, "lottery.json")
     if not _check_lottery(published, quotas, recorded_quotas.get("sha256"), fp, strata, result):
         diff("the draw is not re-derived: the pool's strata are not the lottery's")
         return result
@@ -325,7 +435,7 @@ def _verify(bundle: Path, pool_path: Path, *, quotas_path: Path | None, anchors:
         _recompute(published, inputs.strata, inputs.quotas, inputs.size, result)
     result.summary = {"bundle": str(bundle), "pool_people": len(pool), "strata": len(strata),
                       "algorithm": published.algorithm, "lottery_sha256": actual_sha,
-                      "seed": seed, "panel_number": audit.get("draw", {}).get("panel_number"),
+                      "seed": seed, "panel_number": audit["draw"].get("panel_number"),
                       "difference_count": len(result.differences)}
     return result
 
@@ -346,26 +456,6 @@ def _quota_changes(given: dict, recorded: dict) -> list[str]:
     if given["panel_size"] != recorded["panel_size"]:
         out.append(f"panel size {given['panel_size']} given, {recorded['panel_size']} recorded")
     return out
-
-
-def _anchor_ticket(anchors: Anchors, bundle: Path, audit: dict, result: Verification) -> None:
-    """A ticket given by the operator decides the panel by itself: it must be the one drawn
-    in public (--expect-ticket), or nothing anchors the draw."""
-    ticket = (audit.get("parameters") or {}).get("ticket")
-    if ticket is None:
-        if anchors.ticket is not None:
-            result.differences.append(f"--expect-ticket {anchors.ticket}: the panel number of "
-                                      f"{bundle.name} came from the seed, not from a ticket")
-        return
-    if anchors.ticket is None:
-        anchors.missing.append(f"{bundle.name}: ticket {ticket} was given by the operator; it "
-                               "was not checked against the one drawn in public "
-                               "(--expect-ticket)")
-    elif anchors.ticket != ticket:
-        result.differences.append(f"{bundle.name}/audit.json, parameters.ticket: {ticket}, "
-                                  f"but ticket {anchors.ticket} was drawn in public")
-    else:
-        result.checked.append(f"ticket {ticket} is the one drawn in public")
 
 
 def _check_lottery(pub: PublishedLottery, quotas: Quotas, quotas_sha: str | None, fp,
@@ -461,8 +551,8 @@ def _check_tickets(pub: PublishedLottery, pool, strata, result: Verification) ->
 def _check_draw(pub: PublishedLottery, lottery_hash: str, seed: str, audit: dict,
                 inputs: Inputs, bundle: Path, result: Verification) -> None:
     diff, ok = result.differences.append, result.checked.append
-    recorded = audit.get("draw", {})
-    ticket = audit.get("parameters", {}).get("ticket")
+    recorded = audit.get("draw") or {}
+    ticket = (audit.get("parameters") or {}).get("ticket")
     try:
         drawn: Drawn = draw_panel(pub, lottery_hash, seed.encode("utf-8"), inputs.members,
                                   ticket)
@@ -503,23 +593,21 @@ def _check_draw(pub: PublishedLottery, lottery_hash: str, seed: str, audit: dict
              f"seats, bounds {a['min']}–{a['max']}")
     if not bad:
         ok("the drawn panel meets every quota")
-    files = audit.get("files", {})
+    files = file_hashes(audit, "files", A)
     for name, sha in sorted(files.items()):
-        data = _read(bundle, name, result) if (bundle / name).exists() else None
+        data = _read(bundle, name, result, f"{name}: listed in audit.json but missing")
         if data is None:
-            if not (bundle / name).exists():
-                diff(f"{name}: listed in audit.json but missing")
             continue
         if hashlib.sha256(data).hexdigest() != sha:
             diff(f"{name}: SHA-256 differs from the one recorded in audit.json")
-    stated = dict(audit.get("probabilities", {}))
+    stated = dict(audit.get("probabilities") or {})
     stated.pop("file", None)
     figures = probability_figures(eligible_values(inputs, probs))
     for key, value in figures.items():
         if stated.get(key) != value:
             diff(f"audit.json, probabilities.{key}: {stated.get(key)!r} recorded, {value!r} "
                  "recomputed")
-    lottery = audit.get("lottery", {})
+    lottery = audit.get("lottery") or {}
     expected = {"method": pub.method, "panels": len(pub.weights),
                 "denominator": pub.denominator, "certified_gap": pub.gap,
                 "transparent": pub.transparent, "max_change": pub.max_change}
@@ -527,7 +615,7 @@ def _check_draw(pub: PublishedLottery, lottery_hash: str, seed: str, audit: dict
         if lottery.get(key) != value:
             diff(f"audit.json, lottery.{key}: {lottery.get(key)!r} recorded, {value!r} in "
                  "lottery.json")
-    params = audit.get("parameters", {})
+    params = audit.get("parameters") or {}
     expected = {"algorithm": pub.algorithm, "panel_size": pub.panel_size,
                 "panels": len(pub.tickets or []) if pub.transparent else None}
     for key, value in expected.items():
@@ -538,34 +626,38 @@ def _check_draw(pub: PublishedLottery, lottery_hash: str, seed: str, audit: dict
 
 def _check_chain(recorded: dict | None, pool_path: Path, result: Verification,
                  base_path: Path | None = None) -> None:
-    """Follow the pool back to the contact base through the audits beside the files."""
+    """Follow the pool back to the contact base through the audits beside the pool file.
+
+    Chain files are read by plain names in the pool's folder only (bundleio rules).
+    """
     if recorded is None:
         return
     from .invite import check_calls_audit
     from .respondents import check_respondents_audit
 
     diff, ok = result.differences.append, result.checked.append
-    path = pool_path.parent / str(recorded.get("file"))
-    if not path.is_file():
-        ok(f"the pool's own audit {recorded.get('file')} is not beside {pool_path.name}: the "
+    folder, name = pool_path.parent, recorded["file"]
+    path = folder / name
+    try:
+        data = read_regular(folder, name, MAX_AUDIT_BYTES, label=str(path),
+                            where=f"{A}, inputs.pool.source_audit.file")
+    except MissingFile:
+        ok(f"the pool's own audit {name} is not beside {pool_path.name}: the "
            "chain back to the call list is not checked here")
         return
-    if hashlib.sha256(path.read_bytes()).hexdigest() != recorded.get("sha256"):
+    if hashlib.sha256(data).hexdigest() != recorded["sha256"]:
         diff(f"{path}: SHA-256 differs from the one recorded in audit.json")
         return
-    try:
-        problems = check_respondents_audit(path)
-    except InputError as e:
-        problems = list(e.problems)
+    problems = check_respondents_audit(path)
     for line in problems:
         diff(f"chain, respondents: {line}")
-    try:
-        link = json.loads(path.read_text(encoding="utf-8"))["inputs"].get("calls_audit")
-    except (OSError, ValueError, KeyError, TypeError):
-        link = None
+    link = obj(strict_json(data, str(path)), "inputs.calls_audit", str(path), optional=True)
     calls_problems: list[str] = []
-    if link is not None and (path.parent / str(link.get("file"))).is_file():
-        calls_problems = check_calls_audit(path.parent / str(link["file"]), base_path)
+    if link:
+        calls_audit = regular_file(folder, link.get("file"),
+                                   where=f"{path}, inputs.calls_audit.file")
+        if calls_audit is not None:
+            calls_problems = check_calls_audit(calls_audit, base_path)
         for line in calls_problems:
             diff(f"chain, call list: {line}")
     if not problems and not calls_problems:
@@ -663,60 +755,73 @@ def _recompute(pub: PublishedLottery, strata, quotas: Quotas, size: int,
             ok(f"{what}: recomputed maximin value agrees within {abs(a - b):.1e}")
 
 
-def _verify_replace(bundle: Path, pool_path: Path, audit: dict, raw: bytes,
+def _verify_replace(bundle: Path, pool_path: Path, audit: dict,
                     result: Verification, *, quotas_path: Path | None,
                     anchors: Anchors,
                     id_column: str | None, encoding: str,
                     log: Callable[[str], None] | None,
-                    base_path: Path | None = None, recompute: bool = False) -> Verification:
+                    base_path: Path | None = None, recompute: bool = False,
+                    seen: tuple[Path, ...] = ()) -> Verification:
     """A replacement bundle: verify the bundle before it, then re-derive this one exactly
     (from its published completion lottery, if it drew one)."""
-    from .replace import bundle_inputs, plan_replace, run_replace
+    from .replace import bundle_inputs, plan_replace, read_bundle, run_replace
 
     diff, ok = result.differences.append, result.checked.append
-    try:
-        prev_dir = (bundle / audit["previous"]["path"]).resolve()
-        prev_sha = str(audit["previous"]["audit_sha256"])
-        seed = str(audit["seed"])
-        declined = [str(i) for i in audit["declined"]]
-    except (KeyError, TypeError) as e:
-        diff(f"audit.json: incomplete replacement record ({e})")
-        return result
+    here = bundle.resolve()
+    seen = (*seen, here)
+    if len(seen) > MAX_CHAIN.value:
+        raise InputError(f"{A}, previous.path: the chain is longer than {MAX_CHAIN.value:,} "
+                         f"bundles ({MAX_CHAIN.why})")
+    prev_dir = sibling_folder(bundle, field(audit, "previous.path", str, A),
+                              f"{A}, previous.path")
+    if prev_dir in seen:
+        raise InputError(f"{A}, previous.path: the chain of previous bundles loops back to "
+                         f"{prev_dir.name}")
+    prev_sha = field(audit, "previous.audit_sha256", str, A)
+    seed = field(audit, "seed", str, A)
+    declined = texts(audit, "declined", A, MAX_PANEL_SIZE)
+    texts(audit, "panel.ids", A, MAX_PANEL_SIZE)
+    field(audit, "round", int, A)
+    files = file_hashes(audit, "files", A)
+    completion_block = obj(audit, "lottery", A, optional=True)
     _anchor_seed(anchors, f"{bundle.name}/audit.json", seed, result)
-    try:
-        actual = hashlib.sha256((prev_dir / "audit.json").read_bytes()).hexdigest()
-    except OSError as e:
-        diff(f"audit.json, previous.path: the previous bundle {prev_dir} cannot be read ({e})")
+    previous_audit = _read(prev_dir, A, result,
+                           f"{A}, previous.path: the previous bundle {prev_dir.name} has no "
+                           "audit.json")
+    if previous_audit is None:
         return result
+    actual = hashlib.sha256(previous_audit).hexdigest()
     if actual != prev_sha:
-        diff(f"{prev_dir}/audit.json: SHA-256 {actual}, recorded {prev_sha} (the previous bundle "
-             "was changed)")
+        diff(f"{prev_dir.name}/audit.json: SHA-256 {actual}, recorded {prev_sha} (the previous "
+             "bundle was changed)")
     earlier = verify_bundle(prev_dir, pool_path, quotas_path=quotas_path, anchors=anchors,
                             id_column=id_column, encoding=encoding, log=log,
-                            base_path=base_path, recompute=recompute)
+                            base_path=base_path, recompute=recompute, _seen=seen)
     for line in earlier.differences:
         diff(f"previous bundle {prev_dir.name}: {line}")
     for line in earlier.checked:
         ok(f"previous bundle {prev_dir.name}: {line}")
     if earlier.ok:
         ok(f"the previous bundle {prev_dir.name} verifies ({len(earlier.checked)} checks)")
-    for name, sha in sorted((audit.get("files") or {}).items()):
-        data = _read(bundle, name, result)
+    for name, sha in sorted(files.items()):
+        data = _read(bundle, name, result, f"{name}: listed in audit.json but missing")
         if data is not None and hashlib.sha256(data).hexdigest() != sha:
             diff(f"{name}: SHA-256 differs from the one recorded in audit.json (the file was "
                  "changed)")
     completion = None
-    if audit.get("lottery") is not None:
+    if completion_block:
         completion = _read(bundle, "lottery.json", result)
         if completion is None:
             return result
+        read_lottery(completion, "lottery.json")  # malformed: an input error, not a difference
         _anchor_lottery(anchors, f"{bundle.name}/lottery.json",
                         hashlib.sha256(completion).hexdigest(),
-                        str((audit.get("lottery") or {}).get("sha256")), result)
+                        str(completion_block.get("sha256")), result)
+    read_bundle(bundle, check_lists=False)  # the chain by the same rules (hostile: exit 2)
     try:
         inputs = bundle_inputs(bundle, pool_path, None, id_column=id_column, encoding=encoding)
         again = run_replace(prev_dir, inputs, declined, seed, None, relative_to=bundle,
-                            completion=completion)
+                            completion=completion, check_lists=False)
     except SortitionError as e:
         for line in e.problems:
             diff(f"the replacement cannot be re-derived: {line}")
@@ -726,9 +831,8 @@ def _verify_replace(bundle: Path, pool_path: Path, audit: dict, raw: bytes,
            "the reduced quotas, every panel meets them, and its stated probabilities are "
            "exactly those of its weights")
         if recompute:
-            say = log or (lambda _m: None)
-            say("recomputing the new lottery")
-            plan = plan_replace(prev_dir, inputs, declined)
+            (log or (lambda _m: None))("recomputing the new lottery")
+            plan = plan_replace(prev_dir, inputs, declined, check_lists=False)
             _recompute(read_lottery(completion, "lottery.json"), plan.strata, plan.quotas,
                        plan.open_seats, result, what=f"{bundle.name}: the new lottery")
     mine = dict(again.audit)

@@ -127,8 +127,9 @@ def test_stated_probabilities_are_checked_in_a_new_lottery(chain, tmp_path):
     assert forged != text
     (tmp_path / "lot").mkdir()
     (tmp_path / "lot" / "lottery.json").write_text(forged, encoding="utf-8")
-    code, text = run(*chain["replace"], "--seed", S1, "--lottery", tmp_path / "lot",
-                     "-o", tmp_path / "b1")
+    shutil.copytree(d / "b0", tmp_path / "b0")
+    code, text = run("replace", tmp_path / "b0", *chain["replace"][2:], "--seed", S1,
+                     "--lottery", tmp_path / "lot", "-o", tmp_path / "b1")
     assert code == 2 and "probability 0.999 stated" in text
 
 

@@ -300,14 +300,15 @@ def test_tamper_lottery_edited(setup, tmp_path):
     assert "the lottery file was changed" in text
 
 
-def test_unreadable_file_in_the_bundle_is_a_difference(setup, tmp_path):
+def test_missing_file_is_a_difference_malformed_audit_an_input_error(setup, tmp_path):
     b = copy_bundle(setup, tmp_path)
     (b / "probabilities.csv").unlink()
     code, text = verify(b, setup["public"])
     assert code == 1 and "probabilities.csv" in text
+    # a malformed bundle is unusable input (exit 2, which from verify means "not verified" too)
     (b / "audit.json").write_text("{not json", encoding="utf-8")
     code, text = verify(b, setup["public"])
-    assert code == 1 and "audit.json" in text
+    assert code == 2 and "audit.json: not valid JSON" in text
 
 
 def test_verify_bad_inputs_exit_2(setup, tmp_path):

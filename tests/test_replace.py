@@ -49,6 +49,14 @@ def drawn(tmp_path_factory) -> dict:
             "b0": d / "b0", "panel": audit["draw"]["ids"]}
 
 
+def _b0(drawn: dict, tmp_path: Path) -> Path:
+    """The drawn bundle, copied into tmp_path: a replacement bundle is written beside the
+    bundle it replaces (it refers to it as ../b0)."""
+    if not (tmp_path / "b0").exists():
+        shutil.copytree(drawn["b0"], tmp_path / "b0")
+    return tmp_path / "b0"
+
+
 def _declined(tmp_path: Path, ids: list[str], csv: bool = False) -> Path:
     path = tmp_path / ("declined.csv" if csv else "declined.txt")
     text = ("id,reason\n" + "".join(f"{i},ill\n" for i in ids)) if csv else "\n".join(ids)
@@ -71,7 +79,7 @@ def _quotas_hold(d: dict, panel: list[str]) -> bool:
 def test_replace_keeps_the_quotas_and_everybody_else(drawn, tmp_path):
     panel = drawn["panel"]
     declined = [panel[10], panel[40], panel[77]]
-    code, text = run("replace", drawn["b0"], "--pool", drawn["pool"], "--declined",
+    code, text = run("replace", _b0(drawn, tmp_path), "--pool", drawn["pool"], "--declined",
                      _declined(tmp_path, declined, csv=True), "--seed", "second",
                      "-o", tmp_path / "b1")
     assert code == 0, text
@@ -90,7 +98,7 @@ def test_replace_keeps_the_quotas_and_everybody_else(drawn, tmp_path):
 def test_same_seed_same_replacements(drawn, tmp_path):
     declined = _declined(tmp_path, [drawn["panel"][5]])
     for name in ("x", "y"):
-        assert run("replace", drawn["b0"], "--pool", drawn["pool"], "--declined", declined,
+        assert run("replace", _b0(drawn, tmp_path), "--pool", drawn["pool"], "--declined", declined,
                    "--seed", "again", "-o", tmp_path / name)[0] == 0
     x, y = (tmp_path / n / "panel.csv" for n in ("x", "y"))
     assert x.read_bytes() == y.read_bytes()
@@ -102,7 +110,7 @@ def test_same_seed_same_replacements(drawn, tmp_path):
 
 def test_replace_twice_and_verify_the_history(drawn, tmp_path):
     panel = drawn["panel"]
-    assert run("replace", drawn["b0"], "--pool", drawn["pool"], "--declined",
+    assert run("replace", _b0(drawn, tmp_path), "--pool", drawn["pool"], "--declined",
                _declined(tmp_path, [panel[1]]), "--seed", "r1", "-o", tmp_path / "b1")[0] == 0
     new = _audit(tmp_path / "b1")["panel"]["ids"]
     second = tmp_path / "second.txt"
@@ -140,7 +148,8 @@ def test_tampering_anywhere_in_the_history_is_found(drawn, tmp_path):
 
 
 def test_replace_errors(drawn, tmp_path):
-    base = ["replace", drawn["b0"], "--pool", drawn["pool"], "--seed", "e", "-o", tmp_path / "o"]
+    base = ["replace", _b0(drawn, tmp_path), "--pool", drawn["pool"], "--seed", "e",
+            "-o", tmp_path / "o"]
     code, text = run(*base, "--declined", _declined(tmp_path, ["nobody-such"]))
     assert code == 2 and "not in the pool" in text
     outsider = next(i for i in pq.read_table(drawn["pool"]).column("id").to_pylist()
@@ -150,7 +159,7 @@ def test_replace_errors(drawn, tmp_path):
     empty = tmp_path / "empty.txt"
     empty.write_text("\n", encoding="utf-8")
     assert run(*base, "--declined", empty)[0] == 2
-    code, text = run("replace", drawn["b0"], "--pool", drawn["pool"], "--seed", "",
+    code, text = run("replace", _b0(drawn, tmp_path), "--pool", drawn["pool"], "--seed", "",
                      "--declined", _declined(tmp_path, [drawn["panel"][0]]), "-o", tmp_path / "o")
     assert code == 2 and "seed is empty" in text
     assert not (tmp_path / "o").exists()
@@ -394,7 +403,13 @@ def _tiny_bundle(d: Path, people: dict[str, tuple[str, ...]], features: list[str
 def _write_lists(bundle: Path, lists: dict[str, list[str]]) -> None:
     lines = ["member_id,rank,replacement_id"]
     lines += [f"{m},{r},{c}" for m, cs in lists.items() for r, c in enumerate(cs, start=1)]
-    (bundle / "replacements.csv").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    data = ("\n".join(lines) + "\n").encode("utf-8")
+    (bundle / "replacements.csv").write_bytes(data)
+    # recorded in audit.json as a draw would (replace refuses lists whose hash differs)
+    audit = json.loads((bundle / "audit.json").read_text(encoding="utf-8"))
+    audit["files"]["replacements.csv"] = hashlib.sha256(data).hexdigest()
+    (bundle / "audit.json").write_text(json.dumps(audit, ensure_ascii=False, indent=1) + "\n",
+                                       encoding="utf-8")
 
 
 def test_joint_choice_covers_what_greedy_swaps_cannot(tmp_path):
@@ -527,7 +542,7 @@ def test_list_choice_property(tmp_path_factory, case, data):
                        strict=True))
     panel = drawn.audit["draw"]["ids"]
     x = np.bincount([stratum[i] for i in panel], minlength=system.n_strata)
-    lists = _read_lists(d / "b0" / "replacements.csv")
+    lists = _read_lists((d / "b0" / "replacements.csv").read_bytes(), d / "b0")
     if made_up:  # any people whose swap fits alone, in any order, nobody twice
         taken: set[str] = set()
         lists = {}
