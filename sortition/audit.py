@@ -393,6 +393,11 @@ def run_draw(inputs: Inputs, *, seed: str, out_dir: Path, algorithm: str | None,
                                         title=title, legacy=legacy, out_dir=out_dir))
     files["audit.json"] = audit_bytes(audit)
     files["report.html"] = html.encode("utf-8")
+    # not in audit.json's `files`: the packaged page is the authoritative one, and
+    # `sortition verify` checks this copy is byte-identical to it
+    from .verifier import NAME, page_bytes
+
+    files[NAME] = page_bytes()
     check_draw_outputs(out_dir, private_out, inputs=given, force=force)  # again: time passed
     write_folder(out_dir, files)
     if private_out is not None:

@@ -645,6 +645,32 @@ def verify(
 
 
 @app.command()
+def verifier(
+    out_path: Annotated[Path, typer.Option("--out", "-o", help="Where to write the page "
+                                                               "(e.g. verify.html).",
+                                           show_default=False)],
+    force: ForceOpt = False,
+) -> None:
+    """Write verify.html: the garants' check of a draw in a browser, without installing anything.
+
+    This packaged page is the authoritative one (its SHA-256, printed here, is also in the
+    README); the copy inside a bundle is for convenience, and `sortition verify` checks it is
+    byte-identical to this one. Open it from disk in a current browser, give it the bundle's
+    files and the public pool extract (CSV), type the seed and the lottery hash announced.
+
+    Example: sortition verifier -o verify.html
+    """
+    from .verifier import write_page
+
+    try:
+        digest = write_page(out_path, force=force)
+    except SortitionError as e:
+        _fail(e)
+    out.print(f"wrote {escape(str(out_path))}")
+    out.print(f"SHA-256: [bold]{digest}[/bold]", highlight=False)
+
+
+@app.command()
 def replace(
     bundle: Annotated[Path, typer.Argument(help="The public bundle of the current panel (from "
                                                 "`draw` or an earlier `replace`).",

@@ -32,7 +32,7 @@ from .errors import InputError
 
 BUNDLE_SCHEMA = "sortition-audit"
 BUNDLE_FILES = frozenset({"audit.json", "report.html", "lottery.json", "panel.csv",
-                          "probabilities.csv", "replacements.csv"})
+                          "probabilities.csv", "replacements.csv", "verify.html"})
 MAX_AUDIT_BYTES = 256 << 20  # an audit.json read only to recognise a bundle of ours
 NEW, OLD, PENDING = ".sortition-new", ".sortition-old", ".sortition-pending"
 

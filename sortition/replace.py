@@ -493,6 +493,9 @@ def run_replace(bundle_dir: Path, inputs: Inputs, declined: list[str], seed: str
         "run": {"versions": versions()},
     }
     files["audit.json"] = audit_bytes(audit)
+    from .verifier import NAME, page_bytes
+
+    files[NAME] = page_bytes()  # the packaged page, for convenience (verify compares it)
     if out_dir is not None:
         check_replace_target(out_dir, bundle_dir, pool_path=inputs.whole.path,
                              quotas_path=inputs.quotas_path, declined_path=declined_path,

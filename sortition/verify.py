@@ -79,6 +79,7 @@ from .strata import build_strata
 from .textopts import check_text
 
 MARGINAL_TOL = 1e-6
+VERIFIER = "verify.html"
 
 
 @dataclass
@@ -429,6 +430,7 @@ def _verify(bundle: Path, pool_path: Path, *, quotas_path: Path | None, anchors:
                     household_seed if household is not None else None)
     _check_draw(published, lottery_sha if actual_sha is None else actual_sha, seed, audit,
                 inputs, bundle, result)
+    _check_verifier_copy(bundle, result)
 
     if recompute:
         say(f"recomputing the {published.algorithm} lottery")
@@ -438,6 +440,29 @@ def _verify(bundle: Path, pool_path: Path, *, quotas_path: Path | None, anchors:
                       "seed": seed, "panel_number": audit["draw"].get("panel_number"),
                       "difference_count": len(result.differences)}
     return result
+
+
+def _check_verifier_copy(bundle: Path, result: Verification) -> None:
+    """The bundle's verify.html must be the packaged page: the checker must not come from the
+    party being checked. A bundle written before the page existed has none (a note)."""
+    from .verifier import page_bytes, page_sha256
+
+    path = bundle / VERIFIER
+    if not path.exists():
+        result.checked.append(f"{VERIFIER} is not in the bundle (written before the page "
+                              "existed): use the packaged one, `sortition verifier -o "
+                              f"{VERIFIER}`")
+        return
+    data = _read(bundle, VERIFIER, result)
+    if data is None:
+        return
+    if data != page_bytes():
+        result.differences.append(
+            f"{VERIFIER}: differs from the packaged page (SHA-256 "
+            f"{hashlib.sha256(data).hexdigest()}, packaged {page_sha256()}"
+            "); use the packaged one, `sortition verifier -o verify.html`")
+    else:
+        result.checked.append(f"{VERIFIER} is byte for byte the packaged page")
 
 
 def _quota_changes(given: dict, recorded: dict) -> list[str]:
@@ -842,8 +867,9 @@ def _verify_replace(bundle: Path, pool_path: Path, audit: dict,
     for key in sorted(set(mine) | set(theirs)):
         if mine.get(key) != theirs.get(key):
             diff(f"audit.json, {key}: differs from the re-derived replacement")
+    _check_verifier_copy(bundle, result)
     for name, data in sorted(again.files.items()):
-        if name == "audit.json":
+        if name in ("audit.json", VERIFIER):
             continue
         found = _read(bundle, name, result)
         if found is not None and found != data:

@@ -76,7 +76,7 @@ def verify(bundle: Path, pool: Path, *extra: str) -> tuple[int, str]:
 def test_bundle_has_the_promised_files(setup):
     names = sorted(p.name for p in setup["bundle"].iterdir())
     assert names == ["audit.json", "lottery.json", "panel.csv", "probabilities.csv",
-                     "report.html"]
+                     "report.html", "verify.html"]
     audit = setup["audit"]
     assert audit["seed"] == SEED
     assert len(audit["draw"]["ids"]) == 100
