@@ -57,7 +57,7 @@ class Bundle:
     audit: dict
     audit_sha256: str
     panel: list[str]  # current panel ids, in panel order
-    lists: dict[str, list[str]]  # member → replacement ids by rank (from the draw bundle)
+    origin: dict  # the draw bundle's audit: its replacement lists are re-derived from it
     excluded: list[str]  # everyone ever on the panel or declined, in the chain
     round: int  # 0 for a draw bundle, k for the k-th replace
     chain: list[Path] = field(default_factory=list)  # this bundle and every previous one
@@ -80,16 +80,16 @@ def read_bundle(path: Path) -> Bundle:
     panel = panel_ids(audit)
     if audit.get("kind") == "replace":
         prev = read_bundle((path / audit["previous"]["path"]).resolve())
-        lists = prev.lists
+        origin = prev.origin
         excluded = list(dict.fromkeys([*prev.excluded, *panel]))
         rnd = int(audit.get("round", prev.round + 1))
         chain = [path, *prev.chain]
     else:
-        lists = _read_lists(path / "replacements.csv")
+        origin = audit
         excluded = list(panel)
         rnd = 0
         chain = [path]
-    return Bundle(path, audit, hashlib.sha256(raw).hexdigest(), panel, lists, excluded, rnd,
+    return Bundle(path, audit, hashlib.sha256(raw).hexdigest(), panel, origin, excluded, rnd,
                   chain)
 
 
@@ -103,21 +103,31 @@ def check_replace_target(out_dir: Path, bundle_dir: Path, *, pool_path: Path | N
                  force=force, chain=chain)
 
 
-def _read_lists(path: Path) -> dict[str, list[str]]:
-    if not path.exists():
-        return {}
-    lines = path.read_text(encoding="utf-8").splitlines()
-    if not lines or lines[0].strip() != "member_id,rank,replacement_id":
-        raise InputError(f"{path}: expected the header member_id,rank,replacement_id")
-    import csv
+def origin_lists(bundle: Bundle, inputs: Inputs):
+    """The replacement lists of the draw bundle at the root of the chain, re-derived from its
+    seed, lottery hash and panel and the pool, and checked against the commitment its
+    audit.json holds (the list file is not public); `None` when it was drawn without lists."""
+    from .audit import lists_of_draw
 
-    rows = list(csv.reader(lines[1:]))
-    out: dict[str, list[tuple[int, str]]] = {}
-    for k, row in enumerate(rows, start=2):
-        if len(row) != 3 or not row[1].strip().isdigit():
-            raise InputError(f"{path}, line {k}: expected member_id,rank,replacement_id")
-        out.setdefault(row[0], []).append((int(row[1]), row[2]))
-    return {m: [r for _, r in sorted(v)] for m, v in out.items()}
+    audit = bundle.origin
+    try:
+        lists = lists_of_draw(audit, str(audit["lottery"]["sha256"]), inputs)
+    except (KeyError, TypeError, ValueError) as e:
+        raise InputError(f"{bundle.chain[-1]}/audit.json: incomplete draw record ({e})") \
+            from None
+    if lists is not None and hashlib.sha256(lists.csv_bytes()).hexdigest() != \
+            audit["replacements"].get("sha256"):
+        raise InputError(f"{bundle.chain[-1]}/audit.json, replacements.sha256: the lists the "
+                         "seed and this pool give do not hash to the recorded commitment")
+    return lists
+
+
+def list_dict(lists) -> dict[str, list[str]]:
+    """Replacement lists (`replacements.ReplacementLists`, or None) as member → ids by rank."""
+    out: dict[str, list[str]] = {}
+    for member, _, candidate in (lists.rows if lists is not None else []):
+        out.setdefault(member, []).append(candidate)
+    return out
 
 
 def read_declined(path: Path) -> list[str]:
@@ -206,8 +216,12 @@ def run_replace(bundle_dir: Path, inputs: Inputs, declined: list[str], seed: str
                 out_dir: Path | None, *, force: bool = False,
                 declined_source: str = "declined",
                 relative_to: Path | None = None,
-                completion: bytes | None = None) -> ReplaceResult:
-    """Replace the declined members of the bundle's panel (see the module docstring)."""
+                completion: bytes | None = None,
+                lists: dict[str, list[str]] | None = None) -> ReplaceResult:
+    """Replace the declined members of the bundle's panel (see the module docstring).
+
+    `lists`: member → candidates by rank, instead of the lists the draw's seed gives (to test
+    the list choice on hand-made lists)."""
     seed_b = _seed(seed)
     bundle = read_bundle(bundle_dir)
     recorded = bundle.audit["inputs"]["pool"]["sha256"]
@@ -241,7 +255,9 @@ def run_replace(bundle_dir: Path, inputs: Inputs, declined: list[str], seed: str
     order = [p for p, i in enumerate(panel) if i in declined_set]  # seats, in panel order
     kept = _seats(n, [stratum[i] for i in panel if i not in declined_set])
     avail = _available(inputs, excluded)
-    seats = _candidates(inputs, bundle.lists, [panel[p] for p in order], excluded)
+    if lists is None:
+        lists = list_dict(origin_lists(bundle, inputs))
+    seats = _candidates(inputs, lists, [panel[p] for p in order], excluded)
     # 1. a panel keeping every other member? If not, release the fewest (lists not used)
     released: list[str] = []
     choice = _list_choice(system, kept, avail, seats, 0)

@@ -29,7 +29,6 @@ from .audit import (
     eligible_values,
     panel_csv,
     person_probabilities,
-    probabilities_csv,
     probability_figures,
     quota_attainment,
     quota_system_for,
@@ -42,6 +41,7 @@ from .fingerprint import (
     quotas_from_document,
     stratum_differences,
 )
+from .lottery import probability_classes_csv
 from .panels import quota_system
 from .pool import load_recorded_pool
 from .publish import (
@@ -82,8 +82,13 @@ def verify_bundle(bundle: Path, pool_path: Path, *, quotas_path: Path | None = N
                   recompute: bool = False, id_column: str | None = None,
                   encoding: str = "utf-8",
                   log: Callable[[str], None] | None = None,
-                  base_path: Path | None = None) -> Verification:
-    """Check a public bundle; the result lists what was checked and every difference."""
+                  base_path: Path | None = None,
+                  replacements_path: Path | None = None) -> Verification:
+    """Check a public bundle; the result lists what was checked and every difference.
+
+    `replacements_path`: the replacement lists (garant material, not in the bundle), checked
+    against the commitment in audit.json; the lists are re-derived from the pool either way.
+    """
     say = log or (lambda _m: None)
     check_text("--expect-lottery-hash", expect_lottery_hash)
     check_text("--expect-seed", expect_seed)
@@ -113,7 +118,8 @@ def verify_bundle(bundle: Path, pool_path: Path, *, quotas_path: Path | None = N
                                    quotas_path=quotas_path, expect_seed=expect_seed,
                                    expect_lottery_hash=expect_lottery_hash,
                                    id_column=id_column, encoding=encoding, log=log,
-                                   base_path=base_path, recompute=recompute)
+                                   base_path=base_path, recompute=recompute,
+                                   replacements_path=replacements_path)
         recorded_pool = audit["inputs"]["pool"]
         recorded_quotas = audit["inputs"]["quotas"]
         seed = str(audit["seed"])
@@ -224,7 +230,7 @@ def verify_bundle(bundle: Path, pool_path: Path, *, quotas_path: Path | None = N
                     Path(quotas_path or "audit.json"), {}, whole,
                     household_seed if household is not None else None)
     _check_draw(published, lottery_sha if actual_sha is None else actual_sha, seed, audit,
-                inputs, bundle, result)
+                inputs, bundle, result, replacements_path)
 
     if recompute:
         say(f"recomputing the {published.algorithm} lottery")
@@ -371,7 +377,8 @@ def _check_tickets(pub: PublishedLottery, pool, strata, result: Verification) ->
 
 
 def _check_draw(pub: PublishedLottery, lottery_hash: str, seed: str, audit: dict,
-                inputs: Inputs, bundle: Path, result: Verification) -> None:
+                inputs: Inputs, bundle: Path, result: Verification,
+                replacements_path: Path | None = None) -> None:
     diff, ok = result.differences.append, result.checked.append
     recorded = audit.get("draw", {})
     ticket = audit.get("parameters", {}).get("ticket")
@@ -394,7 +401,7 @@ def _check_draw(pub: PublishedLottery, lottery_hash: str, seed: str, audit: dict
         ok(f"the seed gives panel {drawn.number} and exactly the {len(ids)} people recorded")
     expected = {"panel.csv": panel_csv(drawn, pub)}
     probs = person_probabilities(pub, inputs)
-    expected["probabilities.csv"] = probabilities_csv(inputs.whole.ids, probs)
+    expected["probabilities.csv"] = probability_classes_csv(probs)
     for name, data in expected.items():
         found = _read(bundle, name, result)
         if found is None:
@@ -405,7 +412,8 @@ def _check_draw(pub: PublishedLottery, lottery_hash: str, seed: str, audit: dict
             ok(f"{name} is exactly what the lottery, the seed and the pool give")
     recorded_lists = audit.get("replacements")
     if recorded_lists is not None:
-        _check_lists(recorded_lists, drawn, inputs, lottery_hash, seed, bundle, result)
+        _check_lists(recorded_lists, drawn, inputs, lottery_hash, seed, replacements_path,
+                     result)
     achieved = quota_attainment(pub, inputs.quotas, drawn)
     if audit.get("quotas_achieved") != achieved:
         diff("audit.json, quotas_achieved: differs from the quota attainment of the drawn panel")
@@ -487,45 +495,63 @@ def _check_chain(recorded: dict | None, pool_path: Path, result: Verification,
 
 
 def _check_lists(recorded: dict, drawn: Drawn, inputs: Inputs, lottery_hash: str, seed: str,
-                 bundle: Path, result: Verification) -> None:
-    """replacements.csv: re-derived from the seed exactly; if not, say which rule breaks."""
+                 lists_path: Path | None, result: Verification) -> None:
+    """The replacement lists: re-derived from the seed and the pool, their hash must be the
+    commitment in audit.json; a list file given (garant material) must be exactly them, and
+    if not, say which rule it breaks."""
     from .audit import draw_replacements
-    from .replacements import check_replacements, read_replacements_csv, stratum_lookup
 
     diff, ok = result.differences.append, result.checked.append
     try:
         again = draw_replacements(inputs, drawn, int(recorded["per_member"]),
                                   seed.encode("utf-8"), lottery_hash)
     except (SortitionError, ValueError, KeyError, TypeError) as e:
-        diff(f"replacements.csv: cannot be re-derived ({e})")
+        diff(f"replacement lists: cannot be re-derived ({e})")
         return
-    found = _read(bundle, "replacements.csv", result)
-    if found is None:
+    digest = hashlib.sha256(again.csv_bytes()).hexdigest()
+    if recorded.get("sha256") != digest:
+        diff(f"audit.json, replacements.sha256: {recorded.get('sha256')!r} recorded, the lists "
+             f"the seed gives hash to {digest}")
+    else:
+        ok(f"the replacement lists the seed gives match the commitment in audit.json "
+           f"({len(again.rows)} replacements, {sum(again.shortfall.values())} short)")
+    if lists_path is not None:
+        _check_list_file(lists_path, again, drawn, inputs, result)
+    if recorded.get("shortfall") != dict(again.shortfall):
+        diff("audit.json, replacements.shortfall: differs from the re-derived lists")
+    if recorded.get("listed") != len(again.rows):
+        diff(f"audit.json, replacements.listed: {recorded.get('listed')!r} recorded, "
+             f"{len(again.rows)} re-derived")
+
+
+def _check_list_file(path: Path, again, drawn: Drawn, inputs: Inputs,
+                     result: Verification) -> None:
+    """A replacement list file (not public): exactly the lists the seed gives; if not, which
+    promise each differing line breaks."""
+    from .replacements import check_replacements, read_replacements_csv, stratum_lookup
+
+    diff, ok = result.differences.append, result.checked.append
+    name = Path(path).name
+    try:
+        found = Path(path).read_bytes()
+    except OSError as e:
+        diff(f"{name}: cannot be read ({e.strerror or e})")
         return
     if found == again.csv_bytes():
-        ok(f"replacements.csv is exactly what the seed gives ({len(again.rows)} replacements, "
-           f"{sum(again.shortfall.values())} short)")
+        ok(f"{name} is exactly what the seed gives, and its hash the commitment")
     else:
-        diff(_file_difference("replacements.csv", again.csv_bytes(), found))
+        diff(_file_difference(name, again.csv_bytes(), found))
         try:
-            rows = read_replacements_csv(found, "replacements.csv")
+            rows = read_replacements_csv(found, name)
             system = quota_system(inputs.strata, inputs.quotas, inputs.size)
             seats = np.bincount([s for s, _ in drawn.people], minlength=system.n_strata)
             wanted = sorted({r for _, _, r in rows})
             where = stratum_lookup(inputs.pool.ids, inputs.strata.row_stratum, wanted)
             for line in check_replacements(system, seats, drawn.people, rows,
                                            stratum_of=where.get)[:10]:
-                diff(f"replacements.csv: {line}")
+                diff(f"{name}: {line}")
         except (SortitionError, ValueError) as e:
-            diff(f"replacements.csv: {e}")
-    if recorded.get("shortfall") != dict(again.shortfall):
-        diff("audit.json, replacements.shortfall: differs from the re-derived lists")
-    if recorded.get("listed") != len(again.rows):
-        diff(f"audit.json, replacements.listed: {recorded.get('listed')!r} recorded, "
-             f"{len(again.rows)} re-derived")
-    if recorded.get("file") != "replacements.csv":
-        diff(f"audit.json, replacements.file: {recorded.get('file')!r}, expected "
-             "'replacements.csv'")
+            diff(f"{name}: {e}")
 
 
 def _id_difference(what: str, recorded: list, derived: list) -> str:
@@ -578,7 +604,8 @@ def _verify_replace(bundle: Path, pool_path: Path, audit: dict, raw: bytes,
                     expect_seed: str | None, expect_lottery_hash: str | None,
                     id_column: str | None, encoding: str,
                     log: Callable[[str], None] | None,
-                    base_path: Path | None = None, recompute: bool = False) -> Verification:
+                    base_path: Path | None = None, recompute: bool = False,
+                    replacements_path: Path | None = None) -> Verification:
     """A replacement bundle: verify the bundle before it, then re-derive this one exactly
     (from its published completion lottery, if it drew one)."""
     from .replace import bundle_inputs, run_replace
@@ -604,7 +631,7 @@ def _verify_replace(bundle: Path, pool_path: Path, audit: dict, raw: bytes,
     earlier = verify_bundle(prev_dir, pool_path, quotas_path=quotas_path,
                             expect_lottery_hash=expect_lottery_hash, id_column=id_column,
                             encoding=encoding, log=log, base_path=base_path,
-                            recompute=recompute)
+                            recompute=recompute, replacements_path=replacements_path)
     for line in earlier.differences:
         diff(f"previous bundle {prev_dir.name}: {line}")
     for line in earlier.checked:
