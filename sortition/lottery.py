@@ -173,8 +173,8 @@ def write_probabilities(ids: pa.Array, probabilities: np.ndarray, out: str | Pat
                         inputs: Iterable[Path | None] = (), force: bool = False) -> None:
     """`id,probability` for every person, sorted by id (UTF-8 byte order), atomically.
 
-    Floats are written in their shortest round-trip form, so they read back exactly; the same
-    bytes as the public bundle's `probabilities.csv`.
+    Floats are written in their shortest round-trip form, so they read back exactly. For the
+    operator only: the public bundle's `probabilities.csv` has no ids (`probability_classes_csv`).
     """
     out = Path(out)
     check_csv_output(out, inputs=inputs, force=force)

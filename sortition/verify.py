@@ -2,7 +2,8 @@
 
 Everything is recomputed from the bundle, the pool (full or its public extract) and, if given,
 the quotas: fingerprints, the lottery's hash and panels, the stated probabilities, the draw
-from the seed, `panel.csv`, `probabilities.csv`, the quota attainment and the file hashes.
+from the seed, `panel.csv`, `probabilities.csv`, the replacement lists against their
+commitment, the quota attainment and the file hashes.
 Every mismatch is a *difference* naming the file and the field (or stratum), expected vs found;
 an unreadable file inside the bundle is a difference too. Only an unusable command-line input
 (the pool, the quotas, the folder itself) is an input error.
