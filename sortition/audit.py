@@ -27,14 +27,13 @@ from pathlib import Path
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.csv as pacsv
 
 from . import draw as drawing
 from .errors import InputError
-from .fileio import csv_field
+from .fileio import csv_field, write_csv_table
 from .fingerprint import PoolFingerprint, pool_fingerprint, quotas_document, quotas_fingerprint
 from .limits import MAX_PANELS, MAX_REPLACEMENTS, check_count, check_seconds
-from .lottery import Lottery, compute_lottery, probabilities_csv
+from .lottery import Lottery, compute_lottery, probability_classes_csv
 from .outputs import (
     BUNDLE_SCHEMA,
     atomic_path,
@@ -45,7 +44,7 @@ from .outputs import (
     write_pair,
 )
 from .panels import quota_system
-from .pool import Pool, load_pool, load_recorded_pool, read_rows
+from .pool import Pool, check_public_ids, load_pool, load_recorded_pool, read_rows
 from .publish import (
     PublishedLottery,
     make_transparent,
@@ -101,10 +100,12 @@ def load_inputs(pool_path: Path, quotas_path: Path, size: int | None, *,
                 check_values: bool = True, household_column: str | None = None,
                 household_seed: str | None = None,
                 features: list[str] | None = None, quotas: Quotas | None = None,
-                recorded: bool = False) -> Inputs:
+                recorded: bool = False, id_is_public: bool = False) -> Inputs:
     """Load and fingerprint a pool and quotas; with households, keep one person per household
     (the public pre-draw of `households`) for the lottery. `recorded`: the column names are
-    a bundle's, and the pool may be its public extract (`pool.load_recorded_pool`)."""
+    a bundle's, and the pool may be its public extract (`pool.load_recorded_pool`), whose ids
+    were accepted when it was drawn; otherwise ids that are contact data are refused unless
+    `id_is_public` (`pool.check_public_ids`)."""
     t = time.perf_counter()
     if quotas is None:
         quotas = load_quotas(quotas_path, size)
@@ -117,6 +118,8 @@ def load_inputs(pool_path: Path, quotas_path: Path, size: int | None, *,
     load = load_recorded_pool if recorded else load_pool
     whole = load(pool_path, features, id_column=id_column, encoding=encoding,
                  quotas=quotas if check_values else None, household_column=household_column)
+    if not recorded:
+        check_public_ids(whole, id_is_public=id_is_public)
     whole_strata = build_strata(whole, features)
     loaded = time.perf_counter() - t
     t = time.perf_counter()
@@ -146,7 +149,8 @@ def lottery_pool(pool_path: Path, quotas_path: Path, quotas: Quotas, id_column: 
         return pool, build_strata(pool, quotas.all_features), pool
     inputs = load_inputs(pool_path, quotas_path, quotas.size, id_column=id_column,
                          encoding=encoding, household_column=household_column,
-                         household_seed=household_seed, quotas=quotas)
+                         household_seed=household_seed, quotas=quotas,
+                         id_is_public=True)  # `check`, `probabilities`: nothing published
     return inputs.pool, inputs.strata, inputs.whole
 
 
@@ -338,6 +342,7 @@ class DrawResult:
     files: dict[str, bytes]
     timings: dict[str, float]
     private_out: Path | None = None
+    replacements_out: Path | None = None  # the lists (garant material, not public)
 
 
 def run_draw(inputs: Inputs, *, seed: str, out_dir: Path, algorithm: str | None,
@@ -347,13 +352,16 @@ def run_draw(inputs: Inputs, *, seed: str, out_dir: Path, algorithm: str | None,
              log: Callable[[str], None] | None = None,
              legacy_runs: int = 1000, computed: Lottery | None = None,
              legacy_estimate: np.ndarray | None = None,
-             replacements: int | None = None) -> DrawResult:
-    """Compute or reuse the lottery, draw with the seed, and write the public bundle."""
+             replacements: int | None = None,
+             replacements_out: Path | None = None) -> DrawResult:
+    """Compute or reuse the lottery, draw with the seed, and write the public bundle (and,
+    with `replacements`, the lists to `replacements_out`: see `lists_path`)."""
     seed_b = _seed(seed)
     check_options(panels=panels, replacements=replacements, time_limit=time_limit, title=title)
     out_dir = Path(out_dir)
     given = draw_inputs(inputs.whole.path, inputs.quotas_path, lottery_dir)
-    check_draw_outputs(out_dir, private_out, inputs=given, force=force)
+    lists_out = lists_path(out_dir, replacements, replacements_out)
+    check_draw_outputs(out_dir, private_out, inputs=given, force=force, lists_out=lists_out)
     if lottery_dir is not None:
         lottery_bytes, source = read_lottery_bytes(lottery_dir)
         published = read_lottery(lottery_bytes, source)
@@ -369,18 +377,15 @@ def run_draw(inputs: Inputs, *, seed: str, out_dir: Path, algorithm: str | None,
     probabilities = person_probabilities(published, inputs)
     files = {"lottery.json": lottery_bytes,
              "panel.csv": panel_csv(drawn, published),
-             "probabilities.csv": probabilities_csv(inputs.whole.ids, probabilities)}
+             "probabilities.csv": probability_classes_csv(probabilities)}
     attainment = quota_attainment(published, inputs.quotas, drawn)
     lists = None
     if replacements is not None:
         lists = draw_replacements(inputs, drawn, replacements, seed_b, lottery_hash)
-        files["replacements.csv"] = lists.csv_bytes()
     audit = audit_document(inputs, published, lottery_hash, seed, drawn, attainment,
                            probabilities, files, ticket is not None)
     if lists is not None:
-        audit["replacements"] = {"file": "replacements.csv", "per_member": replacements,
-                                 "listed": len(lists.rows),
-                                 "shortfall": dict(lists.shortfall)}
+        audit["replacements"] = lists_record(lists, replacements)
     from .report import render_report
 
     eligible = (probabilities if inputs.everyone is None
@@ -398,12 +403,59 @@ def run_draw(inputs: Inputs, *, seed: str, out_dir: Path, algorithm: str | None,
     from .verifier import NAME, page_bytes
 
     files[NAME] = page_bytes()
-    check_draw_outputs(out_dir, private_out, inputs=given, force=force)  # again: time passed
+    check_draw_outputs(out_dir, private_out, inputs=given, force=force,  # again: time passed
+                       lists_out=lists_out)
     write_folder(out_dir, files)
     if private_out is not None:
         write_private(inputs.pool, [i for _, i in drawn.people], private_out)
+    if lists is not None and lists_out is not None:
+        data = lists.csv_bytes()
+        with atomic_path(lists_out, private=True) as tmp:
+            tmp.write_bytes(data)
     return DrawResult(out_dir, lottery_hash, published, drawn, seed, audit, attainment, files,
-                      dict(inputs.timings), private_out)
+                      dict(inputs.timings), private_out, lists_out)
+
+
+def lists_path(out_dir: Path, replacements: int | None, given: Path | None) -> Path | None:
+    """Where the replacement lists go: `--replacements-out`, else `<bundle>.replacements.csv`
+    beside the bundle folder — never inside it: they name people off the panel, whom the
+    quotas link to their features, so only their hash is public (docs/bundle-format.md)."""
+    if replacements is None:
+        if given is not None:
+            raise InputError(f"--replacements-out {given}: needs --replacements R")
+        return None
+    if given is not None:
+        return Path(given)
+    out_dir = Path(out_dir)
+    return out_dir.resolve().parent / f"{out_dir.resolve().name}.replacements.csv"
+
+
+def lists_record(lists, per_member: int) -> dict:
+    """`audit.json`'s `replacements` block: the lists' commitment, never the lists."""
+    return {"per_member": per_member, "listed": len(lists.rows),
+            "sha256": hashlib.sha256(lists.csv_bytes()).hexdigest(),
+            "shortfall": dict(lists.shortfall)}
+
+
+def lists_of_draw(audit: dict, lottery_hash: str, inputs: Inputs):
+    """A draw bundle's replacement lists, re-derived from its seed, lottery hash and panel and
+    the pool (`None` without lists): public material plus the pool give them, so neither
+    `replace`, `simulate` nor `verify` needs the list file."""
+    from .replacements import stratum_lookup
+
+    record = audit.get("replacements")
+    if record is None:
+        return None
+    ids = [str(i) for i in audit["draw"]["ids"]]
+    where = stratum_lookup(inputs.pool.ids, inputs.strata.row_stratum, ids)
+    missing = [i for i in ids if i not in where]
+    if missing:
+        raise InputError(f"{inputs.whole.path}: panel member(s) not in the pool: "
+                         f"{', '.join(missing[:5])}")
+    drawn = Drawn(int(audit["draw"].get("panel_number", 0)), False,
+                  [(where[i], i) for i in ids])
+    return draw_replacements(inputs, drawn, int(record["per_member"]),
+                             str(audit["seed"]).encode("utf-8"), lottery_hash)
 
 
 def draw_replacements(inputs: Inputs, drawn: Drawn, r: int, seed: bytes, lottery_hash: str):
@@ -521,17 +573,24 @@ def draw_inputs(pool_path: Path | None, quotas_path: Path | None,
 
 
 def check_draw_outputs(out_dir: Path, private_out: Path | None, *, inputs: list[Path | None],
-                       force: bool) -> None:
-    """The bundle folder and the private export may be written (see `outputs`), else exit 2."""
+                       force: bool, lists_out: Path | None = None) -> None:
+    """The bundle folder, the private export and the replacement lists may be written (see
+    `outputs`), else exit 2."""
     check_folder(out_dir, inputs=inputs, force=force)
-    if private_out is not None:
-        check_file(private_out, inputs=inputs, force=force, option="--private-out")
-        p, d = Path(private_out).resolve(), Path(out_dir).resolve()
+    d = Path(out_dir).resolve()
+    for option, path in (("--private-out", private_out), ("--replacements-out", lists_out)):
+        if path is None:
+            continue
+        check_file(path, inputs=inputs, force=force, option=option)
+        p = Path(path).resolve()
         if p == d or d in p.parents:
-            raise InputError(f"--private-out {private_out}: inside the public bundle "
-                             f"{out_dir}; the private export must be written elsewhere")
-        if p.suffix.lower() not in (".csv", ".parquet"):
-            raise InputError(f"--private-out {private_out}: must end in .csv or .parquet")
+            raise InputError(f"{option} {path}: inside the public bundle {out_dir}; it must "
+                             "be written elsewhere")
+    if private_out is not None and lists_out is not None and \
+            Path(private_out).resolve() == Path(lists_out).resolve():
+        raise InputError(f"--replacements-out {lists_out}: the same file as --private-out")
+    if private_out is not None and Path(private_out).suffix.lower() not in (".csv", ".parquet"):
+        raise InputError(f"--private-out {private_out}: must end in .csv or .parquet")
 
 
 def check_lottery_target(out_dir: Path, *, inputs: list[Path | None]) -> Path:
@@ -585,7 +644,7 @@ def write_private(pool: Pool, ids: list[str], out: Path) -> None:
         if Path(out).suffix.lower() == ".parquet":
             pq.write_table(table, tmp)
         else:
-            pacsv.write_csv(table, tmp)
+            write_csv_table(table, tmp)
 
 
 def quota_system_for(published: PublishedLottery, quotas: Quotas):

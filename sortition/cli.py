@@ -51,6 +51,10 @@ IdColumnOpt = Annotated[str | None, typer.Option(
     help="Column holding the person id \\[default: id]. Without an 'id' column and without this "
          "option, ids are the row numbers from 1.",
     show_default=False)]
+IdPublicOpt = Annotated[bool, typer.Option(
+    "--id-column-is-public",
+    help="Accept an id column named like contact data (email, phone, name, address…) or whose "
+         "values look like e-mail addresses or phone numbers: ids are published.")]
 EncodingOpt = Annotated[str, typer.Option(
     "--encoding", help="Text encoding of a CSV pool, e.g. cp1252 for files saved by Excel on "
                        "Windows.")]
@@ -363,6 +367,7 @@ def public_pool(
                                            show_default=False)],
     size: SizeOpt = None,
     id_column: IdColumnOpt = None,
+    id_is_public: IdPublicOpt = False,
     encoding: EncodingOpt = "utf-8",
     household_column: HouseholdOpt = None,
     force: ForceOpt = False,
@@ -378,7 +383,7 @@ def public_pool(
     Example: sortition public-pool pool.parquet -q quotas.csv -k 100 -o public-pool.parquet
     """
     from .fingerprint import check_extract_target, pool_fingerprint, write_public_extract
-    from .pool import load_pool
+    from .pool import check_public_ids, load_pool
     from .strata import build_strata
 
     try:
@@ -386,6 +391,7 @@ def public_pool(
         q = _load_quotas(quotas_path, size)
         pool = load_pool(pool_path, q.all_features, id_column=id_column, encoding=encoding,
                          quotas=q, household_column=household_column)
+        check_public_ids(pool, id_is_public=id_is_public)
         fp = pool_fingerprint(pool, build_strata(pool, q.all_features))
         write_public_extract(pool, out_path, inputs=[quotas_path], force=force)
     except SortitionError as e:
@@ -398,13 +404,13 @@ def public_pool(
 
 def _inputs(pool_path: Path, quotas_path: Path, size: int | None, id_column: str | None,
             encoding: str, household_column: str | None = None,
-            household_seed: str | None = None):
+            household_seed: str | None = None, id_is_public: bool = False):
     from .audit import load_inputs
 
     with err.status("loading the pool and fingerprinting it…"):
         inputs = load_inputs(pool_path, quotas_path, size, id_column=id_column,
                              encoding=encoding, household_column=household_column,
-                             household_seed=household_seed)
+                             household_seed=household_seed, id_is_public=id_is_public)
     _notes(inputs.pool.notes)
     return inputs
 
@@ -423,6 +429,7 @@ def lottery(
     time_limit: TimeLimitOpt = None,
     household_column: HouseholdOpt = None,
     household_seed: HouseholdSeedOpt = None,
+    id_is_public: IdPublicOpt = False,
 ) -> None:
     """Compute the fair lottery and write DIR/lottery.json; print the hash to publish.
 
@@ -444,7 +451,7 @@ def lottery(
         given = draw_inputs(pool_path, quotas_path)
         target = check_lottery_target(out_dir, inputs=given)
         inputs = _inputs(pool_path, quotas_path, size, id_column, encoding, household_column,
-                         household_seed)
+                         household_seed, id_is_public)
         with err.status(f"{algorithm or 'leximin'} lottery over {len(inputs.strata):,} "
                         "strata…") as status:
             published = run_lottery(inputs, algorithm or "leximin", panels=panels,
@@ -493,6 +500,7 @@ def draw(
     title: Annotated[str | None, typer.Option("--title", help="Title of report.html.",
                                               show_default=False)] = None,
     id_column: IdColumnOpt = None,
+    id_is_public: IdPublicOpt = False,
     encoding: EncodingOpt = "utf-8",
     time_limit: TimeLimitOpt = None,
     household_column: HouseholdOpt = None,
@@ -501,31 +509,38 @@ def draw(
         "--replacements", help="Also list R ordered replacements per member "
                                "(replacements.csv): swapping a member for any one of them "
                                "keeps every quota.", show_default=False)] = None,
+    replacements_out: Annotated[Path | None, typer.Option(
+        "--replacements-out", help="Where the replacement lists go (not public: only their "
+                                   "hash is in the bundle). Default: DIR.replacements.csv "
+                                   "beside the bundle folder.", show_default=False)] = None,
 ) -> None:
     """Draw the panel with a public seed and write the public audit bundle.
 
     The bundle (DIR) holds only publishable files: lottery.json, panel.csv (id and quota
-    features, in draw order), probabilities.csv (id,probability for everyone), audit.json
-    (fingerprints, parameters, seed, draw, quota attainment) and report.html. The draw is
-    specified in docs/draw-spec.md; `sortition verify` re-derives it.
+    features, in draw order), probabilities.csv (each probability and how many people have
+    it), audit.json (fingerprints, parameters, seed, draw, quota attainment) and report.html.
+    The replacement lists name people off the panel: they go beside it (--replacements-out),
+    for the operator and the garants. The draw is specified in docs/draw-spec.md; `sortition
+    verify` re-derives it.
 
     Example: sortition draw pool.parquet -q quotas.csv -k 100 --seed "loto: 4 17 22 38" -o bundle/
     """
-    from .audit import check_draw_outputs, check_options, draw_inputs, run_draw
+    from .audit import check_draw_outputs, check_options, draw_inputs, lists_path, run_draw
 
     try:
         check_options(seed=seed, panels=panels, replacements=replacements,
                       time_limit=time_limit, title=title)
         check_draw_outputs(out_dir, private_out, force=force,
-                           inputs=draw_inputs(pool_path, quotas_path, lottery_dir))
+                           inputs=draw_inputs(pool_path, quotas_path, lottery_dir),
+                           lists_out=lists_path(out_dir, replacements, replacements_out))
         inputs = _inputs(pool_path, quotas_path, size, id_column, encoding, household_column,
-                         household_seed)
+                         household_seed, id_is_public)
         with err.status("drawing…") as status:
             result = run_draw(inputs, seed=seed, out_dir=out_dir, algorithm=algorithm,
                               panels=panels, lottery_dir=lottery_dir, ticket=ticket,
                               private_out=private_out, force=force, time_limit=time_limit,
                               title=title, log=lambda msg: status.update(_shown(msg)),
-                              replacements=replacements)
+                              replacements=replacements, replacements_out=replacements_out)
     except SolverTimeout as e:
         err.print(f"[red]stopped:[/red] {_shown(e.problems[0])}", highlight=False, soft_wrap=True)
         raise typer.Exit(1) from None
@@ -580,6 +595,10 @@ def verify(
         "--base", help="The contact base the call list was drawn from: also re-derive the call "
                        "list (when the pool's audit and the call list's audit sit beside the "
                        "pool).", show_default=False)] = None,
+    replacements_path: Annotated[Path | None, typer.Option(
+        "--replacements", help="The replacement lists (garant material, not in the bundle): "
+                               "also check this file against the hash in audit.json.",
+        show_default=False)] = None,
 ) -> None:
     """Check a public bundle: fingerprints, lottery, the draw from the seed, every file.
 
@@ -609,7 +628,7 @@ def verify(
                                    recompute=recompute,
                                    id_column=id_column, encoding=encoding,
                                    log=lambda msg: status.update(_shown(msg)),
-                                   base_path=base_path)
+                                   base_path=base_path, replacements_path=replacements_path)
     except SortitionError as e:
         _fail(e)
     if as_json:

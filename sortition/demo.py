@@ -62,7 +62,7 @@ MANIFEST = ".sortition-demo.json"
 MANIFEST_SCHEMA = "sortition-demo"
 DEMO_FILES = ("base.parquet", "calls.parquet", "calls.audit.json", "answers.csv",
               "respondents.parquet", "respondents.audit.json", "quotas.csv", "probabilities.csv",
-              "panel-contacts.csv", "declined.txt", "public-pool.parquet")
+              "panel-contacts.csv", "replacements.csv", "declined.txt", "public-pool.parquet")
 DEMO_BUNDLES = ("bundle", "bundle-2")
 DEMO_LOTTERY = "lottery-2"  # the replacement's new lottery, committed before its seed
 LOTTERY_FILES = frozenset({"lottery.json", "lottery.json.sha256"})
@@ -195,6 +195,7 @@ def run_demo(out_dir: Path, *, rows: int = 1_300_000, seed: int = 2020,
                            private_out=out_dir / "panel-contacts.csv",
                            title="Convention citoyenne pour l'Occitanie 2020 (démonstration)",
                            computed=result.leximin.lottery, replacements=REPLACEMENTS,
+                           replacements_out=out_dir / "replacements.csv",
                            legacy_runs=LEGACY_RUNS,
                            legacy_estimate=result.legacy.stratum_probabilities)
     timings["draw"] = time.perf_counter() - t

@@ -15,8 +15,10 @@ or LF (the pool loader refuses them) and are whitespace-stripped, so the encodin
 unambiguous. The same bytes result from the full pool and from the extract written by
 `sortition public-pool`, whatever the file format, row order or extra columns.
 
-Each stratum also gets its own SHA-256: the header line followed by the lines of its members,
-in id order. When a pool changes, comparing these names the strata that changed.
+Each stratum is recorded with its values and its number of people, and **no hash of its own**:
+the ids of a small stratum can be guessed, and a hash over a stratum's lines would then confirm
+who is in it — the features of people off the panel (docs/bundle-format.md, section 4). When a
+pool changes, comparing the counts names the strata that gained or lost people.
 
 **Quotas** are fingerprinted in their resolved form (integer bounds for the panel size), as the
 SHA-256 of a canonical JSON text (see `quotas_document`).
@@ -44,10 +46,9 @@ POOL_ENCODING = "sortition-pool-v1"
 
 
 @dataclass
-class StratumHash:
+class StratumCount:
     values: tuple[str, ...]  # in the strata's feature order
     people: int
-    sha256: str
 
 
 @dataclass
@@ -55,14 +56,14 @@ class PoolFingerprint:
     sha256: str
     people: int
     features: list[str]  # in the strata's feature order
-    strata: list[StratumHash]
+    strata: list[StratumCount]
     households: int | None = None  # number of households, when they are used
 
     def as_json(self) -> dict:
         return {"sha256": self.sha256, "encoding": POOL_ENCODING, "people": self.people,
                 "households": self.households,
                 "features": list(self.features),
-                "strata": [{"values": list(s.values), "people": s.people, "sha256": s.sha256}
+                "strata": [{"values": list(s.values), "people": s.people}
                            for s in self.strata]}
 
 
@@ -101,28 +102,18 @@ def _buffer(lines: pa.Array) -> tuple[np.ndarray, memoryview]:
 
 
 def pool_fingerprint(pool: Pool, strata: Strata) -> PoolFingerprint:
-    """The pool's fingerprint and one hash per stratum (see the module docstring)."""
+    """The pool's fingerprint and the size of each stratum (see the module docstring)."""
     features = _sorted_features(pool.features)
     extra = ["household"] if pool.households is not None else []
     header = ("\t".join([POOL_ENCODING, "id", *extra, *features]) + "\n").encode("utf-8")
-    order = pc.array_sort_indices(pool.ids).to_numpy()
-    extract = public_extract(pool)  # rows in `order`
-    lines = _lines(extract)
+    lines = _lines(public_extract(pool))
     offsets, data = _buffer(lines)
     whole = hashlib.sha256(header)
     whole.update(data[int(offsets[0]):int(offsets[-1])])
     if strata.row_stratum is None:
         raise ValueError("strata built from counts: no rows to fingerprint")
-    by_stratum = strata.row_stratum[order]  # stratum of each line, lines in id order
-    grouped = np.argsort(by_stratum, kind="stable")  # id order kept within each stratum
-    regrouped = lines.take(pa.array(grouped))
-    g_offsets, g_data = _buffer(regrouped)
-    bounds = np.searchsorted(by_stratum[grouped], np.arange(len(strata) + 1))
-    hashes = []
-    for s, key in enumerate(strata.keys):
-        h = hashlib.sha256(header)
-        h.update(g_data[int(g_offsets[bounds[s]]):int(g_offsets[bounds[s + 1]])])
-        hashes.append(StratumHash(tuple(key), int(bounds[s + 1] - bounds[s]), h.hexdigest()))
+    counts = np.bincount(strata.row_stratum, minlength=len(strata))
+    hashes = [StratumCount(tuple(key), int(counts[s])) for s, key in enumerate(strata.keys)]
     n_households = (None if pool.households is None
                     else int(np.unique(pool.households).size))
     return PoolFingerprint(whole.hexdigest(), len(pool), list(strata.features), hashes,
@@ -144,15 +135,16 @@ def write_public_extract(pool: Pool, out: Path, *, inputs: Iterable[Path | None]
     Never over an input (the full pool above all: it holds the contacts); an existing file
     only with `force`.
     """
-    import pyarrow.csv as pacsv
     import pyarrow.parquet as pq
+
+    from .fileio import write_csv_table
 
     out = Path(out)
     check_extract_target(out, inputs=[pool.path, *inputs], force=force)
     table = public_extract(pool)
     with atomic_path(out) as tmp:
         if out.suffix.lower() == ".csv":
-            pacsv.write_csv(table, tmp, write_options=pacsv.WriteOptions(quoting_style="needed"))
+            write_csv_table(table, tmp)
         else:
             pq.write_table(table, tmp, compression="zstd")
 
@@ -186,7 +178,9 @@ def quotas_fingerprint(quotas: Quotas, size: int) -> str:
 
 def stratum_differences(recorded: list[dict], found: PoolFingerprint, limit: int = 10
                         ) -> list[str]:
-    """Which strata differ between a recorded fingerprint and the pool given: one line each."""
+    """Which strata differ in size between a recorded fingerprint and the pool given: one line
+    each. A change of ids or values that keeps every stratum's size names no stratum (there
+    is no per-stratum hash to compare: see the module docstring)."""
     before = {tuple(s["values"]): s for s in recorded}
     after = {s.values: s for s in found.strata}
     out: list[str] = []
@@ -198,10 +192,12 @@ def stratum_differences(recorded: list[dict], found: PoolFingerprint, limit: int
             out.append(f"stratum {label}: not in the recorded pool ({a.people} people now)")
         elif a is None:
             out.append(f"stratum {label}: missing ({b['people']} people recorded)")
-        elif b["sha256"] != a.sha256:
-            change = (f"{b['people']} people recorded, {a.people} now" if b["people"] != a.people
-                      else f"same number of people ({a.people}), different ids or values")
-            out.append(f"stratum {label}: changed ({change})")
+        elif b.get("people") != a.people:
+            out.append(f"stratum {label}: changed ({b.get('people')} people recorded, "
+                       f"{a.people} now)")
+    if not out:
+        out.append("every stratum has its recorded number of people: ids or values changed "
+                   "without changing any stratum's size")
     if len(out) > limit:
         out = out[:limit] + [f"… and {len(out) - limit} more strata"]
     return out

@@ -688,11 +688,12 @@ def _output_table(pool: Pool, plan: CallPlan) -> pa.Table:
 
 def write_table(table: pa.Table, path: Path, like: Path) -> None:
     """Parquet (zstd) or CSV, by the extension of `like` (the final name)."""
-    import pyarrow.csv as pacsv
     import pyarrow.parquet as pq
 
+    from .fileio import write_csv_table
+
     if like.suffix.lower() == ".csv":
-        pacsv.write_csv(table, path)
+        write_csv_table(table, path)
     else:
         pq.write_table(table, path, compression="zstd")
 
@@ -781,6 +782,11 @@ def _read_call_list(path: Path) -> tuple[list[str], list[int]]:
             column_types={"id": pa.string(), "call_order": pa.int64()}))
     else:
         table = pq.read_table(path, columns=["id", "call_order"])
+    if path.suffix.lower() == ".csv":  # a call list is always written by this tool
+        from .fileio import restore_array
+
+        table = table.set_column(table.column_names.index("id"), "id",
+                                 restore_array(table.column("id")))
     ids = pc.utf8_trim_whitespace(table.column("id").cast(pa.string())).to_pylist()
     return ids, table.column("call_order").cast(pa.int64()).to_pylist()
 

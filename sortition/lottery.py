@@ -16,11 +16,10 @@ from pathlib import Path
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.csv as pacsv
 
 from . import leximin as algorithms
 from .errors import InputError
-from .fileio import csv_field
+from .fileio import csv_field, write_csv_table
 from .limits import MAX_LEGACY_RUNS, check_count, check_seconds
 from .outputs import atomic_path, check_file
 from .panels import QuotaSystem, quota_system
@@ -174,8 +173,8 @@ def write_probabilities(ids: pa.Array, probabilities: np.ndarray, out: str | Pat
                         inputs: Iterable[Path | None] = (), force: bool = False) -> None:
     """`id,probability` for every person, sorted by id (UTF-8 byte order), atomically.
 
-    Floats are written in their shortest round-trip form, so they read back exactly; the same
-    bytes as the public bundle's `probabilities.csv`.
+    Floats are written in their shortest round-trip form, so they read back exactly. For the
+    operator only: the public bundle's `probabilities.csv` has no ids (`probability_classes_csv`).
     """
     out = Path(out)
     check_csv_output(out, inputs=inputs, force=force)
@@ -190,7 +189,7 @@ def probabilities_csv(ids: pa.Array, probabilities: np.ndarray) -> bytes:
     """
     order = pc.array_sort_indices(ids)
     sorted_ids = ids.take(order).cast(pa.large_string())
-    needs = pc.match_substring_regex(sorted_ids, '[,"\r\n]')
+    needs = pc.match_substring_regex(sorted_ids, "^[=+\\-@\t\r']|[,\"\r\n]")
     if pc.any(needs).as_py():
         quoted = pa.array([csv_field(v) for v in sorted_ids.to_pylist()],
                           type=pa.large_string())
@@ -211,6 +210,17 @@ def probabilities_csv(ids: pa.Array, probabilities: np.ndarray) -> bytes:
     return b"id,probability\n" + body
 
 
+def probability_classes_csv(probabilities: np.ndarray) -> bytes:
+    """`probability,people`: each distinct probability (ascending, shortest round-trip form)
+    and how many people have it — the bundle's `probabilities.csv`, with no id, so that a
+    probability unique to a stratum links nobody to that stratum (docs/bundle-format.md)."""
+    values, counts = np.unique(np.asarray(probabilities, dtype=float), return_counts=True)
+    lines = ["probability,people", *(f"{float(v)!r},{int(c)}"
+                                     for v, c in zip(values.tolist(), counts.tolist(),
+                                                     strict=True))]
+    return ("\n".join(lines) + "\n").encode("utf-8")
+
+
 def write_strata_probabilities(result: Probabilities, out: str | Path, *,
                                inputs: Iterable[Path | None] = (), force: bool = False) -> None:
     """One row per stratum: its feature values, people, expected seats and probability."""
@@ -225,8 +235,7 @@ def write_strata_probabilities(result: Probabilities, out: str | Path, *,
     out = Path(out)
     check_csv_output(out, inputs=inputs, force=force, option="--strata-out")
     with atomic_path(out) as tmp:
-        pacsv.write_csv(pa.table(columns), tmp,
-                        write_options=pacsv.WriteOptions(quoting_style="needed"))
+        write_csv_table(pa.table(columns), tmp)
 
 
 def probability_summary(result: Probabilities, people: int, seconds: float) -> dict:

@@ -19,6 +19,7 @@ import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
 from .errors import InputError
+from .fileio import csv_header_line, restore, restore_array, restore_table
 from .quotas import Quotas
 from .textopts import check_text
 
@@ -48,6 +49,8 @@ class Pool:
     # a person with an empty household cell is a household alone
     households: np.ndarray | None = None
     rows: np.ndarray | None = None  # for a subset of a pool (`subset`): the rows in the file
+    # a CSV this tool wrote (`written_here`): its cells are read back through `fileio.restore`
+    written_here: bool = False
 
     def __len__(self) -> int:
         return len(self.ids)
@@ -84,8 +87,8 @@ def _is_parquet(path: Path) -> bool:
         raise InputError(f"{path}: cannot read the pool file ({e.strerror or e})") from None
 
 
-def _csv_header(path: Path, encoding: str) -> tuple[list[str], str]:
-    """Column names and delimiter of a CSV file, judged on its first line."""
+def _csv_header(path: Path, encoding: str) -> tuple[list[str], str, str]:
+    """Column names and delimiter of a CSV file, judged on its first line (also returned)."""
     try:
         with path.open("rb") as fh:
             first = fh.readline(1 << 20)
@@ -105,7 +108,38 @@ def _csv_header(path: Path, encoding: str) -> tuple[list[str], str]:
     if "\t" in line and line.count("\t") > max(line.count(";"), line.count(",")):
         delimiter = "\t"
     names = [c.strip().strip('"').strip() for c in line.split(delimiter)]
-    return names, delimiter
+    return names, delimiter, line
+
+
+AUDITED_SCHEMAS = ("sortition-calls", "sortition-respondents")
+
+
+def written_here(path: Path, first_line: str, features: list[str],
+                 household_column: str | None) -> bool:
+    """Whether a CSV pool was written by this tool, so that its cells are read back through
+    the cell rule (`fileio`); a pool the operator wrote is read as it is.
+
+    Recognised by their role: a call list or a respondent pool (their audit, `<stem>.audit.json`
+    of schema sortition-calls or sortition-respondents, is written beside them in one step), a
+    public extract (its exact header: `id`, `household` with households, the features sorted
+    by UTF-8 bytes) and a synthetic pool (the exact header of `sortition synth`).
+    """
+    from .synth import COLUMNS as SYNTH
+
+    extract = ["id", *(["household"] if household_column else []),
+               *sorted(features, key=lambda f: f.encode("utf-8"))]
+    if first_line in (csv_header_line(extract), csv_header_line(list(SYNTH))):
+        return True
+    audit = path.parent / f"{path.stem}.audit.json"
+    try:
+        if audit.is_file() and audit.stat().st_size < (1 << 26):
+            import json
+
+            return json.loads(audit.read_bytes().decode("utf-8")).get("schema") \
+                in AUDITED_SCHEMAS
+    except (OSError, ValueError, UnicodeDecodeError, AttributeError):
+        return False
+    return False
 
 
 def _read_csv(path: Path, columns: list[str], all_columns: list[str], delimiter: str,
@@ -296,8 +330,12 @@ def load_pool(
                 from None
         all_columns = list(schema.names)
         delimiter = ","
+        ours = False
     else:
-        all_columns, delimiter = _csv_header(path, encoding)
+        all_columns, delimiter, first_line = _csv_header(path, encoding)
+        ours = written_here(path, first_line, features, household_column)
+        if ours:
+            all_columns = [restore(c) for c in all_columns]
     problems: list[str] = []
     notes: list[str] = []
     dupes = sorted({c for c in all_columns if all_columns.count(c) > 1})
@@ -344,6 +382,9 @@ def load_pool(
     else:
         table = _read_csv(path, needed or all_columns[:1], all_columns, delimiter, encoding,
                           [id_col] if id_col else [])
+        if ours:
+            table = pa.table([restore_array(c) for c in table.columns],
+                             names=table.column_names)
     n = table.num_rows
     if n == 0:
         raise InputError(f"{path}: the pool is empty (no data rows)")
@@ -424,7 +465,49 @@ def load_pool(
         households = _household_numbers(ids, table.column(household_column))
     return Pool(path=path, ids=ids, features=list(features), values=values, codes=codes,
                 id_column=id_col, notes=notes, encoding=encoding,
-                household_column=household_column, households=households)
+                household_column=household_column, households=households, written_here=ours)
+
+
+# Words that make a column name contact data (compared without case, accents or separators).
+CONTACT_WORDS = frozenset({
+    "name", "names", "firstname", "lastname", "fullname", "surname", "givenname", "nom",
+    "prenom", "phone", "telephone", "tel", "mobile", "portable", "cellphone", "mail",
+    "email", "courriel", "address", "adresse", "street", "rue"})
+# Values that look like an e-mail address or a phone number (checked on a sample of ids).
+CONTACT_VALUE = (r"^[^@\s]+@[^@\s]+\.[^@\s]+$"
+                 r"|^(\+|00)[1-9][0-9 .()\-]{7,}$|^0[1-9]([ .\-]?[0-9]){8}$")
+ID_SAMPLE = 1000
+
+
+def is_contact_name(name: str) -> bool:
+    """Whether a column name says contact data: `email`, `E-mail`, `phone_number`, `Prénom`…"""
+    import unicodedata
+
+    plain = "".join(c for c in unicodedata.normalize("NFKD", name.casefold())
+                    if not unicodedata.combining(c))
+    words = [w for w in "".join(c if c.isalnum() else " " for c in plain).split() if w]
+    return "".join(words) in CONTACT_WORDS or any(w in CONTACT_WORDS for w in words)
+
+
+def check_public_ids(pool: Pool, *, id_is_public: bool = False) -> None:
+    """Refuse (exit 2) ids that are contact data: they are published (panel.csv, audit.json)
+    and reach the garants with every off-panel person. A column named like contact data, or
+    whose sampled values mostly look like e-mail addresses or phone numbers, needs the
+    operator's explicit `--id-column-is-public`."""
+    if id_is_public or pool.id_column is None:
+        return
+    where = f"{pool.path}, column {pool.id_column}"
+    fix = ("ids are published (panel.csv, audit.json); name another id column with "
+           "--id-column, or add --id-column-is-public if these ids may be made public")
+    if is_contact_name(pool.id_column):
+        raise InputError(f"{where}: the id column's name says contact data; {fix}")
+    n = len(pool.ids)
+    sample = pool.ids.take(pa.array(np.linspace(0, n - 1, min(n, ID_SAMPLE)).astype(np.int64)))
+    looks = pc.match_substring_regex(sample, CONTACT_VALUE)
+    hits = int(pc.sum(looks).as_py() or 0)
+    if hits * 2 > len(sample):
+        raise InputError(f"{where}: {hits} of {len(sample)} sampled ids look like e-mail "
+                         f"addresses or phone numbers; {fix}")
 
 
 def _household_numbers(ids: pa.Array, column: pa.ChunkedArray) -> np.ndarray:
@@ -484,7 +567,7 @@ def subset(pool: Pool, rows: np.ndarray) -> Pool:
                 values=values, codes=codes, id_column=pool.id_column, notes=list(pool.notes),
                 encoding=pool.encoding, household_column=pool.household_column,
                 households=None if pool.households is None else pool.households[rows],
-                rows=base[rows])
+                rows=base[rows], written_here=pool.written_here)
 
 
 def read_rows(pool: Pool, rows: np.ndarray) -> pa.Table:
@@ -497,6 +580,8 @@ def read_rows(pool: Pool, rows: np.ndarray) -> pa.Table:
     if _is_parquet(pool.path):
         table = pq.read_table(pool.path)
     else:
-        names, delimiter = _csv_header(pool.path, pool.encoding)
+        names, delimiter, _ = _csv_header(pool.path, pool.encoding)
         table = _read_csv(pool.path, names, names, delimiter, pool.encoding, names)
+        if pool.written_here:  # the values it was written from, to be written again once
+            table = restore_table(table)
     return table.take(pa.array(np.asarray(rows, dtype=np.int64)))

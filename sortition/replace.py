@@ -50,7 +50,7 @@ from .bundleio import (
 from .errors import InfeasibleError, InputError
 from .fileio import csv_field
 from .fingerprint import quotas_document, quotas_fingerprint
-from .limits import MAX_AUDIT_BYTES, MAX_CHAIN, MAX_PANEL_SIZE, MAX_TABLE_BYTES
+from .limits import MAX_AUDIT_BYTES, MAX_CHAIN, MAX_PANEL_SIZE
 from .lottery import compute_lottery
 from .outputs import check_folder, write_folder
 from .panels import QuotaSystem, quota_system
@@ -67,11 +67,10 @@ class Bundle:
     audit: dict
     audit_sha256: str
     panel: list[str]  # current panel ids, in panel order
-    lists: dict[str, list[str]]  # member → replacement ids by rank (from the draw bundle)
+    origin: dict  # the draw bundle's audit: its replacement lists are re-derived from it
     excluded: list[str]  # everyone ever on the panel or declined, in the chain
     round: int  # 0 for a draw bundle, k for the k-th replace
     chain: list[Path] = field(default_factory=list)  # this bundle and every previous one
-    lists_csv: bytes | None = None  # the draw bundle's replacements.csv, as read (hash checked)
 
 
 def panel_ids(audit: dict) -> list[str]:
@@ -79,14 +78,9 @@ def panel_ids(audit: dict) -> list[str]:
     return list((audit.get("panel") or audit.get("draw") or {}).get("ids", []))
 
 
-def read_bundle(path: Path, *, check_lists: bool = True,
-                _seen: tuple[Path, ...] = ()) -> Bundle:
+def read_bundle(path: Path, *, _seen: tuple[Path, ...] = ()) -> Bundle:
     """Read a bundle and its history (each previous bundle: the sibling folder `../NAME` its
-    audit records), by the bundleio rules; a malformed or hostile one is an InputError.
-
-    `check_lists`: the draw bundle's replacements.csv must have the SHA-256 its audit.json
-    records (`replace` never builds on an edited list; `verify` reports it as a difference).
-    """
+    audit records), by the bundleio rules; a malformed or hostile one is an InputError."""
     path = Path(path)
     label = f"{path}/audit.json"
     try:
@@ -96,7 +90,7 @@ def read_bundle(path: Path, *, check_lists: bool = True,
     audit = strict_json(raw, label)
     if not isinstance(audit, dict) or audit.get("schema") != SCHEMA:
         raise InputError(f"{label}: not a sortition audit (schema should be {SCHEMA!r})")
-    files = file_hashes(audit, "files", label)
+    file_hashes(audit, "files", label)  # well-formed, or exit 2
     here = path.resolve()
     seen = (*_seen, here)
     if audit.get("kind") == "replace":
@@ -109,37 +103,19 @@ def read_bundle(path: Path, *, check_lists: bool = True,
         if prev_dir in seen:
             raise InputError(f"{label}, previous.path: the chain of previous bundles loops "
                              f"back to {prev_dir.name}")
-        prev = read_bundle(prev_dir, check_lists=check_lists, _seen=seen)
-        lists, lists_csv = prev.lists, prev.lists_csv
+        prev = read_bundle(prev_dir, _seen=seen)
+        origin = prev.origin
         excluded = list(dict.fromkeys([*prev.excluded, *panel]))
         rnd = typed(audit, "round", int, label)
         chain = [path, *prev.chain]
     else:
         panel = texts(audit, "draw.ids", label, MAX_PANEL_SIZE)
-        lists_csv = _lists_bytes(path, files, check_lists)
-        lists = {} if lists_csv is None else _read_lists(lists_csv, path / "replacements.csv")
+        origin = audit
         excluded = list(panel)
         rnd = 0
         chain = [path]
-    return Bundle(path, audit, hashlib.sha256(raw).hexdigest(), panel, lists, excluded, rnd,
-                  chain, lists_csv)
-
-
-def _lists_bytes(path: Path, files: dict[str, str], check: bool) -> bytes | None:
-    """replacements.csv of a draw bundle (None if it has none), its hash checked if `check`."""
-    name = "replacements.csv"
-    label = str(path / name)
-    try:
-        data = read_regular(path, name, MAX_TABLE_BYTES, label=label)
-    except MissingFile:
-        if check and name in files:
-            raise InputError(f"{label}: listed in audit.json but missing") from None
-        return None
-    if check and hashlib.sha256(data).hexdigest() != files.get(name):
-        raise InputError(f"{label}: SHA-256 differs from the one recorded in audit.json "
-                         "files (the lists were changed; run `sortition verify` on the "
-                         "bundle)")
-    return data
+    return Bundle(path, audit, hashlib.sha256(raw).hexdigest(), panel, origin, excluded, rnd,
+                  chain)
 
 
 def check_replace_target(out_dir: Path, bundle_dir: Path, *, pool_path: Path | None,
@@ -156,23 +132,31 @@ def check_replace_target(out_dir: Path, bundle_dir: Path, *, pool_path: Path | N
                          "as ../NAME, and verify follows nothing else")
 
 
-def _read_lists(data: bytes, path: Path) -> dict[str, list[str]]:
-    """Each member's replacements by rank, from the bytes of replacements.csv."""
-    try:
-        lines = data.decode("utf-8").splitlines()
-    except UnicodeDecodeError as e:
-        raise InputError(f"{path}: not UTF-8 text (byte {e.start + 1})") from None
-    if not lines or lines[0].strip() != "member_id,rank,replacement_id":
-        raise InputError(f"{path}: expected the header member_id,rank,replacement_id")
-    import csv
+def origin_lists(bundle: Bundle, inputs: Inputs):
+    """The replacement lists of the draw bundle at the root of the chain, re-derived from its
+    seed, lottery hash and panel and the pool, and checked against the commitment its
+    audit.json holds (the list file is not public); `None` when it was drawn without lists."""
+    from .audit import lists_of_draw
 
-    rows = list(csv.reader(lines[1:]))
-    out: dict[str, list[tuple[int, str]]] = {}
-    for k, row in enumerate(rows, start=2):
-        if len(row) != 3 or not row[1].strip().isdigit():
-            raise InputError(f"{path}, line {k}: expected member_id,rank,replacement_id")
-        out.setdefault(row[0], []).append((int(row[1]), row[2]))
-    return {m: [r for _, r in sorted(v)] for m, v in out.items()}
+    audit = bundle.origin
+    try:
+        lists = lists_of_draw(audit, str(audit["lottery"]["sha256"]), inputs)
+    except (KeyError, TypeError, ValueError) as e:
+        raise InputError(f"{bundle.chain[-1]}/audit.json: incomplete draw record ({e})") \
+            from None
+    if lists is not None and hashlib.sha256(lists.csv_bytes()).hexdigest() != \
+            audit["replacements"].get("sha256"):
+        raise InputError(f"{bundle.chain[-1]}/audit.json, replacements.sha256: the lists the "
+                         "seed and this pool give do not hash to the recorded commitment")
+    return lists
+
+
+def list_dict(lists) -> dict[str, list[str]]:
+    """Replacement lists (`replacements.ReplacementLists`, or None) as member → ids by rank."""
+    out: dict[str, list[str]] = {}
+    for member, _, candidate in (lists.rows if lists is not None else []):
+        out.setdefault(member, []).append(candidate)
+    return out
 
 
 def read_declined(path: Path) -> list[str]:
@@ -208,7 +192,7 @@ def bundle_inputs(bundle: Path, pool_path: Path, quotas_path: Path | None, *,
     from .quotas import load_quotas
     from .verify import _quotas_block
 
-    audit = read_bundle(bundle, check_lists=False).audit
+    audit = read_bundle(bundle).audit
     label = f"{bundle}/audit.json"
     obj(audit, "inputs", label)
     quotas = _quotas_block(audit)
@@ -299,12 +283,13 @@ class ReplacePlan:
 
 
 def plan_replace(bundle_dir: Path, inputs: Inputs, declined: list[str], *,
-                 declined_source: str = "declined", check_lists: bool = True) -> ReplacePlan:
+                 declined_source: str = "declined",
+                 lists: dict[str, list[str]] | None = None) -> ReplacePlan:
     """The seed-independent part of a replacement (see `ReplacePlan`).
 
-    `check_lists` False: build on the lists even if edited (only `verify` does, to re-derive
-    what such a bundle gives; it reports the edit itself)."""
-    bundle = read_bundle(bundle_dir, check_lists=check_lists)
+    `lists`: member → candidates by rank, instead of the lists the draw's seed gives (to test
+    the list choice on hand-made lists)."""
+    bundle = read_bundle(bundle_dir)
     recorded = bundle.audit["inputs"]["pool"]["sha256"]
     if recorded != inputs.fingerprint.sha256:
         raise InputError(f"{inputs.pool.path}: not the pool of {bundle_dir} (fingerprint "
@@ -331,7 +316,9 @@ def plan_replace(bundle_dir: Path, inputs: Inputs, declined: list[str], *,
     order = [p for p, i in enumerate(panel) if i in declined_set]  # seats, in panel order
     kept = _seats(n, [stratum[i] for i in panel if i not in declined_set])
     avail = _available(inputs, excluded)
-    seats = _candidates(inputs, bundle.lists, [panel[p] for p in order], excluded)
+    if lists is None:
+        lists = list_dict(origin_lists(bundle, inputs))
+    seats = _candidates(inputs, lists, [panel[p] for p in order], excluded)
     # 1. a panel keeping every other member? If not, release the fewest (lists not used)
     release = None
     choice = _list_choice(system, kept, avail, seats, 0)
@@ -403,11 +390,12 @@ def run_replace(bundle_dir: Path, inputs: Inputs, declined: list[str], seed: str
                 out_dir: Path | None, *, force: bool = False,
                 declined_source: str = "declined",
                 relative_to: Path | None = None,
-                completion: bytes | None = None, check_lists: bool = True) -> ReplaceResult:
+                completion: bytes | None = None,
+                lists: dict[str, list[str]] | None = None) -> ReplaceResult:
     """Replace the declined members of the bundle's panel (see the module docstring).
 
     `completion`: the new lottery as committed beforehand (`replace --prepare`); without it,
-    and when one is needed, it is computed here. `check_lists`: see `plan_replace`.
+    and when one is needed, it is computed here. `lists`: see `plan_replace`.
     """
     seed_b = _seed(seed)
     declined_path = Path(declined_source) if Path(declined_source).is_file() else None
@@ -416,7 +404,7 @@ def run_replace(bundle_dir: Path, inputs: Inputs, declined: list[str], seed: str
                              quotas_path=inputs.quotas_path, declined_path=declined_path,
                              force=force)
     plan = plan_replace(bundle_dir, inputs, declined, declined_source=declined_source,
-                        check_lists=check_lists)
+                        lists=lists)
     if completion is not None and not plan.needs_lottery:
         raise InputError("--lottery: this replacement needs no new lottery (the lists cover "
                          "every seat); draw without it")

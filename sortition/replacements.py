@@ -19,7 +19,7 @@ import pyarrow.compute as pc
 
 from . import draw as drawing
 from .errors import InputError
-from .fileio import csv_field
+from .fileio import csv_field, restore
 from .panels import QuotaSystem
 
 HEADER = ("member_id", "rank", "replacement_id")
@@ -42,7 +42,8 @@ class ReplacementLists:
 
 
 def read_replacements_csv(data: bytes, source: str) -> list[tuple[str, int, str]]:
-    """Parse `replacements.csv` (as written by `csv_bytes`); InputError names the bad line."""
+    """Parse `replacements.csv` (as written by `csv_bytes`, so its ids go back through the cell
+    rule); InputError names the bad line."""
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as e:
@@ -59,7 +60,7 @@ def read_replacements_csv(data: bytes, source: str) -> list[tuple[str, int, str]
         member, rank, replacement = fields
         if not rank.isascii() or not rank.isdigit():
             raise InputError(f"{where}: rank {rank!r} is not a whole number")
-        rows.append((member, int(rank), replacement))
+        rows.append((restore(member), int(rank), restore(replacement)))
     return rows
 
 

@@ -300,16 +300,18 @@ def run_simulation(bundle: Path, pool_path: Path, *, seed: str, rate: float,
                    encoding: str = "utf-8") -> Simulation:
     """`sortition simulate`: the bundle's panel and replacement lists, replayed with dropouts."""
     from .panels import quota_system
-    from .replace import bundle_inputs, panel_ids, read_bundle
-    from .replacements import read_replacements_csv, stratum_lookup
+    from .replace import bundle_inputs, origin_lists, panel_ids, read_bundle
+    from .replacements import stratum_lookup
 
     seed_b = seed_option("--seed", seed)
     check_count("--trials", trials, maximum=MAX_TRIALS)
     previous = read_bundle(bundle)
-    if previous.lists_csv is None:
-        raise InputError(f"{bundle}: no replacements.csv (draw with --replacements R)")
-    rows = read_replacements_csv(previous.lists_csv, str(Path(bundle) / "replacements.csv"))
+    if previous.origin.get("replacements") is None:
+        raise InputError(f"{bundle}: drawn without replacement lists (draw with "
+                         "--replacements R)")
     inputs = bundle_inputs(bundle, pool_path, None, id_column=id_column, encoding=encoding)
+    lists = origin_lists(previous, inputs)
+    rows = lists.rows if lists is not None else []
     system = quota_system(inputs.strata, inputs.quotas, inputs.size)
     panel = panel_ids(previous.audit)
     wanted = sorted(set(panel) | {r for _, _, r in rows}, key=lambda i: i.encode("utf-8"))

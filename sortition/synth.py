@@ -51,10 +51,10 @@ from pathlib import Path
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.csv as pcsv
 import pyarrow.parquet as pq
 
 from .errors import InputError
+from .fileio import write_csv_table
 from .limits import MAX_SYNTH_ROWS, check_count
 from .margins import (
     AGE_BANDS,
@@ -406,7 +406,7 @@ def write_pool(table: pa.Table, out: Path, *, force: bool = False) -> None:
     elif suffix == ".csv":
 
         def write(path: Path) -> None:
-            pcsv.write_csv(table, path)
+            write_csv_table(table, path)
 
     else:
         raise InputError(

@@ -2,7 +2,8 @@
 
 Everything is recomputed from the bundle, the pool (full or its public extract) and, if given,
 the quotas: fingerprints, the lottery's hash and panels, the stated probabilities, the draw
-from the seed, `panel.csv`, `probabilities.csv`, the quota attainment and the file hashes.
+from the seed, `panel.csv`, `probabilities.csv`, the replacement lists against their
+commitment, the quota attainment and the file hashes.
 Every mismatch is a *difference* naming the file and the field (or stratum), expected vs found
 (exit 1); a missing file of the bundle is a difference too. The bundle is hostile input: it is
 read only through `bundleio` (regular files, plain names, size caps, strict JSON, typed fields),
@@ -30,7 +31,6 @@ from .audit import (
     eligible_values,
     panel_csv,
     person_probabilities,
-    probabilities_csv,
     probability_figures,
     quota_attainment,
     quota_system_for,
@@ -65,6 +65,7 @@ from .limits import (
     MAX_REPLACEMENTS,
     MAX_TABLE_BYTES,
 )
+from .lottery import probability_classes_csv
 from .panels import quota_system
 from .pool import load_recorded_pool
 from .publish import (
@@ -144,7 +145,6 @@ def _draw_audit(audit: dict) -> None:
     for k, s in enumerate(field(audit, "inputs.pool.strata", list, A, optional=True) or []):
         where = f"inputs.pool.strata[{k}]"
         texts(s, "values", f"{A}, {where}", None)
-        field(s, "sha256", str, f"{A}, {where}")
         field(s, "people", int, f"{A}, {where}")
     chain = obj(audit, "inputs.pool.source_audit", A, optional=True)
     if chain:
@@ -215,6 +215,7 @@ def verify_bundle(bundle: Path, pool_path: Path, *, quotas_path: Path | None = N
                   log: Callable[[str], None] | None = None,
                   base_path: Path | None = None,
                   anchors: Anchors | None = None,
+                  replacements_path: Path | None = None,
                   _seen: tuple[Path, ...] = ()) -> Verification:
     """Check a public bundle; the result lists what was checked, every difference, and what is
     not anchored to a prior commitment (`Anchors`).
@@ -222,7 +223,9 @@ def verify_bundle(bundle: Path, pool_path: Path, *, quotas_path: Path | None = N
     `expect_lottery_hash` / `expect_seed`: every value published beforehand (a replacement
     chain has one seed per round and one lottery per round that drew one). A malformed or
     hostile bundle raises InputError (`_seen`: the bundles of the chain already being
-    verified, so that a loop is refused rather than followed).
+    verified, so that a loop is refused rather than followed). `replacements_path`: the
+    replacement lists (garant material, not in the bundle), checked against the commitment in
+    audit.json; the lists are re-derived from the pool either way.
     """
     top = anchors is None
     if anchors is None:
@@ -234,7 +237,7 @@ def verify_bundle(bundle: Path, pool_path: Path, *, quotas_path: Path | None = N
         anchors = Anchors([h.strip().lower() for h in hashes], seeds, expect_ticket)
     result = _verify(Path(bundle), pool_path, quotas_path=quotas_path, anchors=anchors,
                      recompute=recompute, id_column=id_column, encoding=encoding, log=log,
-                     base_path=base_path, seen=_seen)
+                     base_path=base_path, seen=_seen, replacements_path=replacements_path)
     if top:
         _unused_anchors(anchors, result)
     return result
@@ -312,7 +315,7 @@ def _anchor_ticket(anchors: Anchors, bundle: Path, audit: dict, result: Verifica
 def _verify(bundle: Path, pool_path: Path, *, quotas_path: Path | None, anchors: Anchors,
             recompute: bool, id_column: str | None, encoding: str,
             log: Callable[[str], None] | None, base_path: Path | None,
-            seen: tuple[Path, ...]) -> Verification:
+            seen: tuple[Path, ...], replacements_path: Path | None = None) -> Verification:
     say = log or (lambda _m: None)
     bundle = Path(bundle)
     if not bundle.is_dir():
@@ -330,7 +333,8 @@ def _verify(bundle: Path, pool_path: Path, *, quotas_path: Path | None, anchors:
         return _verify_replace(bundle, pool_path, audit, result,
                                quotas_path=quotas_path, anchors=anchors,
                                id_column=id_column, encoding=encoding, log=log,
-                               base_path=base_path, recompute=recompute, seen=seen)
+                               base_path=base_path, recompute=recompute, seen=seen,
+                               replacements_path=replacements_path)
     if audit.get("kind") is not None:
         raise InputError(f"{A}, kind: {audit.get('kind')!r} is not a kind of bundle this "
                          "version knows")
@@ -429,7 +433,7 @@ def _verify(bundle: Path, pool_path: Path, *, quotas_path: Path | None, anchors:
                     Path(quotas_path or "audit.json"), {}, whole,
                     household_seed if household is not None else None)
     _check_draw(published, lottery_sha if actual_sha is None else actual_sha, seed, audit,
-                inputs, bundle, result)
+                inputs, bundle, result, replacements_path)
     _check_verifier_copy(bundle, result)
 
     if recompute:
@@ -574,7 +578,8 @@ def _check_tickets(pub: PublishedLottery, pool, strata, result: Verification) ->
 
 
 def _check_draw(pub: PublishedLottery, lottery_hash: str, seed: str, audit: dict,
-                inputs: Inputs, bundle: Path, result: Verification) -> None:
+                inputs: Inputs, bundle: Path, result: Verification,
+                replacements_path: Path | None = None) -> None:
     diff, ok = result.differences.append, result.checked.append
     recorded = audit.get("draw") or {}
     ticket = (audit.get("parameters") or {}).get("ticket")
@@ -597,7 +602,7 @@ def _check_draw(pub: PublishedLottery, lottery_hash: str, seed: str, audit: dict
         ok(f"the seed gives panel {drawn.number} and exactly the {len(ids)} people recorded")
     expected = {"panel.csv": panel_csv(drawn, pub)}
     probs = person_probabilities(pub, inputs)
-    expected["probabilities.csv"] = probabilities_csv(inputs.whole.ids, probs)
+    expected["probabilities.csv"] = probability_classes_csv(probs)
     for name, data in expected.items():
         found = _read(bundle, name, result)
         if found is None:
@@ -608,7 +613,8 @@ def _check_draw(pub: PublishedLottery, lottery_hash: str, seed: str, audit: dict
             ok(f"{name} is exactly what the lottery, the seed and the pool give")
     recorded_lists = audit.get("replacements")
     if recorded_lists is not None:
-        _check_lists(recorded_lists, drawn, inputs, lottery_hash, seed, bundle, result)
+        _check_lists(recorded_lists, drawn, inputs, lottery_hash, seed, replacements_path,
+                     result)
     achieved = quota_attainment(pub, inputs.quotas, drawn)
     if audit.get("quotas_achieved") != achieved:
         diff("audit.json, quotas_achieved: differs from the quota attainment of the drawn panel")
@@ -692,45 +698,60 @@ def _check_chain(recorded: dict | None, pool_path: Path, result: Verification,
 
 
 def _check_lists(recorded: dict, drawn: Drawn, inputs: Inputs, lottery_hash: str, seed: str,
-                 bundle: Path, result: Verification) -> None:
-    """replacements.csv: re-derived from the seed exactly; if not, say which rule breaks."""
+                 lists_path: Path | None, result: Verification) -> None:
+    """The replacement lists: re-derived from the seed and the pool, their hash must be the
+    commitment in audit.json; a list file given (garant material) must be exactly them, and
+    if not, say which rule it breaks."""
     from .audit import draw_replacements
-    from .replacements import check_replacements, read_replacements_csv, stratum_lookup
 
     diff, ok = result.differences.append, result.checked.append
     try:
         again = draw_replacements(inputs, drawn, int(recorded["per_member"]),
                                   seed.encode("utf-8"), lottery_hash)
     except (SortitionError, ValueError, KeyError, TypeError) as e:
-        diff(f"replacements.csv: cannot be re-derived ({e})")
+        diff(f"replacement lists: cannot be re-derived ({e})")
         return
-    found = _read(bundle, "replacements.csv", result)
-    if found is None:
-        return
-    if found == again.csv_bytes():
-        ok(f"replacements.csv is exactly what the seed gives ({len(again.rows)} replacements, "
-           f"{sum(again.shortfall.values())} short)")
+    digest = hashlib.sha256(again.csv_bytes()).hexdigest()
+    if recorded.get("sha256") != digest:
+        diff(f"audit.json, replacements.sha256: {recorded.get('sha256')!r} recorded, the lists "
+             f"the seed gives hash to {digest}")
     else:
-        diff(_file_difference("replacements.csv", again.csv_bytes(), found))
-        try:
-            rows = read_replacements_csv(found, "replacements.csv")
-            system = quota_system(inputs.strata, inputs.quotas, inputs.size)
-            seats = np.bincount([s for s, _ in drawn.people], minlength=system.n_strata)
-            wanted = sorted({r for _, _, r in rows})
-            where = stratum_lookup(inputs.pool.ids, inputs.strata.row_stratum, wanted)
-            for line in check_replacements(system, seats, drawn.people, rows,
-                                           stratum_of=where.get)[:10]:
-                diff(f"replacements.csv: {line}")
-        except (SortitionError, ValueError) as e:
-            diff(f"replacements.csv: {e}")
+        ok(f"the replacement lists the seed gives match the commitment in audit.json "
+           f"({len(again.rows)} replacements, {sum(again.shortfall.values())} short)")
+    if lists_path is not None:
+        _check_list_file(lists_path, again, drawn, inputs, result)
     if recorded.get("shortfall") != dict(again.shortfall):
         diff("audit.json, replacements.shortfall: differs from the re-derived lists")
     if recorded.get("listed") != len(again.rows):
         diff(f"audit.json, replacements.listed: {recorded.get('listed')!r} recorded, "
              f"{len(again.rows)} re-derived")
-    if recorded.get("file") != "replacements.csv":
-        diff(f"audit.json, replacements.file: {recorded.get('file')!r}, expected "
-             "'replacements.csv'")
+
+
+def _check_list_file(path: Path, again, drawn: Drawn, inputs: Inputs,
+                     result: Verification) -> None:
+    """A replacement list file (not public): exactly the lists the seed gives; if not, which
+    promise each differing line breaks."""
+    from .replacements import check_replacements, read_replacements_csv, stratum_lookup
+
+    diff, ok = result.differences.append, result.checked.append
+    path = Path(path)
+    name = path.name
+    found = read_regular(path.parent, name, MAX_TABLE_BYTES, label=str(path))
+    if found == again.csv_bytes():
+        ok(f"{name} is exactly what the seed gives, and its hash the commitment")
+        return
+    diff(_file_difference(name, again.csv_bytes(), found))
+    try:
+        rows = read_replacements_csv(found, name)
+        system = quota_system(inputs.strata, inputs.quotas, inputs.size)
+        seats = np.bincount([s for s, _ in drawn.people], minlength=system.n_strata)
+        wanted = sorted({r for _, _, r in rows})
+        where = stratum_lookup(inputs.pool.ids, inputs.strata.row_stratum, wanted)
+        for line in check_replacements(system, seats, drawn.people, rows,
+                                       stratum_of=where.get)[:10]:
+            diff(f"{name}: {line}")
+    except (SortitionError, ValueError) as e:
+        diff(f"{name}: {e}")
 
 
 def _id_difference(what: str, recorded: list, derived: list) -> str:
@@ -786,7 +807,8 @@ def _verify_replace(bundle: Path, pool_path: Path, audit: dict,
                     id_column: str | None, encoding: str,
                     log: Callable[[str], None] | None,
                     base_path: Path | None = None, recompute: bool = False,
-                    seen: tuple[Path, ...] = ()) -> Verification:
+                    seen: tuple[Path, ...] = (),
+                    replacements_path: Path | None = None) -> Verification:
     """A replacement bundle: verify the bundle before it, then re-derive this one exactly
     (from its published completion lottery, if it drew one)."""
     from .replace import bundle_inputs, plan_replace, read_bundle, run_replace
@@ -821,7 +843,8 @@ def _verify_replace(bundle: Path, pool_path: Path, audit: dict,
              "bundle was changed)")
     earlier = verify_bundle(prev_dir, pool_path, quotas_path=quotas_path, anchors=anchors,
                             id_column=id_column, encoding=encoding, log=log,
-                            base_path=base_path, recompute=recompute, _seen=seen)
+                            base_path=base_path, recompute=recompute, _seen=seen,
+                            replacements_path=replacements_path)
     for line in earlier.differences:
         diff(f"previous bundle {prev_dir.name}: {line}")
     for line in earlier.checked:
@@ -842,11 +865,11 @@ def _verify_replace(bundle: Path, pool_path: Path, audit: dict,
         _anchor_lottery(anchors, f"{bundle.name}/lottery.json",
                         hashlib.sha256(completion).hexdigest(),
                         str(completion_block.get("sha256")), result)
-    read_bundle(bundle, check_lists=False)  # the chain by the same rules (hostile: exit 2)
+    read_bundle(bundle)  # the chain by the same rules (hostile: exit 2)
     try:
         inputs = bundle_inputs(bundle, pool_path, None, id_column=id_column, encoding=encoding)
         again = run_replace(prev_dir, inputs, declined, seed, None, relative_to=bundle,
-                            completion=completion, check_lists=False)
+                            completion=completion)
     except SortitionError as e:
         for line in e.problems:
             diff(f"the replacement cannot be re-derived: {line}")
@@ -857,7 +880,7 @@ def _verify_replace(bundle: Path, pool_path: Path, audit: dict,
            "exactly those of its weights")
         if recompute:
             (log or (lambda _m: None))("recomputing the new lottery")
-            plan = plan_replace(prev_dir, inputs, declined, check_lists=False)
+            plan = plan_replace(prev_dir, inputs, declined)
             _recompute(read_lottery(completion, "lottery.json"), plan.strata, plan.quotas,
                        plan.open_seats, result, what=f"{bundle.name}: the new lottery")
     mine = dict(again.audit)

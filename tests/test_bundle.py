@@ -88,14 +88,16 @@ def test_bundle_has_the_promised_files(setup):
 
 
 def test_probabilities_csv_reads_back_and_sums_to_the_panel_size(setup):
+    """The public probabilities.csv has no id: each probability once, ascending, with how
+    many people have it (per-person figures would link ids to strata)."""
     lines = (setup["bundle"] / "probabilities.csv").read_text(encoding="utf-8").splitlines()
-    assert lines[0] == "id,probability"
-    ids = [line.split(",")[0] for line in lines[1:]]
-    assert ids == sorted(ids, key=lambda i: i.encode("utf-8"))
-    values = [float(line.split(",")[1]) for line in lines[1:]]
-    assert all(repr(v) == line.split(",")[1] for v, line in zip(values, lines[1:], strict=True))
-    assert len(values) == 500
-    assert abs(math.fsum(values) - 100) < 1e-9
+    assert lines[0] == "probability,people"
+    values = [float(line.split(",")[0]) for line in lines[1:]]
+    people = [int(line.split(",")[1]) for line in lines[1:]]
+    assert all(repr(v) == line.split(",")[0] for v, line in zip(values, lines[1:], strict=True))
+    assert values == sorted(set(values))
+    assert sum(people) == 500
+    assert abs(math.fsum(v * n for v, n in zip(values, people, strict=True)) - 100) < 1e-9
 
 
 def test_lottery_weights_are_exact_integers(setup):
@@ -214,7 +216,7 @@ def test_tamper_one_id(setup, tmp_path):
         return t.set_column(0, "id", pa.array(ids))
     code, text = verify(setup["bundle"], _edit_pool(setup, tmp_path, edit))
     assert code == 1
-    assert "different ids or values" in text
+    assert "ids or values changed without changing any stratum's size" in text
 
 
 @pytest.mark.parametrize("how", ["added", "removed"])
@@ -440,12 +442,17 @@ def test_selection_frequencies_match_probabilities(tmp_path):
 
 
 def test_probabilities_csv_quotes_odd_ids_and_writes_repr_floats():
-    from sortition.audit import probabilities_csv
+    """The operator's per-person file (`sortition probabilities --out`), and the public
+    classes of the bundle."""
+    from sortition.lottery import probabilities_csv, probability_classes_csv
 
-    ids = pa.array(["b", "a,x", 'q"z', "c", "é", "Z"])
-    p = np.array([0.1, 1 / 3, 2e-5, 0.1, 1.0, 0.0])
+    ids = pa.array(["b", "a,x", 'q"z', "c", "é", "Z", "=1+1", "-2"])
+    p = np.array([0.1, 1 / 3, 2e-5, 0.1, 1.0, 0.0, 0.5, 0.5])
     assert probabilities_csv(ids, p).decode("utf-8") == (
-        'id,probability\nZ,0.0\n"a,x",0.3333333333333333\nb,0.1\nc,0.1\n"q""z",2e-05\né,1.0\n')
+        "id,probability\n'-2,0.5\n'=1+1,0.5\nZ,0.0\n\"a,x\",0.3333333333333333\nb,0.1\nc,0.1\n"
+        '"q""z",2e-05\né,1.0\n')
+    assert probability_classes_csv(p).decode("utf-8") == (
+        "probability,people\n0.0,1\n2e-05,1\n0.1,2\n0.3333333333333333,1\n0.5,2\n1.0,1\n")
 
 
 def test_ticket_needs_a_transparent_lottery(setup, tmp_path):

@@ -424,9 +424,10 @@ def test_demo_runs_end_to_end_and_compares_with_legacy(tmp_path, runner):
     assert probs.column_names == ["id", "probability"]
     assert probs.num_rows == len(pool_ids)
     for name in ("calls.parquet", "calls.audit.json", "respondents.audit.json", "answers.csv",
-                 "declined.txt", "bundle/report.html", "bundle/replacements.csv",
+                 "declined.txt", "bundle/report.html", "replacements.csv",
                  "bundle-2/audit.json", "public-pool.parquet", "panel-contacts.csv"):
         assert (out_dir / name).exists(), name
+    assert not (out_dir / "bundle" / "replacements.csv").exists()  # not public
     assert sorted(pool_ids.to_pylist()) == probs.column("id").cast(pa.string()).to_pylist()
     assert abs(sum(probs.column("probability").to_pylist()) - 100) < 1e-6
     first = (out_dir / "bundle" / "panel.csv").read_bytes()

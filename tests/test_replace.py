@@ -22,7 +22,7 @@ from sortition.cli import app
 from sortition.errors import InfeasibleError
 from sortition.panels import quota_system
 from sortition.quotas import Quotas, ValueQuota, write_quotas
-from sortition.replace import _read_lists, run_replace
+from sortition.replace import list_dict, origin_lists, read_bundle, run_replace
 from sortition.synth import synthesize_pool, write_pool
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -280,16 +280,18 @@ def test_households_one_person_each_even_when_every_household_has_two(tmp_path):
     panel = audit["draw"]["ids"]
     assert len({household[i] for i in panel}) == len(panel)
     assert audit["inputs"]["pool"]["eligible"] == 600
+    assert not (tmp_path / "b0" / "replacements.csv").exists()  # not public: beside it
     rows = [line.split(",") for line in
-            (tmp_path / "b0" / "replacements.csv").read_text().splitlines()[1:]]
+            (tmp_path / "b0.replacements.csv").read_text().splitlines()[1:]]
     assert rows
     on_panel = {household[i] for i in panel}
     listed = [household[r] for _, _, r in rows]
     assert not set(listed) & on_panel  # no swap brings in a panel member's household
     assert len(set(listed)) == len(listed)  # nor two people of one household
-    probs = [float(line.split(",")[1]) for line in
-             (tmp_path / "b0" / "probabilities.csv").read_text().splitlines()[1:]]
-    assert sum(1 for p in probs if p == 0.0) >= 600
+    classes = [line.split(",") for line in
+               (tmp_path / "b0" / "probabilities.csv").read_text().splitlines()[1:]]
+    probs = [float(p) for p, n in classes for _ in range(int(n))]  # no ids: classes only
+    assert len(probs) == 1200 and sum(1 for p in probs if p == 0.0) >= 600
     assert abs(sum(probs) - 60) < 1e-9
     assert "address" not in (tmp_path / "b0" / "audit.json").read_text()
     code, text = run("probabilities", tmp_path / "pool.parquet", "-q", tmp_path / "q.csv",
@@ -321,7 +323,8 @@ def test_replacement_lists_are_used_and_verified(drawn, tmp_path):
     code, text = run("draw", drawn["pool"], "-q", drawn["quotas"], "-k", "100", "--seed", "L",
                      "--replacements", "3", "-o", tmp_path / "b0")
     assert code == 0, text
-    lines = (tmp_path / "b0" / "replacements.csv").read_text(encoding="utf-8").splitlines()
+    lists = tmp_path / "b0.replacements.csv"  # garant material, beside the bundle
+    lines = lists.read_text(encoding="utf-8").splitlines()
     assert lines[0] == "member_id,rank,replacement_id"
     rows = [line.split(",") for line in lines[1:]]
     panel = _audit(tmp_path / "b0")["draw"]["ids"]
@@ -330,7 +333,8 @@ def test_replacement_lists_are_used_and_verified(drawn, tmp_path):
     for member, _, repl in rows:  # every listed swap keeps every quota
         swapped = [repl if i == member else i for i in panel]
         assert _quotas_hold(drawn, swapped)
-    assert run("verify", "--unanchored-ok", tmp_path / "b0", "--pool", drawn["pool"])[0] == 0
+    assert run("verify", "--unanchored-ok", tmp_path / "b0", "--pool", drawn["pool"],
+               "--replacements", lists)[0] == 0
     listed = [m for m, rank, _ in rows if rank == "1"]
     declined = _declined(tmp_path, listed[:3])
     code, text = run("replace", tmp_path / "b0", "--pool", drawn["pool"], "--declined",
@@ -340,10 +344,17 @@ def test_replacement_lists_are_used_and_verified(drawn, tmp_path):
     assert [r["how"] for r in audit["replacements"]] == ["replacement list"] * 3
     assert audit["released"] == []
     assert run("verify", "--unanchored-ok", tmp_path / "b1", "--pool", drawn["pool"])[0] == 0
-    tampered = tmp_path / "b0" / "replacements.csv"
-    tampered.write_text("\n".join([lines[0], *lines[2:], lines[1]]) + "\n", encoding="utf-8")
+    lists.write_text("\n".join([lines[0], *lines[2:], lines[1]]) + "\n", encoding="utf-8")
+    code, text = run("verify", "--unanchored-ok", tmp_path / "b0", "--pool", drawn["pool"],
+                     "--replacements", lists)
+    assert code == 1 and "b0.replacements.csv, line 2" in text
+    # the list file is not needed
+    assert run("verify", "--unanchored-ok", tmp_path / "b0", "--pool", drawn["pool"])[0] == 0
+    audit = _audit(tmp_path / "b0")  # the commitment is what binds the lists
+    audit["replacements"]["sha256"] = "0" * 64
+    (tmp_path / "b0" / "audit.json").write_text(json.dumps(audit), encoding="utf-8")
     code, text = run("verify", "--unanchored-ok", tmp_path / "b0", "--pool", drawn["pool"])
-    assert code == 1 and "replacements.csv" in text
+    assert code == 1 and "replacements.sha256" in text
 
 
 def test_completion_lottery_is_published_and_checked(drawn, tmp_path):
@@ -400,18 +411,6 @@ def _tiny_bundle(d: Path, people: dict[str, tuple[str, ...]], features: list[str
     return inputs, result.audit["draw"]["ids"]
 
 
-def _write_lists(bundle: Path, lists: dict[str, list[str]]) -> None:
-    lines = ["member_id,rank,replacement_id"]
-    lines += [f"{m},{r},{c}" for m, cs in lists.items() for r, c in enumerate(cs, start=1)]
-    data = ("\n".join(lines) + "\n").encode("utf-8")
-    (bundle / "replacements.csv").write_bytes(data)
-    # recorded in audit.json as a draw would (replace refuses lists whose hash differs)
-    audit = json.loads((bundle / "audit.json").read_text(encoding="utf-8"))
-    audit["files"]["replacements.csv"] = hashlib.sha256(data).hexdigest()
-    (bundle / "audit.json").write_text(json.dumps(audit, ensure_ascii=False, indent=1) + "\n",
-                                       encoding="utf-8")
-
-
 def test_joint_choice_covers_what_greedy_swaps_cannot(tmp_path):
     """Seat 1's first candidate fits alone but blocks seat 2's only candidate: the choice
     takes seat 1's second candidate, and both seats come from the lists (no lottery)."""
@@ -422,8 +421,8 @@ def test_joint_choice_covers_what_greedy_swaps_cannot(tmp_path):
     free_x = [i for i in sorted(people) if i.startswith("x") and i not in panel]
     free_y = [i for i in sorted(people) if i.startswith("y") and i not in panel]
     # every listed swap keeps every quota on its own (section 12's promise)
-    _write_lists(tmp_path / "b0", {d1: [free_x[0], free_y[0]], d2: [free_x[1]]})
-    rep = run_replace(tmp_path / "b0", inputs, [d1, d2], "r", tmp_path / "b1")
+    lists = {d1: [free_x[0], free_y[0]], d2: [free_x[1]]}
+    rep = run_replace(tmp_path / "b0", inputs, [d1, d2], "r", tmp_path / "b1", lists=lists)
     assert rep.released == [] and rep.lottery_hash is None
     assert {(r.left, r.joined, r.how, r.rank) for r in rep.replacements} == {
         (d1, free_y[0], "replacement list", 2), (d2, free_x[1], "replacement list", 1)}
@@ -442,10 +441,10 @@ def test_no_release_when_the_list_swap_is_what_blocks(tmp_path):
                                  {("a", "x"): 2, ("b", "y"): 1})
     first, kept = [i for i in panel if i.startswith("a")]
     spare = next(i for i in ("a1", "a2", "a3") if i not in panel)
-    _write_lists(tmp_path / "b0", {first: [spare]})  # d1's seat: nobody fits (none left)
+    lists = {first: [spare]}  # d1's seat: nobody fits (none left)
     for seed in ("r", "r2", "r3"):
         rep = run_replace(tmp_path / "b0", inputs, [first, "d1"], seed, tmp_path / "b1",
-                          force=True)
+                          force=True, lists=lists)
         assert rep.released == []
         assert kept in rep.panel and sorted(rep.panel) == sorted([kept, "b1", "c1"])
         assert [r.how for r in rep.replacements] == ["new lottery"] * 2
@@ -542,7 +541,7 @@ def test_list_choice_property(tmp_path_factory, case, data):
                        strict=True))
     panel = drawn.audit["draw"]["ids"]
     x = np.bincount([stratum[i] for i in panel], minlength=system.n_strata)
-    lists = _read_lists((d / "b0" / "replacements.csv").read_bytes(), d / "b0")
+    lists = list_dict(origin_lists(read_bundle(d / "b0"), inputs))
     if made_up:  # any people whose swap fits alone, in any order, nobody twice
         taken: set[str] = set()
         lists = {}
@@ -555,13 +554,12 @@ def test_list_choice_property(tmp_path_factory, case, data):
                           key=lambda p, m=m: stratum[p] == stratum[m])[:per_member]
             taken.update(mine)
             lists[m] = mine
-        _write_lists(d / "b0", lists)
     declined = data.draw(st.permutations(panel))[:data.draw(st.integers(1, min(4, k)))]
     gone = set(declined)
     kept = x - np.bincount([stratum[i] for i in declined], minlength=system.n_strata)
     avail = system.counts - x
     try:
-        rep = run_replace(d / "b0", inputs, declined, f"r{salt}", d / "b1")
+        rep = run_replace(d / "b0", inputs, declined, f"r{salt}", d / "b1", lists=lists)
     except InfeasibleError:
         assert _fewest_by_brute_force(system, kept, avail, len(declined)) is None
         return
@@ -622,8 +620,7 @@ def test_list_choice_where_greedy_swaps_fail(tmp_path_factory, k, data):
     free_y = [i for i in sorted(people) if i.startswith("y") and i not in panel]
     lists = {declined[0]: [free_x[0], free_y[0]]}
     lists |= {member: [free_x[j]] for j, member in enumerate(declined[1:], start=1)}
-    _write_lists(d / "b0", lists)
-    rep = run_replace(d / "b0", inputs, declined, "r", d / "b1")
+    rep = run_replace(d / "b0", inputs, declined, "r", d / "b1", lists=lists)
     assert rep.released == []
     system = quota_system(inputs.strata, inputs.quotas, k)
     stratum = dict(zip(inputs.pool.ids.to_pylist(), inputs.strata.row_stratum.tolist(),
