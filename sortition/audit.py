@@ -57,7 +57,7 @@ from .strata import Strata, build_strata
 from .textopts import check_text, seed_option
 
 SCHEMA = BUNDLE_SCHEMA
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: no per-stratum hashes, lists committed by hash, probabilities by class
 DRAWABLE = ("leximin", "maximin", "nash")
 
 

@@ -65,7 +65,7 @@ from .strata import build_strata
 from .textopts import check_text, seed_option
 
 SCHEMA = "sortition-calls"
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: no per-stratum hashes (they linked ids to features)
 CHOOSE_LABEL = drawing.CALLS  # "calls"
 ORDER_LABEL = "calls/order"
 MARGIN_FEATURES: tuple[str, ...] = ("age_band", "area", "department", "diploma", "gender")

@@ -48,7 +48,7 @@ from .pool import Pool, load_pool, read_rows
 from .strata import build_strata
 
 SCHEMA = "sortition-respondents"
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: no per-stratum hashes (they linked ids to features)
 ANSWERS: tuple[str, ...] = ("yes", "no", "unreachable")
 
 
