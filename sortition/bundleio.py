@@ -29,7 +29,7 @@ from typing import Any
 import numpy as np
 
 from .errors import InputError
-from .limits import MAX_JSON_DEPTH, MAX_NUMBER_CHARS, Cap, count_problem
+from .limits import MAX_CHAIN, MAX_JSON_DEPTH, MAX_NUMBER_CHARS, Cap, count_problem
 from .terminal import printable
 
 
@@ -179,6 +179,23 @@ def sibling_folder(bundle: Path, recorded: object, where: str) -> Path:
     if folder == here:
         raise InputError(f"{where}: {show(recorded)} is this bundle itself")
     return folder
+
+
+def previous_bundle(bundle: Path, audit: dict, label: str, seen: tuple[Path, ...]
+                    ) -> tuple[Path, tuple[Path, ...]]:
+    """One step down a replacement chain: the previous bundle's folder (`sibling_folder`) and
+    the chain seen so far, this bundle included. A chain longer than the cap, or one that
+    loops, is refused rather than followed."""
+    seen = (*seen, Path(bundle).resolve())
+    if len(seen) > MAX_CHAIN.value:
+        raise InputError(f"{label}, previous.path: the chain is longer than "
+                         f"{MAX_CHAIN.value:,} bundles ({MAX_CHAIN.why})")
+    folder = sibling_folder(bundle, typed(audit, "previous.path", str, label),
+                            f"{label}, previous.path")
+    if folder in seen:
+        raise InputError(f"{label}, previous.path: the chain of previous bundles loops back "
+                         f"to {folder.name}")
+    return folder, seen
 
 
 # --- strict JSON -------------------------------------------------------------------------------

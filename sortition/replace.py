@@ -41,8 +41,8 @@ from .bundleio import (
     MissingFile,
     file_hashes,
     obj,
+    previous_bundle,
     read_regular,
-    sibling_folder,
     strict_json,
     texts,
     typed,
@@ -50,7 +50,7 @@ from .bundleio import (
 from .errors import InfeasibleError, InputError
 from .fileio import csv_field
 from .fingerprint import quotas_document, quotas_fingerprint
-from .limits import MAX_AUDIT_BYTES, MAX_CHAIN, MAX_PANEL_SIZE
+from .limits import MAX_AUDIT_BYTES, MAX_PANEL_SIZE
 from .lottery import compute_lottery
 from .outputs import check_folder, write_folder
 from .panels import QuotaSystem, quota_system
@@ -91,18 +91,9 @@ def read_bundle(path: Path, *, _seen: tuple[Path, ...] = ()) -> Bundle:
     if not isinstance(audit, dict) or audit.get("schema") != SCHEMA:
         raise InputError(f"{label}: not a sortition audit (schema should be {SCHEMA!r})")
     file_hashes(audit, "files", label)  # well-formed, or exit 2
-    here = path.resolve()
-    seen = (*_seen, here)
     if audit.get("kind") == "replace":
         panel = texts(audit, "panel.ids", label, MAX_PANEL_SIZE)
-        if len(seen) > MAX_CHAIN.value:
-            raise InputError(f"{label}, previous.path: the chain is longer than "
-                             f"{MAX_CHAIN.value:,} bundles ({MAX_CHAIN.why})")
-        prev_dir = sibling_folder(path, typed(audit, "previous.path", str, label),
-                                  f"{label}, previous.path")
-        if prev_dir in seen:
-            raise InputError(f"{label}, previous.path: the chain of previous bundles loops "
-                             f"back to {prev_dir.name}")
+        prev_dir, seen = previous_bundle(path, audit, label, _seen)
         prev = read_bundle(prev_dir, _seen=seen)
         origin = prev.origin
         excluded = list(dict.fromkeys([*prev.excluded, *panel]))

@@ -42,9 +42,9 @@ from .bundleio import (
     file_hashes,
     obj,
     plain_name,
+    previous_bundle,
     read_regular,
     regular_file,
-    sibling_folder,
     strict_json,
     texts,
 )
@@ -58,7 +58,6 @@ from .fingerprint import (
 )
 from .limits import (
     MAX_AUDIT_BYTES,
-    MAX_CHAIN,
     MAX_LOTTERY_BYTES,
     MAX_PANEL_SIZE,
     MAX_PANELS,
@@ -814,16 +813,7 @@ def _verify_replace(bundle: Path, pool_path: Path, audit: dict,
     from .replace import bundle_inputs, plan_replace, read_bundle, run_replace
 
     diff, ok = result.differences.append, result.checked.append
-    here = bundle.resolve()
-    seen = (*seen, here)
-    if len(seen) > MAX_CHAIN.value:
-        raise InputError(f"{A}, previous.path: the chain is longer than {MAX_CHAIN.value:,} "
-                         f"bundles ({MAX_CHAIN.why})")
-    prev_dir = sibling_folder(bundle, field(audit, "previous.path", str, A),
-                              f"{A}, previous.path")
-    if prev_dir in seen:
-        raise InputError(f"{A}, previous.path: the chain of previous bundles loops back to "
-                         f"{prev_dir.name}")
+    prev_dir, seen = previous_bundle(bundle, audit, A, seen)
     prev_sha = field(audit, "previous.audit_sha256", str, A)
     seed = field(audit, "seed", str, A)
     declined = texts(audit, "declined", A, MAX_PANEL_SIZE)
