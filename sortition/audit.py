@@ -47,6 +47,7 @@ from .panels import quota_system
 from .pool import Pool, check_public_ids, load_pool, load_recorded_pool, read_rows
 from .publish import (
     PublishedLottery,
+    attach_tickets,
     make_transparent,
     publish,
     read_lottery,
@@ -200,9 +201,8 @@ def check_reuse(published: PublishedLottery, inputs: Inputs, source: str, *,
         problems.append(f"its panel size is {published.panel_size}, --size says {inputs.size}")
     if algorithm is not None and algorithm != published.algorithm:
         problems.append(f"its algorithm is {published.algorithm}, --algorithm says {algorithm}")
-    if panels is not None and (not published.transparent
-                               or len(published.tickets or []) != panels):
-        have = (f"{len(published.tickets or [])} panels" if published.transparent
+    if panels is not None and (not published.transparent or published.n_tickets != panels):
+        have = (f"{published.n_tickets} panels" if published.transparent
                 else "not a transparent lottery")
         problems.append(f"--panels {panels} but the lottery has {have}")
     if problems:
@@ -220,7 +220,9 @@ def draw_panel(published: PublishedLottery, lottery_hash: str, seed: bytes,
                members: Callable[[int], list[str]], ticket: int | None = None) -> Drawn:
     """Seed → panel number → people, exactly as docs/draw-spec.md says."""
     if published.transparent:
-        tickets = published.tickets or []
+        tickets = published.tickets
+        if tickets is None:  # defensive: read back without `attach_tickets`
+            raise RuntimeError("internal error: the tickets' people were not attached")
         if ticket is not None:
             if not 1 <= ticket <= len(tickets):
                 raise InputError(f"--ticket {ticket}: the lottery has tickets 1 to "
@@ -261,7 +263,7 @@ def person_probabilities(published: PublishedLottery, inputs: Inputs) -> np.ndar
     whole pool file: 0 for people who do not represent their household."""
     if published.transparent:
         appear = published.ticket_counts()
-        m = len(published.tickets or [])
+        m = int(published.n_tickets or 0)
         return np.array([appear.get(i, 0) / m for i in inputs.whole.ids.to_pylist()])
     per_stratum = np.array(published.stratum_probabilities(), dtype=float)
     eligible = per_stratum[inputs.strata.row_stratum]
@@ -366,6 +368,7 @@ def run_draw(inputs: Inputs, *, seed: str, out_dir: Path, algorithm: str | None,
         lottery_bytes, source = read_lottery_bytes(lottery_dir)
         published = read_lottery(lottery_bytes, source)
         check_reuse(published, inputs, source, algorithm=algorithm, panels=panels)
+        attach_tickets(published, inputs.all_members())
     else:
         published = run_lottery(inputs, algorithm or "leximin", panels=panels,
                                 time_limit=time_limit, log=log, computed=computed)
@@ -511,7 +514,7 @@ def audit_document(inputs: Inputs, published: PublishedLottery, lottery_hash: st
                        **quotas_document(inputs.quotas, inputs.size)},
         },
         "parameters": {"algorithm": published.algorithm, "panel_size": inputs.size,
-                       "panels": len(published.tickets) if published.transparent else None,
+                       "panels": published.n_tickets,
                        "ticket": drawn.number if ticket_given else None},
         "lottery": {"file": "lottery.json", "sha256": lottery_hash, "method": published.method,
                     "panels": len(published.weights), "denominator": published.denominator,
@@ -734,7 +737,7 @@ def report_context(inputs: Inputs, published: PublishedLottery, audit: dict, dra
                 for s, i in drawn.people]
     transparent = None
     if published.transparent:
-        transparent = {"tickets": len(published.tickets or []), "ticket": drawn.number,
+        transparent = {"tickets": published.n_tickets, "ticket": drawn.number,
                        "max_change": published.max_change}
     # the bundle's own name, never the path as typed (it may reveal the operator's folders)
     command = (f"sortition verify {shlex.quote(Path(out_dir).name)} --pool public-pool.parquet "

@@ -463,7 +463,7 @@ def lottery(
         raise typer.Exit(1) from None
     except SortitionError as e:
         _fail(e)
-    kind = (f"transparent, {len(published.tickets or []):,} equally likely panels"
+    kind = (f"transparent, {published.n_tickets or 0:,} equally likely panels"
             if published.transparent else f"{len(published.weights):,} panels")
     out.print(f"wrote {_shown(target)} ({published.algorithm}, {kind}, certified gap "
               f"{published.gap:.1e})")

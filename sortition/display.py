@@ -210,7 +210,7 @@ def draw_summary(result) -> Table:
     t.add_row("bundle", escape(str(result.out_dir)))
     t.add_row("seed", escape(result.seed))
     pub = result.published
-    kind, total = (("ticket", len(pub.tickets or [])) if pub.transparent
+    kind, total = (("ticket", pub.n_tickets or 0) if pub.transparent
                    else ("panel", len(pub.weights)))
     source = a["draw"]["number_from"]
     t.add_row(kind, f"{result.drawn.number} of {total:,} "

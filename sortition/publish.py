@@ -6,8 +6,10 @@ can recompute every marginal exactly. Its **hash** is the SHA-256 of the exact b
 `lottery.json` (which therefore does not contain it); it can be published before the seed exists.
 
 A lottery is either *stratified* — panels as seats per stratum; the people inside each stratum
-are chosen at draw time — or *transparent* (`--panels M`): M equally likely panels listed as
-people, so that a number 1..M drawn with balls or dice alone determines the panel.
+are chosen at draw time — or *transparent* (`--panels M`): M equally likely tickets, so that a
+number 1..M drawn with balls or dice alone determines the panel. The people on each ticket follow
+from the pool by a documented assignment (`assign_tickets`); they are not written in
+`lottery.json`, which would link everyone's id to their stratum in a public file.
 """
 
 from __future__ import annotations
@@ -33,7 +35,7 @@ from .lottery import Lottery
 from .panels import QuotaSystem
 
 FORMAT = "sortition-lottery"
-VERSION = 1
+VERSION = 2  # 2: a fixed `method`; a transparent lottery no longer lists each ticket's ids
 DENOMINATOR = 10**12
 # The `method` field is fixed: a free text inside the hashed bytes would let an operator who
 # knows the seed vary the hash (hence the draw) without changing the lottery. How the solver
@@ -58,15 +60,16 @@ class PublishedLottery:
     quotas_sha256: str
     id_column: str | None
     gap: float
-    tickets: list[list[str]] | None = None  # transparent lottery: ids of each ticket's panel
+    tickets: list[list[str]] | None = None  # transparent: ids of each ticket (`attach_tickets`)
     max_change: float | None = None  # transparent: largest change of a person's probability
     base_probabilities: list[float] | None = None  # transparent: per stratum, before rounding
     household_seed: str | None = None  # households: the public seed of the pre-draw
     extra: dict = field(default_factory=dict)
+    n_tickets: int | None = None  # transparent lottery: M (the weights are tickets, sum M)
 
     @property
     def transparent(self) -> bool:
-        return self.tickets is not None
+        return self.n_tickets is not None
 
     def stratum_probabilities(self) -> list[float]:
         """Each stratum's per-person probability, computed exactly from the integer weights.
@@ -115,16 +118,12 @@ class PublishedLottery:
             seats = [[s, x] for s, x in enumerate(row) if x]
             comma = "," if p + 1 < len(self.weights) else ""
             lines.append(f'  {{"weight": {w}, "seats": {j(seats)}}}{comma}')
-        if self.tickets is None:
+        if self.n_tickets is None:
             lines += [" ]", "}"]
         else:
-            lines += [" ],", f' "transparent": {{"tickets": {len(self.tickets)}, '
+            lines += [" ],", f' "transparent": {{"tickets": {self.n_tickets}, '
                       f'"max_change": {j(float(self.max_change or 0.0))}, '
-                      f'"base_probabilities": {j(self.base_probabilities or [])}, "panels": [']
-            for t, ids in enumerate(self.tickets):
-                comma = "," if t + 1 < len(self.tickets) else ""
-                lines.append(f'  {j(ids)}{comma}')
-            lines += [" ]}", "}"]
+                      f'"base_probabilities": {j(self.base_probabilities or [])}}}', "}"]
         return ("\n".join(lines) + "\n").encode("utf-8")
 
     def sha256(self) -> str:
@@ -200,12 +199,19 @@ def make_transparent(published: PublishedLottery, members: list[list[str]], tick
         published.algorithm, published.method, published.panel_size, published.features,
         published.keys, published.counts, m, weights, panels, published.pool_sha256,
         published.quotas_sha256, published.id_column, published.gap,
-        assign_tickets(panels, weights, members), 0.0)
+        assign_tickets(panels, weights, members), 0.0, n_tickets=m)
     result.household_seed = published.household_seed
     before = published.stratum_probabilities()
     result.base_probabilities = before
     result.max_change = max_probability_change(before, members, result.ticket_counts(), m)
     return result
+
+
+def attach_tickets(published: PublishedLottery, members: list[list[str]]) -> None:
+    """Give a transparent lottery read back its tickets' people, from the pool's strata
+    (`members[s]`: stratum s's ids sorted by UTF-8 bytes); nothing for a stratified one."""
+    if published.transparent:
+        published.tickets = assign_tickets(published.panels, published.weights, members)
 
 
 def assign_tickets(panels: np.ndarray, copies: list[int], members: list[list[str]]
@@ -295,12 +301,9 @@ def read_lottery(data: bytes, source: str) -> PublishedLottery:
         else None
     tickets = None
     if transparent is not None:
-        where = f"{source}, transparent"
-        listed = field(transparent, "panels", list, where)
-        need(len(listed) <= MAX_PANELS.value,
-             f"transparent.panels: {len(listed):,} tickets, at most {MAX_PANELS.value:,} "
-             f"({MAX_PANELS.why})")
-        tickets = [_ticket(t, ids, where) for t, ids in enumerate(listed)]
+        need("panels" not in transparent,
+             "transparent.panels: ticket lists of ids are no longer published (they linked "
+             "every id to its stratum); this lottery was written by an older version")
     gap = field(doc, "certified_gap", float, source, optional=True)
     pub = PublishedLottery(
         field(doc, "algorithm", str, source), field(doc, "method", str, source, optional=True)
@@ -319,9 +322,10 @@ def read_lottery(data: bytes, source: str) -> PublishedLottery:
             need(isinstance(x, int | float) and not isinstance(x, bool),
                  f"transparent.base_probabilities[{k}]: {show(x)} is not a number")
         pub.base_probabilities = [float(x) for x in base]
-        pub.extra["stated_tickets"] = count(transparent, "tickets", where, MAX_PANELS)
-    else:
-        pub.extra["stated_tickets"] = None
+        pub.n_tickets = count(transparent, "tickets", where, MAX_PANELS)
+        need(sum(weights) == pub.n_tickets and d == pub.n_tickets,
+             f"transparent.tickets: {pub.n_tickets} stated, the panel weights sum to "
+             f"{sum(weights)} over a denominator of {d}")
     return pub
 
 
@@ -355,13 +359,3 @@ def lottery_problems(pub: PublishedLottery, system: QuotaSystem) -> list[str]:
     if abs(total - pub.panel_size) > 1e-6:
         out.append(f"probabilities sum to {total}, not to the panel size {pub.panel_size}")
     return out
-
-
-def _ticket(t: int, ids: object, where: str) -> list[str]:
-    """One ticket of a transparent lottery: a list of ids (at most a panel's worth)."""
-    if not isinstance(ids, list) or not all(isinstance(i, str) for i in ids):
-        raise InputError(f"{where}.panels[{t}]: expected a list of ids")
-    if len(ids) > MAX_PANEL_SIZE.value:
-        raise InputError(f"{where}.panels[{t}]: {len(ids):,} ids, at most "
-                         f"{MAX_PANEL_SIZE.value:,} ({MAX_PANEL_SIZE.why})")
-    return ids

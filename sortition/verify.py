@@ -69,7 +69,7 @@ from .panels import quota_system
 from .pool import load_recorded_pool
 from .publish import (
     PublishedLottery,
-    assign_tickets,
+    attach_tickets,
     lottery_problems,
     max_probability_change,
     read_lottery,
@@ -522,58 +522,28 @@ def _check_lottery(pub: PublishedLottery, quotas: Quotas, quotas_sha: str | None
 
 
 def _check_tickets(pub: PublishedLottery, pool, strata, result: Verification) -> None:
-    """Each ticket lists distinct pool people whose strata fill its panel's seats exactly."""
+    """A transparent lottery: its tickets' people follow from the pool by the documented
+    assignment (attached here, `attach_tickets`), and `max_change` is recomputed from them."""
     diff, ok = result.differences.append, result.checked.append
-    tickets = pub.tickets or []
-    if pub.extra.get("stated_tickets") != len(tickets):
-        diff(f"lottery.json, transparent.tickets: {pub.extra.get('stated_tickets')} stated, "
-             f"{len(tickets)} listed")
-    if sum(pub.weights) != len(tickets):
-        diff(f"lottery.json: panel weights sum to {sum(pub.weights)}, {len(tickets)} tickets "
-             "listed")
-        return
     index = {k: s for s, k in enumerate(pub.keys)}
-    stratum_of = {}
-    for i, s in zip(pool.ids.to_pylist(), strata.row_stratum.tolist(), strict=True):
-        stratum_of[i] = index.get(strata.keys[s], -1)
-    start = 0
-    problems = 0
-    for p, w in enumerate(pub.weights):
-        for t in range(start, start + w):
-            ids = tickets[t]
-            seats = np.zeros(len(pub.keys), dtype=np.int64)
-            unknown = [i for i in ids if stratum_of.get(i, -1) < 0]
-            for i in ids:
-                if stratum_of.get(i, -1) >= 0:
-                    seats[stratum_of[i]] += 1
-            if unknown or len(set(ids)) != len(ids) or not np.array_equal(seats, pub.panels[p]):
-                if problems < 10:
-                    diff(f"lottery.json, ticket {t + 1}: does not match panel {p + 1} "
-                         f"({len(ids)} ids, {len(set(ids))} distinct, {len(unknown)} not in "
-                         "the pool)")
-                problems += 1
-        start += w
-    if problems > 10:
-        diff(f"lottery.json: … and {problems - 10} more tickets")
-    if not problems:
-        ok(f"the {len(tickets):,} tickets each list {pub.panel_size} distinct people filling "
-           "their panel's seats")
-    members = [[] for _ in pub.keys]
-    for i in sorted(stratum_of, key=lambda i: i.encode("utf-8")):
-        if stratum_of[i] >= 0:
-            members[stratum_of[i]].append(i)
-    if problems == 0 and assign_tickets(pub.panels, pub.weights, members) != tickets:
-        diff("lottery.json: the people on the tickets are not those of the documented "
-             "assignment (each stratum's people, by id, take the seats of successive tickets "
-             "in turn)")
-    elif problems == 0:
-        ok("the tickets follow the documented assignment of people")
+    members: list[list[str]] = [[] for _ in pub.keys]
+    order = sorted(zip(pool.ids.to_pylist(), strata.row_stratum.tolist(), strict=True),
+                   key=lambda p: p[0].encode("utf-8"))
+    for i, s in order:
+        if strata.keys[s] in index:
+            members[index[strata.keys[s]]].append(i)
+    attach_tickets(pub, members)
+    ok(f"the {pub.n_tickets:,} tickets' people are those of the documented assignment (each "
+       "stratum's people, by id, take the seats of successive tickets in turn)")
     base = pub.base_probabilities or []
-    if len(base) == len(pub.keys):
-        change = max_probability_change(base, members, pub.ticket_counts(), len(tickets))
-        if change != pub.max_change:
-            diff(f"lottery.json, transparent.max_change: {pub.max_change!r} stated, {change!r} "
-                 "recomputed")
+    if len(base) != len(pub.keys):
+        diff(f"lottery.json, transparent.base_probabilities: {len(base)} values, "
+             f"{len(pub.keys)} strata")
+        return
+    change = max_probability_change(base, members, pub.ticket_counts(), int(pub.n_tickets))
+    if change != pub.max_change:
+        diff(f"lottery.json, transparent.max_change: {pub.max_change!r} stated, {change!r} "
+             "recomputed")
 
 
 def _check_draw(pub: PublishedLottery, lottery_hash: str, seed: str, audit: dict,
@@ -647,7 +617,7 @@ def _check_draw(pub: PublishedLottery, lottery_hash: str, seed: str, audit: dict
                  "lottery.json")
     params = audit.get("parameters") or {}
     expected = {"algorithm": pub.algorithm, "panel_size": pub.panel_size,
-                "panels": len(pub.tickets or []) if pub.transparent else None}
+                "panels": pub.n_tickets}
     for key, value in expected.items():
         if params.get(key) != value:
             diff(f"audit.json, parameters.{key}: {params.get(key)!r} recorded, {value!r} in "

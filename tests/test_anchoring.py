@@ -31,7 +31,7 @@ def _hash(text: str) -> str:
 
 @pytest.fixture(scope="module")
 def chain(tmp_path_factory) -> dict:
-    """Lottery committed, panel drawn (no lists), two decline, new lottery committed, drawn."""
+    """Lottery committed, panel drawn (no lists), four decline, new lottery committed, drawn."""
     d = tmp_path_factory.mktemp("anchor")
     write_pool(synthesize_pool(500, 3), d / "pool.csv")
     assert run("quotas", SPEC, "--size", "100", "-o", d / "q.csv")[0] == 0
@@ -42,12 +42,15 @@ def chain(tmp_path_factory) -> dict:
     code, text = run("draw", *common, "--seed", S0, "--lottery", d / "lot", "-o", d / "b0")
     assert code == 0, text
     panel = json.loads((d / "b0" / "audit.json").read_text(encoding="utf-8"))["draw"]["ids"]
-    (d / "no.txt").write_text(f"{panel[3]}\n{panel[50]}\n", encoding="utf-8")
+    (d / "no.txt").write_text("".join(f"{panel[k]}\n" for k in (3, 50, 70, 90)),
+                              encoding="utf-8")
     replace = ["replace", d / "b0", "--pool", d / "pool.csv", "--declined", d / "no.txt"]
     code, text = run(*replace, "--prepare", "-o", d / "lot1")
     assert code == 0, text
     h1 = _hash(text)
     assert (d / "lot1" / "lottery.json.sha256").read_text(encoding="utf-8").startswith(h1)
+    # several panels, so that a one-panel lottery chosen afterwards is another lottery
+    assert len(read_lottery((d / "lot1" / "lottery.json").read_bytes(), "x").weights) > 1
     code, text = run(*replace, "--seed", S1, "--lottery", d / "lot1", "-o", d / "b1")
     assert code == 0, text
     assert "computed in this run" not in text
@@ -93,7 +96,7 @@ def test_a_new_lottery_chosen_after_the_seed_is_caught(chain, tmp_path):
     the people they want (a genuine panel of the reduced problem), and redraws."""
     d = chain["d"]
     pub = read_lottery((d / "lot1" / "lottery.json").read_bytes(), "lottery.json")
-    favourite = max(range(len(pub.weights)), key=lambda p: pub.weights[p])
+    favourite = min(range(len(pub.weights)), key=lambda p: pub.weights[p])
     pub.weights = [pub.denominator]
     pub.panels = pub.panels[[favourite]]
     (tmp_path / "lot").mkdir()
@@ -112,7 +115,7 @@ def test_a_new_lottery_chosen_after_the_seed_is_caught(chain, tmp_path):
     assert code == 1 and "NOT anchored" in text
     # with the hash published by --prepare: a difference
     code, text = verify(forged, d / "pool.csv", *anchors(chain))
-    assert code == 1 and "is not a lottery hash published beforehand" in text
+    assert code == 1 and "is not a lottery hash published beforehand" in text, text
     # and --recompute shows it is not the fairest lottery, whatever the hashes
     code, text = verify(forged, d / "pool.csv", "--recompute", "--unanchored-ok")
     assert code == 1 and "b1: the new lottery: recomputed leximin marginals differ" in text

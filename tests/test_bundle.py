@@ -373,18 +373,36 @@ def test_force_replaces_the_bundle(setup, tmp_path):
 # Transparent lottery
 
 
+def _tickets(pub, public_pool):
+    """The people on each ticket, from the pool by the documented assignment."""
+    from sortition.publish import attach_tickets
+
+    rows = pq.read_table(public_pool).to_pylist()
+    index = {tuple(k): s for s, k in enumerate(pub.keys)}
+    members = [[] for _ in pub.keys]
+    for row in sorted(rows, key=lambda r: r["id"].encode("utf-8")):
+        members[index[tuple(row[f] for f in pub.features)]].append(row["id"])
+    attach_tickets(pub, members)
+    return pub.tickets
+
+
 def test_transparent_lottery(setup, tmp_path):
     code, text = run("draw", setup["pool"], "-q", setup["quotas"], "-k", "100", "--seed", SEED,
                      "--panels", "20", "-o", tmp_path / "t")
     assert code == 0, text
-    pub = read_lottery((tmp_path / "t" / "lottery.json").read_bytes(), "lottery.json")
-    assert pub.transparent and len(pub.tickets) == 20
-    assert sum(pub.weights) == 20
+    raw = (tmp_path / "t" / "lottery.json").read_bytes()
+    pub = read_lottery(raw, "lottery.json")
+    assert pub.transparent and pub.n_tickets == 20 and pub.tickets is None
+    audit = json.loads((tmp_path / "t" / "audit.json").read_text(encoding="utf-8"))
+    ids = set(pq.read_table(setup["public"]).column("id").to_pylist())
+    off_panel = ids - set(audit["draw"]["ids"])
+    assert not any(i.encode("utf-8") in raw for i in sorted(off_panel)[:50])  # no ticket lists
+    tickets = _tickets(pub, setup["public"])
+    assert len(tickets) == 20 and sum(pub.weights) == 20
     counts = pub.ticket_counts()
     assert len(counts) == 500  # 20 × 100 ≥ 500: everyone is on some ticket
-    audit = json.loads((tmp_path / "t" / "audit.json").read_text(encoding="utf-8"))
     number = audit["draw"]["panel_number"]
-    assert audit["draw"]["ids"] == pub.tickets[number - 1]
+    assert audit["draw"]["ids"] == tickets[number - 1]
     assert 0 <= audit["lottery"]["max_change"] <= 1 / 20 + 1e-12
     code, text = verify(tmp_path / "t", setup["public"])
     assert code == 0, text
@@ -393,7 +411,7 @@ def test_transparent_lottery(setup, tmp_path):
     assert code == 0, text
     audit = json.loads((tmp_path / "u" / "audit.json").read_text(encoding="utf-8"))
     assert audit["draw"]["panel_number"] == 7
-    assert audit["draw"]["ids"] == pub.tickets[6]
+    assert audit["draw"]["ids"] == tickets[6]
     code, text = verify(tmp_path / "u", setup["public"])
     assert code == 0, text
     assert "given by the operator" in text
@@ -479,28 +497,22 @@ def test_verify_json_lists_the_differences(setup, tmp_path):
     assert doc["difference_count"] == len(doc["differences"])
 
 
-def test_tampered_ticket_assignment_is_found(setup, tmp_path):
+def test_tampered_transparent_lottery_is_found(setup, tmp_path):
+    """The tickets' people are not in lottery.json (they would link every id to its stratum):
+    they follow from the pool; what the file states of them (max_change) is re-checked."""
     code, text = run("draw", setup["pool"], "-q", setup["quotas"], "-k", "100", "--seed", SEED,
                      "--panels", "20", "-o", tmp_path / "t")
     assert code == 0, text
-    doc = json.loads((tmp_path / "t" / "lottery.json").read_text(encoding="utf-8"))
-    tickets = doc["transparent"]["panels"]
-    # swap two people of one stratum between two tickets: seats stay right, the rule is broken
-    strata_of = {}
-    table = pq.read_table(setup["public"]).to_pylist()
-    for row in table:
-        strata_of[row["id"]] = tuple(row[f] for f in doc["features"])
-    a, b = tickets[0], tickets[1]
-    pair = next(((i, j) for i in a for j in b if i != j and j not in a and i not in b
-                 and strata_of[i] == strata_of[j]), None)
-    assert pair is not None
-    i, j = pair
-    a[a.index(i)], b[b.index(j)] = j, i
-    lines = (tmp_path / "t" / "lottery.json").read_text(encoding="utf-8").splitlines()
-    start = next(k for k, line in enumerate(lines) if '"transparent"' in line)
-    lines[start + 1] = "  " + json.dumps(a, ensure_ascii=False) + ","
-    lines[start + 2] = "  " + json.dumps(b, ensure_ascii=False) + ","
-    (tmp_path / "t" / "lottery.json").write_text("\n".join(lines) + "\n", encoding="utf-8")
-    code, text = verify(tmp_path / "t", setup["public"])
-    assert code == 1
-    assert "documented assignment" in text
+    path = tmp_path / "t" / "lottery.json"
+    text = path.read_text(encoding="utf-8")
+    doc = json.loads(text)
+    stated = json.dumps(doc["transparent"]["max_change"])
+    path.write_text(text.replace(f'"max_change": {stated}', '"max_change": 0.0', 1),
+                    encoding="utf-8")
+    code, out = verify(tmp_path / "t", setup["public"])
+    assert code == 1 and "transparent.max_change" in out
+    lines = text.splitlines()
+    lines[-2] = lines[-2][:-1] + ', "panels": [["x"]]}'  # an old-style ticket list
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    code, out = verify(tmp_path / "t", setup["public"])
+    assert code == 2 and "ticket lists of ids are no longer published" in out
