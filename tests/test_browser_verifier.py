@@ -14,6 +14,7 @@ import shutil
 import time
 from pathlib import Path
 
+import pyarrow as pa
 import pytest
 from browser_driver import Browser, chromium
 from cli_runner import run
@@ -35,6 +36,19 @@ def sha(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
+def lists_file(bundle: Path) -> Path:
+    """The replacement lists `sortition draw` writes beside the bundle (garant material)."""
+    return bundle.parent / f"{bundle.name}.replacements.csv"
+
+
+def trigger_ids(table: pa.Table) -> pa.Table:
+    """The pool with ids a spreadsheet would evaluate (and a comma, a quote): every CSV the tool
+    writes holds them through the cell rule, and the page must undo it to agree."""
+    marks = ["=", "-", "'", "@", "+", "", "'=", "a,", 'q"']
+    ids = [marks[k % len(marks)] + str(i) for k, i in enumerate(table.column("id").to_pylist())]
+    return table.set_column(table.column_names.index("id"), "id", pa.array(ids, pa.string()))
+
+
 @pytest.fixture(scope="module")
 def browser():
     b = Browser()
@@ -46,9 +60,12 @@ def browser():
 def made(tmp_path_factory) -> dict:
     d = tmp_path_factory.mktemp("browser")
     write_pool(synthesize_pool(600, 5), d / "pool.csv")
+    write_pool(trigger_ids(synthesize_pool(600, 5)), d / "cells.parquet")
     assert run("quotas", SPEC, "--size", "30", "--out", d / "q.csv")[0] == 0
-    for name, extra in {"pub.csv": [], "pubh.csv": ["--household-column", "household"]}.items():
-        code, text = run("public-pool", d / "pool.csv", "-q", d / "q.csv", "-k", "30",
+    for name, pool, extra in (("pub.csv", "pool.csv", []),
+                              ("pubh.csv", "pool.csv", ["--household-column", "household"]),
+                              ("pubc.csv", "cells.parquet", [])):
+        code, text = run("public-pool", d / pool, "-q", d / "q.csv", "-k", "30",
                          "-o", d / name, *extra)
         assert code == 0, text
     draws = {
@@ -63,17 +80,22 @@ def made(tmp_path_factory) -> dict:
         code, text = run("draw", d / "pool.csv", "-q", d / "q.csv", "-k", "30", "--seed",
                          f"seed {name}", "-o", d / name, *extra)
         assert code == 0, text
-    panel = json.loads((d / "lists" / "audit.json").read_text(encoding="utf-8"))["draw"]["ids"]
-    (d / "declined.txt").write_text(f"{panel[0]}\n{panel[3]}\n", encoding="utf-8")
-    code, text = run("replace", d / "lists", "--pool", d / "pool.csv", "--declined",
-                     d / "declined.txt", "--seed", "round one", "-o", d / "round1")
+    code, text = run("draw", d / "cells.parquet", "-q", d / "q.csv", "-k", "30", "--seed",
+                     "seed cells", "-o", d / "cells", "--replacements", "2")
     assert code == 0, text
+    panel = json.loads((d / "lists" / "audit.json").read_text(encoding="utf-8"))["draw"]["ids"]
+    # round1: two members whose seats need a new lottery; round1b: one a list swap fills
+    for name, declined in (("round1", [panel[0], panel[3]]), ("round1b", [panel[1]])):
+        (d / f"{name}.txt").write_text("".join(f"{i}\n" for i in declined), encoding="utf-8")
+        code, text = run("replace", d / "lists", "--pool", d / "pool.csv", "--declined",
+                         d / f"{name}.txt", "--seed", "round one", "-o", d / name)
+        assert code == 0, text
     return {"dir": d}
 
 
 def announced(d: Path, name: str) -> dict:
     """What a garant was told in public about bundle `name`."""
-    if name == "round1":
+    if name.startswith("round"):
         out = announced(d, "lists")
         out["round_seed"] = "round one"
         if (d / name / "lottery.json").exists():
@@ -85,8 +107,10 @@ def announced(d: Path, name: str) -> dict:
     return out
 
 
-def cli_verify(d: Path, bundle: Path, pool: Path, a: dict) -> dict:
+def cli_verify(d: Path, bundle: Path, pool: Path, a: dict, lists: Path | None = None) -> dict:
     args = ["verify", bundle, "--pool", pool, "--json"]
+    if lists is not None:
+        args += ["--replacements", lists]
     for seed in (a.get("seed"), a.get("round_seed")):
         if seed:
             args += ["--expect-seed", seed]
@@ -101,11 +125,13 @@ def cli_verify(d: Path, bundle: Path, pool: Path, a: dict) -> dict:
 
 
 def page_verify(browser: Browser, bundle: Path, pool: Path, a: dict,
-                previous: Path | None = None) -> dict:
+                previous: Path | None = None, lists: Path | None = None) -> dict:
     """The verdict verify.html shows, after a garant's clicks (the same path as the UI)."""
     browser.open(PAGE)
     browser.set_files("#bundle", sorted(p for p in bundle.iterdir() if p.is_file()))
     browser.set_files("#pool", [pool])
+    if lists is not None:
+        browser.set_files("#lists", [lists])
     if previous is not None:
         browser.set_files("#previous", sorted(p for p in previous.iterdir() if p.is_file()))
     fields = {"seed": a.get("seed", ""), "hash": a.get("hash", ""),
@@ -136,27 +162,62 @@ def test_known_answer_vectors_in_the_page(browser):
                                   "70e1b8")
     assert k["people4"] == ["p10", "p05", "p09"]
     assert k["rejection"] == "126572874966445948"
+    # draw-spec section 17: the spreadsheet cell rule, and back
+    assert k["cells"] == ["'=1+1", "'=HYPERLINK(\"x\")", "'@SUM(1+1)", "'+cmd|' /C calc'!A0",
+                          "'-5", "'\tx", "'\rx", "''x", "''", "'''", "a=1", "OC0001", "é",
+                          " =x", ""]
+    assert k["hyperlinkLine"] == '"\'=HYPERLINK(""x"")"'
+    assert k["cellsBack"] is True
+    # bundle-format sections 4.1 and 4.2: the worked pool fingerprints
+    assert k["poolFingerprint"] == ("0fc379403844b4aa28fa43724824bc18ca7cd42d5cf0fc25d7ea3eaca"
+                                    "32e7f60")
+    assert k["poolFingerprintHouseholds"] == ("bfcd44d85c88ad201a0e7fcaf44ee44373b38fe9565ec8"
+                                              "69ad2e13afc7b5a5de")
     assert k["ok"] is True
     assert browser.evaluate("document.getElementById('kat').textContent") == "✓ OK"
 
 
+POOLS = {"households": "pubh.csv", "cells": "pubc.csv"}  # the others: pub.csv
+WITH_LISTS = {"lists": "lists", "households": "households", "cells": "cells", "round1": "lists",
+              "round1b": "lists"}
+
+
 @pytest.mark.parametrize("name", ["plain", "lists", "households", "transparent", "ticket",
-                                  "round1"])
+                                  "cells", "round1", "round1b"])
 def test_genuine_bundles_agree_with_verify(browser, made, name):
     d = made["dir"]
-    pool = d / ("pubh.csv" if name == "households" else "pub.csv")
+    pool = d / POOLS.get(name, "pub.csv")
     a = announced(d, name)
-    cli = cli_verify(d, d / name, pool, a)
+    lists = lists_file(d / WITH_LISTS[name]) if name in WITH_LISTS else None
+    cli = cli_verify(d, d / name, pool, a, lists)
     page = page_verify(browser, d / name, pool, a,
-                       previous=d / "lists" if name == "round1" else None)
+                       previous=d / "lists" if name.startswith("round") else None,
+                       lists=lists)
     assert cli["verified"] and cli["anchored"], cli["differences"] + cli["not_anchored"]
     assert page["differences"] == [] and page["not_anchored"] == [], page["lines"]
     assert page["verified"] and page["anchored"] and page["ok"]
+    if lists is not None:  # the lists re-derived match the commitment; the file is exactly them
+        for checked in (cli["checked"], page["checked"]):
+            assert any("match the commitment in audit.json" in c for c in checked), checked
+            assert any(f"{lists.name} is exactly what the seed gives" in c for c in checked)
     audit = json.loads((d / name / "audit.json").read_text(encoding="utf-8"))
     recorded = (audit.get("panel") or audit["draw"])["ids"]
     assert page["summary"]["ids"] == recorded  # the same panel as the one verify re-derived
-    if name != "round1":
+    if name == "round1b":  # the list swap is checked against the lists the seed gives
+        assert [e["how"] for e in audit["replacements"]] == ["replacement list"]
+        assert any("each list swap takes" in c for c in page["checked"]), page["checked"]
+    if not name.startswith("round"):
         assert page["summary"]["panel_number"] == cli["panel_number"]
+
+
+def test_the_cell_rule_is_exercised(made):
+    """The `cells` bundle really holds cells written through the rule (else its agreement above
+    would prove nothing about it)."""
+    d = made["dir"]
+    for path in (d / "cells" / "panel.csv", lists_file(d / "cells"), d / "pubc.csv"):
+        text = path.read_text(encoding="utf-8")
+        assert "\n'=" in text or "\n\"'=" in text, path
+        assert "\n''" in text or "\n\"''" in text, path
 
 
 def test_unanchored_is_said_so(browser, made):
@@ -195,19 +256,35 @@ def _wrong_hash(b: Path, a: dict) -> None:
     a["hash"] = "0" * 64
 
 
-def _tamper_lists(b: Path, a: dict) -> None:
-    rows = (b / "replacements.csv").read_text(encoding="utf-8").split("\n")
+def _rewrite_audit(b: Path, change) -> None:
+    audit = json.loads((b / "audit.json").read_text(encoding="utf-8"))
+    change(audit)
+    (b / "audit.json").write_text(json.dumps(audit, ensure_ascii=False, indent=1) + "\n",
+                                  encoding="utf-8")
+
+
+def _tamper_commitment(b: Path, a: dict) -> None:
+    """Another list file committed to: audit.json's hash of the lists changed."""
+    def change(audit: dict) -> None:
+        h = audit["replacements"]["sha256"]
+        audit["replacements"]["sha256"] = ("0" if h[0] != "0" else "1") + h[1:]
+    _rewrite_audit(b, change)
+
+
+def _tamper_list_file(b: Path, a: dict) -> None:
+    """The list file handed to the garant: a replacement moved to another member's line."""
+    path = b.parent / a["lists"]
+    rows = path.read_text(encoding="utf-8").split("\n")
     member, rank, rep = rows[1].split(",")
     other = rows[3].split(",")[2]
-    _edit_line(b / "replacements.csv", 1, f"{member},{rank},{rep}", f"{member},{rank},{other}")
+    _edit_line(path, 1, f"{member},{rank},{rep}", f"{member},{rank},{other}")
 
 
 def _tamper_audit_ids(b: Path, a: dict) -> None:
-    audit = json.loads((b / "audit.json").read_text(encoding="utf-8"))
-    ids = audit["draw"]["ids"]
-    ids[0], ids[1] = ids[1], ids[0]
-    (b / "audit.json").write_text(json.dumps(audit, ensure_ascii=False, indent=1) + "\n",
-                                  encoding="utf-8")
+    def change(audit: dict) -> None:
+        ids = audit["draw"]["ids"]
+        ids[0], ids[1] = ids[1], ids[0]
+    _rewrite_audit(b, change)
 
 
 TAMPERS = {
@@ -215,7 +292,8 @@ TAMPERS = {
     "lottery byte": (_tamper_lottery, "lottery.json"),
     "wrong seed": (_wrong_seed, "seed"),
     "wrong hash": (_wrong_hash, "lottery.json"),
-    "replacements line": (_tamper_lists, "replacements.csv"),
+    "replacements commitment": (_tamper_commitment, "replacements.sha256"),
+    "replacements file line": (_tamper_list_file, "lists.replacements.csv"),
     "audit ids": (_tamper_audit_ids, "audit.json"),
 }
 
@@ -226,10 +304,13 @@ def test_tampered_bundles_are_caught_like_verify(browser, made, tmp_path, tamper
     change, named = TAMPERS[tamper]
     bundle = tmp_path / "lists"
     shutil.copytree(d / "lists", bundle)
+    lists = lists_file(bundle)
+    shutil.copy(lists_file(d / "lists"), lists)  # the garant's copy of the list file
     a = announced(d, "lists")
+    a["lists"] = lists.name
     change(bundle, a)
-    cli = cli_verify(d, bundle, d / "pub.csv", a)
-    page = page_verify(browser, bundle, d / "pub.csv", a)
+    cli = cli_verify(d, bundle, d / "pub.csv", a, lists)
+    page = page_verify(browser, bundle, d / "pub.csv", a, lists=lists)
     assert not cli["verified"] and not page["verified"] and not page["ok"]
     assert any(named in line for line in cli["differences"]), cli["differences"]
     assert any(named in line for line in page["differences"]), page["differences"]
@@ -294,3 +375,24 @@ def test_a_tampered_replacement_round_is_caught_like_verify(browser, made, tmp_p
     assert not cli["verified"] and not page["verified"]
     assert any("panel.csv" in line for line in cli["differences"]), cli["differences"]
     assert any("panel.csv" in line for line in page["differences"]), page["differences"]
+
+
+def test_a_changed_pool_names_the_same_strata_as_verify(browser, made, tmp_path):
+    """audit.json records each stratum's size (no hash of its own): both name the strata whose
+    size changed, the same way."""
+    d = made["dir"]
+    lines = (d / "pub.csv").read_text(encoding="utf-8").split("\n")
+    k = next(k for k, line in enumerate(lines) if '"urban"' in line)
+    lines[k] = lines[k].replace('"urban"', '"rural"')
+    pool = tmp_path / "pub.csv"
+    pool.write_text("\n".join(lines), encoding="utf-8")
+    a = announced(d, "plain")
+    cli = cli_verify(d, d / "plain", pool, a)
+    page = page_verify(browser, d / "plain", pool, a)
+    assert not cli["verified"] and not page["verified"]
+
+    def strata(differences: list[str]) -> list[str]:
+        return [line.split(": ", 1)[1] for line in differences
+                if line.startswith("pool ") and ": stratum " in line]
+    assert len(strata(cli["differences"])) == 2, cli["differences"]
+    assert strata(page["differences"]) == strata(cli["differences"]), page["differences"]
