@@ -122,11 +122,17 @@ class Sheet:
         return pa.table({n: pa.array(self.columns[index[n]], type=pa.string()) for n in names})
 
 
-def _open(file: Path):
+def _calamine(file: Path):
+    """The reader module, or exit 2 saying which extra to install."""
     try:
         import python_calamine
     except ImportError:
         raise InputError(f"{file}: {INSTALL}") from None
+    return python_calamine
+
+
+def _open(file: Path):
+    python_calamine = _calamine(file)
     try:
         size = file.stat().st_size
     except OSError as e:
@@ -161,11 +167,10 @@ def read_sheet(path: str | Path) -> Sheet:
     over the caps or not an .xlsx, an unknown sheet, an empty header row, a value under an
     empty header cell, a cell with no exact text form.
     """
-    import python_calamine
-
     file, wanted = split_sheet(path)
     if not file.exists():
         raise InputError(f"{file}: file not found")
+    python_calamine = _calamine(file)
     book = _open(file)
     try:
         names = list(book.sheet_names)
