@@ -214,11 +214,13 @@ def _as_text(file: Path, name: str, grid: list[list[object]]) -> Sheet:
         return t
 
     width = max(len(r) for r in grid)
-    header = [text(c, 1, j) for j, c in enumerate(grid[0])] + [""] * (width - len(grid[0]))
+    # names stripped, as in a CSV header
+    header = [text(c, 1, j).strip() for j, c in enumerate(grid[0])]
+    header += [""] * (width - len(header))
     data = [(i + 1, r) for i, r in enumerate(grid[1:], start=1) if any(c != "" for c in r)]
     keep: list[int] = []
     for j, h in enumerate(header):
-        if h.strip():
+        if h:
             keep.append(j)
             continue
         used = [row for row, r in data if j < len(r) and r[j] != ""]
