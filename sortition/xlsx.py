@@ -285,7 +285,12 @@ _PARTS = {
 }
 
 
+_XSTRING = re.compile("_(?=x[0-9A-Fa-f]{4}_)")  # starts OOXML's escape of a character
+
+
 def _escape(text: str) -> str:
+    """XML text; a literal `_xHHHH_` gets its `_` escaped (`_x005F_`), as readers decode it."""
+    text = _XSTRING.sub("_x005F_", text)
     return (text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
             .replace("\r", "&#13;"))
 

@@ -15,6 +15,8 @@ import pytest
 pytest.importorskip("python_calamine", reason="the sortition[xlsx] extra is not installed")
 openpyxl = pytest.importorskip("openpyxl")
 
+from cli_runner import run  # noqa: E402
+
 import sortition.limits as limits  # noqa: E402
 from sortition.errors import InputError  # noqa: E402
 from sortition.fingerprint import pool_fingerprint  # noqa: E402
@@ -23,7 +25,6 @@ from sortition.pool import load_pool  # noqa: E402
 from sortition.quotas import Quotas, ValueQuota, load_quotas  # noqa: E402
 from sortition.strata import build_strata  # noqa: E402
 from sortition.xlsx import cell_text, column_letter, read_sheet, split_sheet  # noqa: E402
-from tests.cli_runner import run  # noqa: E402
 
 FEATURES = ["gender", "age_band"]
 HEADER = ["id", "gender", "age_band"]
@@ -358,3 +359,23 @@ def test_a_control_character_xml_cannot_hold_is_refused(tmp_path):
 
 def test_column_letters():
     assert [column_letter(i) for i in (0, 25, 26, 701, 702)] == ["A", "Z", "AA", "ZZ", "AAA"]
+
+
+TRICKY = ["=1+1", "+cmd", "-", "@x", "\tx", "\rx", "'", "''x", "a\r\nb", " lead", "trail ",
+          'x<&>"y', "é€😀", "_x000D_", "a_x0041_b", "_x005F_x0041_", "_x0041__x0042_", "7",
+          "007", "TRUE", "2020-01-02"]
+
+
+def test_written_cells_read_back_exactly(tmp_path):
+    import pyarrow as pa
+
+    from sortition.fileio import restore
+    from sortition.xlsx import write_xlsx_table
+
+    path = tmp_path / "t.xlsx"
+    write_xlsx_table(pa.table({"=v": TRICKY, "n": list(range(-3, len(TRICKY) - 3))}), path)
+    assert_all_inline_text(path)
+    sheet = read_sheet(path)
+    assert [restore(c) for c in sheet.header] == ["=v", "n"]
+    assert [restore(c) for c in sheet.columns[0]] == TRICKY
+    assert sheet.columns[1] == [str(i) for i in range(-3, len(TRICKY) - 3)]
