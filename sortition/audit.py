@@ -592,8 +592,9 @@ def check_draw_outputs(out_dir: Path, private_out: Path | None, *, inputs: list[
     if private_out is not None and lists_out is not None and \
             Path(private_out).resolve() == Path(lists_out).resolve():
         raise InputError(f"--replacements-out {lists_out}: the same file as --private-out")
-    if private_out is not None and Path(private_out).suffix.lower() not in (".csv", ".parquet"):
-        raise InputError(f"--private-out {private_out}: must end in .csv or .parquet")
+    if private_out is not None and \
+            Path(private_out).suffix.lower() not in (".csv", ".parquet", ".xlsx"):
+        raise InputError(f"--private-out {private_out}: must end in .csv, .parquet or .xlsx")
 
 
 def check_lottery_target(out_dir: Path, *, inputs: list[Path | None]) -> Path:
@@ -646,6 +647,10 @@ def write_private(pool: Pool, ids: list[str], out: Path) -> None:
     with atomic_path(out, private=True) as tmp:
         if Path(out).suffix.lower() == ".parquet":
             pq.write_table(table, tmp)
+        elif Path(out).suffix.lower() == ".xlsx":
+            from .xlsx import write_xlsx_table
+
+            write_xlsx_table(table, tmp, shown=Path(out))
         else:
             write_csv_table(table, tmp)
 

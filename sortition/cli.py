@@ -36,12 +36,15 @@ err = Console(stderr=True)
 # Shared option types -------------------------------------------------------------------------
 
 PoolArg = Annotated[Path, typer.Argument(
-    help="Pool file: Parquet (.parquet) or CSV (UTF-8, with or without BOM, ',' or ';').",
+    help="Pool file: Parquet (.parquet), CSV (UTF-8, with or without BOM, ',' or ';') or a "
+         "spreadsheet (pool.xlsx: its first sheet; pool.xlsx#NAME: the sheet NAME; needs "
+         "sortition[xlsx]).",
     show_default=False)]
 QuotasOpt = Annotated[Path, typer.Option(
     "--quotas", "-q",
     help="Quotas: CSV feature,value,min,max (or category,name,min,max, or the research "
-         "category,feature,min,max) or a TOML specification.",
+         "category,feature,min,max), the same columns in a .xlsx sheet, or a TOML "
+         "specification.",
     show_default=False)]
 SizeOpt = Annotated[int | None, typer.Option(
     "--size", "-k", help="Panel size. Required with CSV quotas; overrides a TOML spec's size.",
@@ -491,7 +494,8 @@ def draw(
                          "deriving it from the seed.", show_default=False)] = None,
     private_out: Annotated[Path | None, typer.Option(
         "--private-out", help="The operator's private export: the panel with every column of "
-                              "the pool (names, phones…). Outside the bundle.",
+                              "the pool (names, phones…), .csv, .parquet or .xlsx. Outside the "
+                              "bundle.",
         show_default=False)] = None,
     force: Annotated[bool, typer.Option(
         "--force", help="Replace an existing bundle folder that this tool wrote (and an "
@@ -814,7 +818,8 @@ def replace(
 @app.command()
 def invite(
     base_path: Annotated[Path, typer.Argument(
-        help="Contact base: Parquet (.parquet) or CSV (UTF-8, with or without BOM, ',' or ';').",
+        help="Contact base: Parquet (.parquet), CSV (UTF-8, with or without BOM, ',' or ';') "
+             "or .xlsx (base.xlsx#NAME for a sheet other than the first).",
         show_default=False)],
     size: Annotated[int, typer.Option("--size", "-k", help="Number of people to call.",
                                       show_default=False)],
@@ -822,7 +827,8 @@ def invite(
         "--seed", help="The public seed: any text, used as its exact UTF-8 bytes and recorded "
                        "verbatim.", show_default=False)],
     out_path: Annotated[Path, typer.Option(
-        "--out", "-o", help="The call list, .parquet or .csv (private: it has the contacts). "
+        "--out", "-o", help="The call list, .parquet, .csv or .xlsx (private: it has the "
+                            "contacts). "
                             "Its public audit is written beside it: calls.parquet → "
                             "calls.audit.json.",
         show_default=False)],

@@ -9,7 +9,8 @@ and does not evaluate it). The apostrophe itself is in the list so that the rule
 exactly: `restore` removes one leading `'` when the next character is in the list, and
 `restore(neutralise(v)) == v` for every text. Hashes and fingerprints are always computed on the
 values as loaded, never on the written cells. Readers undo the rule only for files this tool
-wrote (docs/bundle-format.md, section 2): a pool the operator wrote is read as it is.
+wrote (docs/bundle-format.md, section 2): a pool the operator wrote is read as it is. The
+`.xlsx` writer (`xlsx.write_xlsx_table`) applies the same rule through `neutralise_table`.
 """
 
 from __future__ import annotations

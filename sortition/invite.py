@@ -663,8 +663,8 @@ def _check_options(base: Path, size: int, seed: str, out: Path, extra: Sequence[
     size_problem = count_problem("--size", size, maximum=MAX_CALLS)
     if size_problem:
         problems.append(size_problem)
-    if out.suffix.lower() not in (".parquet", ".csv"):
-        problems.append(f"--out {out}: must end in .parquet or .csv")
+    if out.suffix.lower() not in (".parquet", ".csv", ".xlsx"):
+        problems.append(f"--out {out}: must end in .parquet, .csv or .xlsx")
     if problems:
         raise InputError(problems)
 
@@ -687,13 +687,16 @@ def _output_table(pool: Pool, plan: CallPlan) -> pa.Table:
 
 
 def write_table(table: pa.Table, path: Path, like: Path) -> None:
-    """Parquet (zstd) or CSV, by the extension of `like` (the final name)."""
+    """Parquet (zstd), CSV or .xlsx, by the extension of `like` (the final name)."""
     import pyarrow.parquet as pq
 
     from .fileio import write_csv_table
+    from .xlsx import write_xlsx_table
 
     if like.suffix.lower() == ".csv":
         write_csv_table(table, path)
+    elif like.suffix.lower() == ".xlsx":
+        write_xlsx_table(table, path, shown=like)
     else:
         pq.write_table(table, path, compression="zstd")
 
@@ -780,9 +783,14 @@ def _read_call_list(path: Path) -> tuple[list[str], list[int]]:
         table = pacsv.read_csv(path, convert_options=pacsv.ConvertOptions(
             include_columns=["id", "call_order"],
             column_types={"id": pa.string(), "call_order": pa.int64()}))
+    elif path.suffix.lower() == ".xlsx":
+        from .xlsx import read_sheet
+
+        sheet = read_sheet(path)
+        table = sheet.table(["id", "call_order"])
     else:
         table = pq.read_table(path, columns=["id", "call_order"])
-    if path.suffix.lower() == ".csv":  # a call list is always written by this tool
+    if path.suffix.lower() in (".csv", ".xlsx"):  # a call list is always written by this tool
         from .fileio import restore_array
 
         table = table.set_column(table.column_names.index("id"), "id",
@@ -829,7 +837,7 @@ def _check_calls(audit_path: Path, audit: dict, base_path: Path | None, exclude:
     if calls_file is not None:
         try:
             ids, orders = _read_call_list(calls_file)
-        except (pa.ArrowInvalid, OSError, KeyError) as e:
+        except (pa.ArrowInvalid, OSError, KeyError, InputError) as e:
             out.append(f"{calls_file}: unreadable call list ({str(e).splitlines()[0]})")
         else:
             if ids_sha256(ids) != drawn.get("sha256") or len(ids) != drawn.get("count"):

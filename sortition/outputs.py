@@ -29,6 +29,7 @@ from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 
 from .errors import InputError
+from .xlsx import split_sheet
 
 BUNDLE_SCHEMA = "sortition-audit"
 BUNDLE_FILES = frozenset({"audit.json", "report.html", "lottery.json", "panel.csv",
@@ -64,7 +65,7 @@ def protected(inputs: Iterable[str | os.PathLike[str] | None]) -> dict[Path, str
 
     given = [p for p in inputs if p is not None]
     for p in given:
-        add(_abs(p), f"the input {p}")
+        add(_abs(split_sheet(p)[0]), f"the input {p}")  # book.xlsx#Sheet: the book
     add(_abs(Path.cwd()), "the current folder")
     with contextlib.suppress(RuntimeError, KeyError):
         add(_abs(Path.home()), "the home folder")

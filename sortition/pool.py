@@ -22,6 +22,7 @@ from .errors import InputError
 from .fileio import csv_header_line, restore, restore_array, restore_table
 from .quotas import Quotas
 from .textopts import check_text
+from .xlsx import is_xlsx, read_sheet, split_sheet
 
 PARQUET_SUFFIXES = (".parquet", ".pq", ".parq")
 CSV_SUFFIXES = (".csv", ".txt", ".tsv")
@@ -290,9 +291,17 @@ def _confirm(ids: pa.Array, h: np.ndarray) -> list[str]:
     return sorted((v for v, c in seen.items() if c > 1), key=lambda v: v.encode("utf-8"))
 
 
-def _first_rows(mask: pa.Array | pa.ChunkedArray) -> tuple[list[int], int]:
+def _shown(hits: np.ndarray, numbers: np.ndarray | None) -> list[int]:
+    """Row numbers for messages: from 1 in a CSV or Parquet file, the sheet's own in a
+    spreadsheet (`numbers`: the row number of each data row)."""
+    hits = np.asarray(hits, dtype=np.int64)
+    return (numbers[hits] if numbers is not None else hits + 1).tolist()
+
+
+def _first_rows(mask: pa.Array | pa.ChunkedArray,
+                numbers: np.ndarray | None = None) -> tuple[list[int], int]:
     hits = np.flatnonzero(np.asarray(mask.to_numpy(zero_copy_only=False), dtype=bool))
-    return [int(i) + 1 for i in hits[:MAX_EXAMPLES]], int(hits.size)
+    return _shown(hits[:MAX_EXAMPLES], numbers), int(hits.size)
 
 
 def load_pool(
@@ -308,21 +317,34 @@ def load_pool(
 
     `id_column=None` means the default `id`: when the pool has no such column the ids are the
     row numbers from 1 (and a note says so); a named id column that is missing is an error.
+    A spreadsheet (`pool.xlsx`, `pool.xlsx#Sheet`) is read as text (`xlsx.read_sheet`) into the
+    same table the CSV reader gives, then checked by the same code; messages name its sheet.
     """
     check_text("--id-column", id_column)
     check_text("--household-column", household_column)
     check_text("--encoding", encoding)
     path = Path(path)
-    if not path.exists():
-        raise InputError(f"{path}: pool file not found")
-    if path.is_dir():
-        raise InputError(f"{path}: is a folder, not a pool file")
+    file = split_sheet(path)[0]
+    if not file.exists():
+        raise InputError(f"{file}: pool file not found")
+    if file.is_dir():
+        raise InputError(f"{file}: is a folder, not a pool file")
     try:
         codecs.lookup(encoding)
     except LookupError:
         raise InputError(f"--encoding {encoding}: unknown text encoding") from None
-    parquet = _is_parquet(path)
-    if parquet:
+    sheet = read_sheet(path) if is_xlsx(path) else None
+    src = sheet.label if sheet is not None else str(path)  # how messages name the file
+    numbers = sheet.rows if sheet is not None else None
+    parquet = sheet is None and _is_parquet(path)
+    if sheet is not None:
+        first_line = ",".join('"' + c.replace('"', '""') + '"' for c in sheet.header)
+        ours = written_here(file, first_line, features, household_column)
+        if ours:
+            sheet.header = [restore(c) for c in sheet.header]
+        all_columns = list(sheet.header)
+        delimiter = ","
+    elif parquet:
         try:
             schema = pq.read_schema(path)
         except (pa.ArrowInvalid, OSError) as e:
@@ -340,29 +362,29 @@ def load_pool(
     notes: list[str] = []
     dupes = sorted({c for c in all_columns if all_columns.count(c) > 1})
     if dupes:
-        problems.append(f"{path}, header: duplicated column name(s) {', '.join(dupes)}")
+        problems.append(f"{src}, header: duplicated column name(s) {', '.join(dupes)}")
     explicit_id = id_column is not None
     id_col: str | None = id_column if explicit_id else "id"
     if id_col not in all_columns:
         if explicit_id:
-            problems.append(f"{path}: id column {id_col!r} not found (columns: "
+            problems.append(f"{src}: id column {id_col!r} not found (columns: "
                             f"{', '.join(all_columns)})")
         else:
-            notes.append(f"{path}: no 'id' column, so the ids are the row numbers from 1 "
+            notes.append(f"{src}: no 'id' column, so the ids are the row numbers from 1 "
                          "(name another column with --id-column)")
         id_col = None
     if id_col is not None and id_col in features:
-        problems.append(f"{path}: column {id_col!r} cannot be both the id and a quota feature")
+        problems.append(f"{src}: column {id_col!r} cannot be both the id and a quota feature")
     missing = [f for f in features if f not in all_columns]
     if missing:
-        problems.append(f"{path}: feature column(s) {', '.join(repr(m) for m in missing)} not "
+        problems.append(f"{src}: feature column(s) {', '.join(repr(m) for m in missing)} not "
                         f"found (columns: {', '.join(all_columns)})")
     if household_column is not None:
         if household_column not in all_columns:
-            problems.append(f"{path}: household column {household_column!r} not found "
+            problems.append(f"{src}: household column {household_column!r} not found "
                             f"(columns: {', '.join(all_columns)})")
         elif household_column == id_col or household_column in features:
-            problems.append(f"{path}: column {household_column!r} cannot be the household "
+            problems.append(f"{src}: column {household_column!r} cannot be the household "
                             "column and also the id or a quota feature")
     if problems:
         raise InputError(problems)
@@ -379,6 +401,11 @@ def load_pool(
         except (pa.ArrowInvalid, OSError) as e:
             raise InputError(f"{path}: not a readable Parquet file ({str(e).splitlines()[0]})") \
                 from None
+    elif sheet is not None:
+        table = sheet.table(needed or all_columns[:1])
+        if ours:
+            table = pa.table([restore_array(c) for c in table.columns],
+                             names=table.column_names)
     else:
         table = _read_csv(path, needed or all_columns[:1], all_columns, delimiter, encoding,
                           [id_col] if id_col else [])
@@ -387,34 +414,35 @@ def load_pool(
                              names=table.column_names)
     n = table.num_rows
     if n == 0:
-        raise InputError(f"{path}: the pool is empty (no data rows)")
+        raise InputError(f"{src}: the pool is empty (no data rows)")
 
     if id_col:
         ids = _trim(table.column(id_col))
         empty = pc.or_kleene(pc.is_null(ids), pc.equal(ids, ""))
-        rows, count = _first_rows(pc.fill_null(empty, True))
+        rows, count = _first_rows(pc.fill_null(empty, True), numbers)
         if count:
-            problems.append(f"{path}, column {id_col}: empty id in {_rows_text(rows, count)}")
+            problems.append(f"{src}, column {id_col}: empty id in {_rows_text(rows, count)}")
         ids = pc.fill_null(ids, "").combine_chunks()
         if pc.any(pc.match_substring_regex(ids, "[\t\r\n]")).as_py():  # one pass if clean
             multiline = pc.match_substring_regex(ids, "[\r\n]")
-            rows, count = _first_rows(multiline)
+            rows, count = _first_rows(multiline, numbers)
             if count:
-                problems.append(f"{path}, column {id_col}: id spanning several lines in "
+                problems.append(f"{src}, column {id_col}: id spanning several lines in "
                                 f"{_rows_text(rows, count)} (an unclosed quote?)")
-            rows, count = _first_rows(pc.match_substring(ids, "\t"))
+            rows, count = _first_rows(pc.match_substring(ids, "\t"), numbers)
             if count:  # tabs separate fields in the pool fingerprint's encoding
-                problems.append(f"{path}, column {id_col}: tab character in the id in "
+                problems.append(f"{src}, column {id_col}: tab character in the id in "
                                 f"{_rows_text(rows, count)}")
         dup_values = [v for v in _duplicated(ids) if v]
         if dup_values:
             examples = []
             for v in dup_values[:MAX_EXAMPLES]:
                 where = np.flatnonzero(pc.equal(ids, v).to_numpy(zero_copy_only=False))
-                examples.append(f"{v!r} (rows {', '.join(str(int(i) + 1) for i in where[:4])})")
+                shown = ", ".join(str(r) for r in _shown(where[:4], numbers))
+                examples.append(f"{v!r} (rows {shown})")
             more = f" and {len(dup_values) - MAX_EXAMPLES} more" \
                 if len(dup_values) > MAX_EXAMPLES else ""
-            problems.append(f"{path}, column {id_col}: {len(dup_values)} duplicated id(s): "
+            problems.append(f"{src}, column {id_col}: {len(dup_values)} duplicated id(s): "
                             f"{'; '.join(examples)}{more}")
     else:
         ids = pc.cast(pa.array(np.arange(1, n + 1, dtype=np.int64)), pa.string())
@@ -425,21 +453,21 @@ def load_pool(
         values[f], codes[f], empty = _encode(table.column(f))
         hits = np.flatnonzero(empty)
         if hits.size:
-            rows = [int(i) + 1 for i in hits[:MAX_EXAMPLES]]
-            problems.append(f"{path}, column {f}: empty value in {_rows_text(rows, hits.size)}")
+            rows = _shown(hits[:MAX_EXAMPLES], numbers)
+            problems.append(f"{src}, column {f}: empty value in {_rows_text(rows, hits.size)}")
             continue
         broken = [i for i, v in enumerate(values[f]) if "\n" in v or "\r" in v]
         if broken:
             hits = np.flatnonzero(np.isin(codes[f], broken))
-            rows = [int(i) + 1 for i in hits[:MAX_EXAMPLES]]
-            problems.append(f"{path}, column {f}: value spanning several lines in "
+            rows = _shown(hits[:MAX_EXAMPLES], numbers)
+            problems.append(f"{src}, column {f}: value spanning several lines in "
                             f"{_rows_text(rows, hits.size)} (an unclosed quote?)")
             continue
         tabbed = [i for i, v in enumerate(values[f]) if "\t" in v]
         if tabbed:
             hits = np.flatnonzero(np.isin(codes[f], tabbed))
-            rows = [int(i) + 1 for i in hits[:MAX_EXAMPLES]]
-            problems.append(f"{path}, column {f}: tab character in the value in "
+            rows = _shown(hits[:MAX_EXAMPLES], numbers)
+            problems.append(f"{src}, column {f}: tab character in the value in "
                             f"{_rows_text(rows, hits.size)}")
             continue
         if quotas is not None:
@@ -450,11 +478,11 @@ def load_pool(
                 parts = []
                 for v in unknown[:10]:
                     i = values[f].index(v)
-                    first = int(np.argmax(codes[f] == i)) + 1
+                    first = _shown(np.array([np.argmax(codes[f] == i)]), numbers)[0]
                     parts.append(f"{v!r} ({int(counts[i])} rows, first row {first})")
                 more = f" and {len(unknown) - 10} more" if len(unknown) > 10 else ""
                 problems.append(
-                    f"{path}, column {f}: {len(unknown)} value(s) no quota mentions: "
+                    f"{src}, column {f}: {len(unknown)} value(s) no quota mentions: "
                     f"{', '.join(parts)}{more} (quota values: {', '.join(allowed)}; matching is "
                     "exact and case-sensitive)"
                 )
@@ -577,7 +605,12 @@ def read_rows(pool: Pool, rows: np.ndarray) -> pa.Table:
     """
     if pool.rows is not None:  # a subset: its rows in the file
         rows = pool.rows[np.asarray(rows, dtype=np.int64)]
-    if _is_parquet(pool.path):
+    if is_xlsx(pool.path):
+        sheet = read_sheet(pool.path)
+        table = sheet.table(sheet.header)
+        if pool.written_here:
+            table = restore_table(table)
+    elif _is_parquet(pool.path):
         table = pq.read_table(pool.path)
     else:
         names, delimiter, _ = _csv_header(pool.path, pool.encoding)

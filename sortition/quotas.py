@@ -193,27 +193,45 @@ def read_quotas_csv(path: Path, size: int | None = None) -> Quotas:
     first = text.splitlines()[0] if text.strip() else ""
     delimiter = ";" if first.count(";") > first.count(",") else ","
     rows = list(csv.reader(io.StringIO(text), delimiter=delimiter))
+    return _quotas_from_rows(str(path), rows, list(range(1, len(rows) + 1)), "line", size)
+
+
+def read_quotas_xlsx(path: Path, size: int | None = None) -> Quotas:
+    """Read a quota sheet (`quotas.xlsx`, `quotas.xlsx#Sheet`): the CSV forms' columns, every
+    cell as text (`xlsx.read_sheet`), checked by the same code; messages name sheet and row."""
+    from .xlsx import read_sheet
+
+    sheet = read_sheet(path)
+    rows = [sheet.header, *(list(r) for r in zip(*sheet.columns, strict=True))]
+    return _quotas_from_rows(sheet.label, rows, [1, *sheet.rows.tolist()], "row", size,
+                             source=str(path))
+
+
+def _quotas_from_rows(name: str, rows: list[list[str]], numbers: list[int], word: str,
+                      size: int | None, source: str | None = None) -> Quotas:
+    """The one validation of quota rows, from a CSV file or a sheet: `numbers[i]` is how
+    messages number `rows[i]` (`word` "line" in a CSV, "row" in a sheet)."""
     if not rows or not any(cell.strip() for cell in rows[0]):
-        raise InputError(f"{path}: quota file is empty")
+        raise InputError(f"{name}: quota file is empty")
     header = [h.strip().lower() for h in rows[0]]
     cols = _csv_format(header)
     if cols is None or len(set(header)) != len(header):
         raise InputError(
-            f"{path}, line 1: unrecognised quota header {','.join(rows[0])!r}; expected "
+            f"{name}, {word} 1: unrecognised quota header {','.join(rows[0])!r}; expected "
             "feature,value,min,max (or category,name,min,max, or category,feature,min,max)"
         )
     idx = [header.index(c) for c in cols]
     notes = []
     extra = [rows[0][i].strip() for i in range(len(header)) if i not in idx]
     if extra:
-        notes.append(f"{path}: ignored column(s) {', '.join(extra)}")
+        notes.append(f"{name}: ignored column(s) {', '.join(extra)}")
     problems: list[str] = []
     values: list[ValueQuota] = []
     seen: dict[tuple[str, str], int] = {}
-    for lineno, row in enumerate(rows[1:], start=2):
+    for lineno, row in zip(numbers[1:], rows[1:], strict=True):
         if not any(cell.strip() for cell in row):
             continue
-        where = f"{path}, line {lineno}"
+        where = f"{name}, {word} {lineno}"
         if len(row) != len(header):
             problems.append(f"{where}: expected {len(header)} cells, found {len(row)}")
             continue
@@ -232,16 +250,16 @@ def read_quotas_csv(path: Path, size: int | None = None) -> Quotas:
             continue
         if (feat, val) in seen:
             problems.append(
-                f"{where}: duplicated quota {feat}={val} (first on line {seen[(feat, val)]})"
+                f"{where}: duplicated quota {feat}={val} (first on {word} {seen[(feat, val)]})"
             )
             continue
         seen[(feat, val)] = lineno
         values.append(ValueQuota(feat, val, lo, hi))
     if not values and not problems:
-        problems.append(f"{path}: quota file has a header but no quota rows")
+        problems.append(f"{name}: quota file has a header but no quota rows")
     if problems:
         raise InputError(problems)
-    return Quotas(values=values, size=size, source=str(path), notes=notes)
+    return Quotas(values=values, size=size, source=source or name, notes=notes)
 
 
 # ---------------------------------------------------------------------------
@@ -563,10 +581,16 @@ def _check_duplicates(path: Path, values: list[ValueQuota], cross: list[CrossQuo
 
 
 def load_quotas(path: str | Path, size: int | None = None) -> Quotas:
-    """Read quotas from a CSV or TOML file (chosen by extension)."""
+    """Read quotas from a CSV, TOML or .xlsx file (chosen by extension)."""
+    from .xlsx import is_xlsx, split_sheet
+
     path = Path(path)
-    if not path.exists():
+    if not split_sheet(path)[0].exists():
         raise InputError(f"{path}: quota file not found")
+    if is_xlsx(path):
+        if size is not None:
+            check_count("--size", size, maximum=MAX_PANEL_SIZE)
+        return read_quotas_xlsx(path, size)
     if path.is_dir():
         raise InputError(f"{path}: is a folder, not a quota file")
     if size is not None:
@@ -576,7 +600,7 @@ def load_quotas(path: str | Path, size: int | None = None) -> Quotas:
         return read_quotas_toml(path, size)
     if suffix in (".csv", ".txt", ".tsv"):
         return read_quotas_csv(path, size)
-    raise InputError(f"{path}: unknown quota file type {suffix!r} (use .csv or .toml)")
+    raise InputError(f"{path}: unknown quota file type {suffix!r} (use .csv, .toml or .xlsx)")
 
 
 # ---------------------------------------------------------------------------

@@ -77,6 +77,7 @@ from .publish import (
 from .quotas import Quotas, load_quotas
 from .strata import build_strata
 from .textopts import check_text
+from .xlsx import split_sheet
 
 MARGINAL_TOL = 1e-6
 VERIFIER = "verify.html"
@@ -320,7 +321,7 @@ def _verify(bundle: Path, pool_path: Path, *, quotas_path: Path | None, anchors:
     if not bundle.is_dir():
         raise InputError(f"{bundle}: not a folder (give the public bundle written by "
                          "`sortition draw`)")
-    if not Path(pool_path).exists():
+    if not split_sheet(pool_path)[0].exists():  # book.xlsx#Sheet: the book
         raise InputError(f"{pool_path}: pool file not found")
     result = Verification(bundle, anchors=anchors)
     diff, ok = result.differences.append, result.checked.append
