@@ -102,6 +102,11 @@ def synth(
         "--out", "-o", help="Output file: .parquet or .csv (created 0600: it has contact "
                             "columns).", show_default=False)] = ...,
     force: ForceOpt = False,
+    extended: Annotated[bool, typer.Option(
+        "--extended", help="Add profession (8 Insee groups), habitat (urban / peri-urban / "
+                           "rural) and opinion columns, for pools where nearly everyone is a "
+                           "stratum of their own. Their shares are ILLUSTRATIVE, not census "
+                           "figures; quotas: quotas/occitanie-2020-extended.toml.")] = False,
 ) -> None:
     """Generate a synthetic Occitanie contact pool from the built-in census margins.
 
@@ -115,7 +120,7 @@ def synth(
     try:
         check_pool_target(out_path, force=force)
         with err.status("generating the pool…"):
-            table = synthesize_pool(rows, seed)
+            table = synthesize_pool(rows, seed, extended=extended)
             write_pool(table, out_path, force=force)
     except SortitionError as e:
         _fail(e)
