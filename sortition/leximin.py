@@ -345,6 +345,7 @@ def _walk_solution(found: Walk, target: np.ndarray, stages: int, method: str,
                            dict(details or {}, walk_steps=found.steps,
                                 walk_lp_solves=found.lp_solves,
                                 walk_ip_solves=found.ip_solves,
+                                walk_cpsat_solves=found.repairs,
                                 walk_remainder=found.remainder))
 
 
