@@ -349,7 +349,7 @@ def leximin(system: QuotaSystem, *, time_limit: float | None = None,
                                              deadline=deadline, what="the LEXIMIN decomposition",
                                              stop_at=1.0, log=log)
     except SolverTimeout:
-        raise _timeout(master, n, float(target.min())) from None
+        raise _timeout(master, n, float(target.min()), target) from None
     weights = master.weights()
     if t >= 1 - DECOMP_TOL:
         return _solution(master, weights, target, len(levels), rounds, "relaxation+decomposition",
@@ -372,6 +372,13 @@ def _decompose(system: QuotaSystem, target: np.ndarray, deadline: float | None,
         implied = w @ found.panels.astype(float) / n
         if float((target - implied).max()) <= WALK_GAP:
             return found, None, None  # type: ignore[return-value]
+    if found.stopped == "time limit":
+        partial = None
+        if len(found.panels):
+            partial = _walk_solution(found, target, 0, "face walk, stopped by the time limit")
+        raise SolverTimeout(
+            "time limit reached during the decomposition (face walk, "
+            f"{1 - found.remainder:.6g} of the weight shared out)", float(target.min()), partial)
     if log is not None:
         log(f"face walk stopped ({found.stopped}, weight left {found.remainder:.3g}): "
             "finishing by column generation")
@@ -480,7 +487,7 @@ def nash(system: QuotaSystem, *, time_limit: float | None = None, tol: float = 1
     LP's optimistic value and the true objective agree within `tol` per person.
     """
     deadline = _deadline(time_limit)
-    relaxed = relaxed_leximin(system)
+    relaxed = relaxed_leximin(system, deadline=deadline)
     positive = relaxed > 1e-12
     lp, ms = _relaxation_model(system)
     n = system.counts.astype(float)
@@ -661,20 +668,26 @@ def _exact_nash(system: QuotaSystem, master: Master, pricer: Pricer, deadline: f
                            details)
 
 
-def _timeout(master: Master, n: np.ndarray, upper: float) -> SolverTimeout:
+def _timeout(master: Master, n: np.ndarray, upper: float,
+             target: np.ndarray | None = None) -> SolverTimeout:
     """A timeout that says what was certified: the best lottery so far and the optimum's bound."""
     lower = 0.0
+    partial = None
     if master.columns:
         try:
             master.solve()
             w = master.weights()
             seats = w @ np.array(master.columns, dtype=float) / max(w.sum(), 1e-300)
             lower = float((seats / n).min())
+            if w.sum() > 0:
+                partial = _solution(master, w, target if target is not None
+                                    else np.full(len(n), upper), 0, 0,
+                                    "column generation, stopped by the time limit", {})
         except RuntimeError:
             pass
     return SolverTimeout(
         f"time limit reached: the best lottery found gives everyone at least {lower:.6g}; "
-        f"no lottery can give everyone more than {upper:.6g}", upper)
+        f"no lottery can give everyone more than {upper:.6g}", upper, partial)
 
 
 def _solution(master: Master, weights: np.ndarray, target: np.ndarray, stages: int,
