@@ -995,6 +995,11 @@ def demo(
     = 1_300_000,
     seed: Annotated[int, typer.Option("--seed", "-s", help="Seed of the synthetic pool.")]
     = 2020,
+    extended: Annotated[bool, typer.Option(
+        "--extended", help="Pools where nearly every respondent is a stratum of their own: "
+                           "synth --extended columns and quotas/occitanie-2020-extended.toml "
+                           "(profession and habitat shares ILLUSTRATIVE, not census figures).")]
+    = False,
 ) -> None:
     """Run the built-in Occitanie example end to end.
 
@@ -1010,7 +1015,7 @@ def demo(
 
     try:
         with err.status("starting…") as status:
-            result = run_demo(out_dir, rows=rows, seed=seed,
+            result = run_demo(out_dir, rows=rows, seed=seed, extended=extended,
                               progress=lambda msg: status.update(msg) or err.print(f"· {msg}"))
     except SortitionError as e:
         _fail(e)
