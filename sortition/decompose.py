@@ -39,7 +39,6 @@ from .panels import QuotaSystem
 
 TIGHT = 1e-7  # a bound within this many seats of the current point is treated as tight
 ENUMERATE = 12  # round at most this many fractional seats by enumerating all roundings
-OBJECTIVE_STEP = 1e-5  # an objective coefficient is updated when it moves by more than this
 NEIGHBOURHOOD = 64  # integral seats CP-SAT may also change when it rounds an LP vertex
 REMAINDER = 1e-10  # stop when the weight left to share is below this
 PRECISION = 1e-8  # stuck with less weight than this left: floating point precision is reached
@@ -85,7 +84,6 @@ class _FaceModel:
         self.ghi = system.hi.astype(float).copy()
         self.solves = 0
         self.repairs = 0
-        self.obj = np.full(len(lower), np.inf)  # objective coefficients as GLOP has them
 
     def set_bounds(self, lb: np.ndarray, ub: np.ndarray) -> None:
         for i in np.flatnonzero((lb != self.lb) | (ub != self.ub)).tolist():
@@ -102,17 +100,10 @@ class _FaceModel:
         self.lb[i] = self.ub[i] = value
 
     def set_objective(self, objective: np.ndarray) -> None:
-        """Maximise objective·x (coefficients of fixed seats are left as they are).
-
-        Only coefficients that moved by more than OBJECTIVE_STEP are passed to GLOP: when
-        strata ≈ people most seats move very little per step, and one Python call per seat
-        per step was a fifth of the walk's time at 20 000 strata.
-        """
+        """Maximise objective·x (coefficients of fixed seats are left as they are)."""
         obj = self.lp.Objective()
-        moved = (self.lb < self.ub) & (np.abs(objective - self.obj) > OBJECTIVE_STEP)
-        for i in np.flatnonzero(moved).tolist():
+        for i in np.flatnonzero(self.lb < self.ub).tolist():
             obj.SetCoefficient(self.x[i], float(objective[i]))
-        self.obj = np.where(moved, objective, self.obj)
         obj.SetMaximization()
 
     def solve(self) -> np.ndarray | None:
@@ -230,9 +221,7 @@ def walk(system: QuotaSystem, target_seats: np.ndarray, *, deadline: float | Non
     upper = np.clip(upper, 0, system.counts)
     face = _FaceModel(system, lower, upper)
     ip: _FaceIP | None = None
-    # Ties between equally near panels are broken by a fixed, seeded perturbation (fixed, so
-    # that a coefficient changes only when the point moves).
-    noise = 1e-3 * np.random.default_rng(seed).standard_normal(system.n_strata)
+    rng = np.random.default_rng(seed)
     lo, hi = system.lo.astype(float), system.hi.astype(float)
     cur = np.clip(target_seats.astype(float), lower, upper)
     rest = 1.0
@@ -265,7 +254,7 @@ def walk(system: QuotaSystem, target_seats: np.ndarray, *, deadline: float | Non
         glo = np.where(g_hi, hi, lo)
         ghi = np.where(g_lo, lo, hi)
         # Prefer the panel nearest the current point (long steps); the noise breaks ties.
-        objective = (cur - np.floor(cur) - 0.5) + noise
+        objective = (cur - np.floor(cur) - 0.5) + 1e-3 * rng.standard_normal(len(cur))
         face.set_bounds(flb, fub)
         face.set_groups(glo, ghi)
         v = _face_panel(face, objective, member, glo, ghi, size)
