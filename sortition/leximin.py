@@ -389,7 +389,15 @@ def _decompose(system: QuotaSystem, target: np.ndarray, deadline: float | None,
     for x in found.panels:
         master.add(x)
     if not master.columns:
-        first = pricer.best(np.where(zero, 0.0, 1.0 / np.maximum(target * n, 1e-9)))
+        y = np.where(zero, 0.0, 1.0 / np.maximum(target * n, 1e-9))
+        try:
+            first = pricer.best(y)
+        except InfeasibleError:
+            first = None
+        if first is None or first.panel is None:
+            # Maximin's relaxed point is one optimum among many: a stratum it leaves empty may
+            # still be needed by every panel. Any panel seeds the master.
+            first = Pricer(system).best(y)
         if first.panel is None:
             raise InfeasibleError("no panel satisfies the quotas")
         master.add(first.panel)
