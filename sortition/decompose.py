@@ -39,6 +39,7 @@ from .panels import QuotaSystem
 
 TIGHT = 1e-7  # a bound within this many seats of the current point is treated as tight
 ENUMERATE = 12  # round at most this many fractional seats by enumerating all roundings
+SMALL_FACE = 400  # faces with fewer free seats than this are searched by the dive alone
 NEIGHBOURHOOD = 64  # integral seats CP-SAT may also change when it rounds an LP vertex
 REMAINDER = 1e-10  # stop when the weight left to share is below this
 PRECISION = 1e-8  # stuck with less weight than this left: floating point precision is reached
@@ -313,8 +314,12 @@ def _face_panel(face: _FaceModel, objective: np.ndarray, member: np.ndarray, glo
                 if x is not None:
                     return x
             # One CP-SAT call on a neighbourhood of the vertex usually ends the search: about
-            # one LP per panel instead of one per fractional seat.
-            for extra in (NEIGHBOURHOOD, 4 * NEIGHBOURHOOD):
+            # one LP per panel instead of one per fractional seat. On a small face the LPs of
+            # the dive are cheaper than building a CP-SAT model (measured: 200-row pool, 148
+            # strata, 0.2 s by the dive, 0.35 s by CP-SAT); the choice is by size, never by
+            # time, so the lottery stays deterministic.
+            small = int((face.lb < face.ub).sum()) < SMALL_FACE
+            for extra in () if small else (NEIGHBOURHOOD, 4 * NEIGHBOURHOOD):
                 face.repairs += 1
                 x = _repair(v, frac, objective, member, face.lb, face.ub, glo, ghi, size, extra)
                 if x is not None:
