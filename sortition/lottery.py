@@ -91,8 +91,19 @@ def _sorted(panels: np.ndarray, weights: np.ndarray) -> tuple[np.ndarray, np.nda
 
 
 def verify_panels(system: QuotaSystem, panels: np.ndarray) -> list[int]:
-    """Indices of panels that break a quota, the panel size or a stratum's count."""
-    return [j for j in range(len(panels)) if not system.satisfied(panels[j])]
+    """Indices of panels that break a quota, the panel size or a stratum's count.
+
+    Vectorised (one product with the membership matrix): checking 700 panels one by one over
+    20 000 strata took most of a second, spent after a time limit had already struck.
+    """
+    x = np.asarray(panels)
+    if x.ndim != 2 or x.shape[1] != system.n_strata:
+        return [j for j in range(len(x)) if not system.satisfied(x[j])]
+    x = x.astype(np.int64)
+    sums = x @ system.membership().T
+    ok = (((x >= 0) & (x <= system.counts)).all(axis=1) & (x.sum(axis=1) == system.size)
+          & ((sums >= system.lo) & (sums <= system.hi)).all(axis=1))
+    return np.flatnonzero(~ok).tolist()
 
 
 def compute_lottery(strata: Strata, quotas: Quotas, size: int, algorithm: str = "leximin", *,
