@@ -277,7 +277,7 @@ def _child_prepare(a: argparse.Namespace, emit: _Emitter) -> None:
              generation=f"{chunks} chunks of up to {a.chunk_rows:,} rows (seeds {a.seed}.."
                         f"{a.seed + chunks - 1}), ids renumbered")
     else:
-        table = synthesize_pool(a.rows, a.seed)
+        table = synthesize_pool(a.rows, a.seed, extended=a.extended)
         t1 = time.perf_counter()
         write_pool(table, out, force=True)
         emit("generate", generate_seconds=t1 - t0, write_pool_seconds=time.perf_counter() - t1,
@@ -529,6 +529,8 @@ def _child_main(argv: list[str]) -> int:
     parser.add_argument("--seed", type=int)
     parser.add_argument("--out")
     parser.add_argument("--chunk-rows", type=int, default=0)
+    parser.add_argument("--extended", action="store_true",
+                        help="prepare: synth --extended (profession, habitat, opinion)")
     parser.add_argument("--check-limit", type=float, default=120.0)
     parser.add_argument("--algorithm", default="leximin")
     parser.add_argument("--time-limit", type=float)

@@ -64,7 +64,10 @@ CASES: dict[str, tuple[str, str | int, int, int]] = {
     "occitanie-500": ("synthetic", 500, PANEL_SIZE, 3),
     "occitanie-2000": ("synthetic", 2000, PANEL_SIZE, 3),
     "occitanie-20000": ("synthetic", 20000, PANEL_SIZE, 2),
+    # many strata (issue 11): synth --extended, 7 features, 1 434 strata for 2 000 people
+    "extended-2000": ("extended", 2000, PANEL_SIZE, 2),
 }
+EXTENDED_QUOTAS = "quotas/occitanie-2020-extended.toml"
 
 console = Console(width=None if sys.stdout.isatty() else 160)
 
@@ -82,11 +85,18 @@ def _occitanie_quotas() -> Path:
     return occitanie_quotas()
 
 
-def _prepare(rows: int, seed: int, work: Path) -> dict:
-    path = work / f"occitanie-{rows}-seed{seed}.parquet"
+def _quotas(kind: str) -> Path:
+    from sortition.resources import builtin_path
+
+    return builtin_path(EXTENDED_QUOTAS) if kind == "extended" else _occitanie_quotas()
+
+
+def _prepare(rows: int, seed: int, work: Path, kind: str = "synthetic") -> dict:
+    path = work / f"{kind}-{rows}-seed{seed}.parquet"
     res = run_child("prepare", ["--rows", str(rows), "--seed", str(seed), "--out", str(path),
-                                "--quotas", str(_occitanie_quotas()), "--size", str(PANEL_SIZE),
-                                "--check-limit", "60"],
+                                "--quotas", str(_quotas(kind)), "--size", str(PANEL_SIZE),
+                                "--check-limit", "60"]
+                    + (["--extended"] if kind == "extended" else []),
                     work_dir=work, name=f"prepare-{rows}-{seed}", solve_limit=None,
                     before_solve_limit=300.0)
     return {"path": path, **res.data}
@@ -111,11 +121,11 @@ def _instance(name: str, baseline: dict | None, update: bool, paper_dir: Path,
     else:
         seeds = list(range(1, MAX_SEEDS + 1))
     for seed in seeds:
-        info = _prepare(rows, seed, work)
+        info = _prepare(rows, seed, work, kind)
         if info.get("status") != "ok":
             return Path(), Path(), size, seed, f"pool generation failed: {info.get('note')}"
         if info.get("feasible"):
-            return info["path"], _occitanie_quotas(), size, seed, None
+            return info["path"], _quotas(kind), size, seed, None
     return Path(), Path(), size, None, (f"seed {seeds[0]} no longer gives feasible quotas"
                                         if not update else f"no feasible seed in 1..{MAX_SEEDS}")
 

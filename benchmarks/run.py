@@ -38,6 +38,15 @@ from benchlib import (  # noqa: E402
 )
 
 DEFAULT_SIZES = "500,1000,2000,5000,20000,1300000,13000000"
+# The "many strata" family (issue 11): synth --extended pools, nearly one stratum per person.
+# rows: (quota file, panel size); 7 features up to 2 000 rows, 8 (with opinion) above.
+MANY_STRATA = {
+    600: ("quotas/occitanie-2020-extended.toml", 100),
+    2000: ("quotas/occitanie-2020-extended.toml", 100),
+    12000: ("quotas/occitanie-2020-extended-opinion.toml", 150),
+    50000: ("quotas/occitanie-2020-extended-opinion.toml", 150),
+}
+DEFAULT_MANY_STRATA = "600,2000,12000,50000"
 # Flanigan et al. 2021, LEXIMIN with Gurobi 9.0.3 (data/peers/flanigan2021/README.md)
 PAPER_RESULTS = {
     "example_small_20": {"min_probability": 0.100, "seconds": 2.7},
@@ -77,12 +86,16 @@ def _quotas_path() -> Path:
 
 
 def ensure_pool(rows: int, pools_dir: Path, logs: Path, *, max_seeds: int,
-                chunked_above: int, check_limit: float) -> dict:
+                chunked_above: int, check_limit: float, extended: bool = False) -> dict:
     """The first feasible seed's pool for `rows` (generated once, then reused)."""
-    quotas = _quotas_path()
+    from sortition.resources import builtin_path
+
+    quotas = builtin_path(MANY_STRATA[rows][0]) if extended else _quotas_path()
+    size = MANY_STRATA[rows][1] if extended else PANEL_SIZE
+    prefix = "extended" if extended else "occitanie"
     tried = []
     for seed in range(1, max_seeds + 1):
-        path = pools_dir / f"occitanie-{rows}-seed{seed}.parquet"
+        path = pools_dir / f"{prefix}-{rows}-seed{seed}.parquet"
         sidecar = path.with_suffix(".json")
         info = None
         if sidecar.exists():
@@ -92,7 +105,8 @@ def ensure_pool(rows: int, pools_dir: Path, logs: Path, *, max_seeds: int,
         if info is None:
             console.print(f"[dim]generating {rows:,} rows, seed {seed}…[/dim]")
             chunk = CHUNK_ROWS if rows > chunked_above else 0
-            info = _prepare(rows, seed, path, quotas, logs, chunk, check_limit)
+            info = _prepare(rows, seed, path, quotas, logs, chunk, check_limit, size,
+                            extended)
             if info.get("status") != "ok" and not chunk and rows > CHUNK_ROWS:
                 # Direct generation failed (memory?): concatenate different-seed chunks.
                 console.print(f"[yellow]direct generation of {rows:,} rows failed "
@@ -113,11 +127,12 @@ def ensure_pool(rows: int, pools_dir: Path, logs: Path, *, max_seeds: int,
 
 
 def _prepare(rows: int, seed: int, path: Path, quotas: Path, logs: Path, chunk: int,
-             check_limit: float) -> dict:
+             check_limit: float, size: int = PANEL_SIZE, extended: bool = False) -> dict:
     res = run_child("prepare", ["--rows", str(rows), "--seed", str(seed), "--out", str(path),
-                                "--quotas", str(quotas), "--size", str(PANEL_SIZE),
-                                "--chunk-rows", str(chunk), "--check-limit", str(check_limit)],
-                    work_dir=logs, name=f"prepare-{rows}-seed{seed}", solve_limit=None,
+                                "--quotas", str(quotas), "--size", str(size),
+                                "--chunk-rows", str(chunk), "--check-limit", str(check_limit)]
+                    + (["--extended"] if extended else []),
+                    work_dir=logs, name=f"prepare-{path.stem}", solve_limit=None,
                     before_solve_limit=4 * 3600.0)
     info = {"rows": rows, "seed": seed, "path": str(path), **res.data}
     info["generation_peak_rss_mib"] = info.pop("peak_rss_mib", None)
@@ -283,6 +298,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--chunked-above", type=int, default=10**12,
                     help="generate pools above this many rows in chunks of "
                          f"{CHUNK_ROWS:,} (default: only if direct generation fails)")
+    ap.add_argument("--many-strata", default="",
+                    help="also the many-strata family (synth --extended pools), sizes among "
+                         f"{DEFAULT_MANY_STRATA} (e.g. --many-strata {DEFAULT_MANY_STRATA}); "
+                         "--sizes '' runs it alone")
     ap.add_argument("--check-limit", type=float, default=120.0,
                     help="time limit of each feasibility check during the seed search")
     a = ap.parse_args(argv)
@@ -366,6 +385,32 @@ def main(argv: list[str] | None = None) -> int:
         _line(r)
         save()
         peer_runs(instance, pool, _quotas_path(), PANEL_SIZE, rows, {"seed": info["seed"]})
+
+    for rows in [int(x) for x in a.many_strata.split(",") if x.strip()]:
+        if rows not in MANY_STRATA:
+            console.print(f"[red]--many-strata {rows}: not one of {DEFAULT_MANY_STRATA}[/red]")
+            continue
+        info = ensure_pool(rows, a.pools_dir, logs, max_seeds=a.max_seeds,
+                           chunked_above=a.chunked_above, check_limit=a.check_limit,
+                           extended=True)
+        pools.append(info)
+        instance = f"extended-{rows}"
+        if info.get("seed") is None or info.get("status") == "error":
+            runs.append({"instance": instance, "tool": "sortition", "algorithm": a.algorithm,
+                         "rows": rows, "status": "error", "note": info.get("note")})
+            save()
+            continue
+        from sortition.resources import builtin_path
+
+        quotas, size = builtin_path(MANY_STRATA[rows][0]), MANY_STRATA[rows][1]
+        pool = Path(info["path"])
+        console.print(f"[dim]{instance} (seed {info['seed']}): sortition {a.algorithm}…[/dim]")
+        r = run_ours(instance, pool, quotas, size, a.algorithm, a.time_limit, logs, probs_dir)
+        r["seed"] = info["seed"]
+        runs.append(r)
+        _line(r)
+        save()
+        peer_runs(instance, pool, quotas, size, rows, {"seed": info["seed"]})
 
     if not a.no_paper:
         for name, size in PAPER_INSTANCES.items():

@@ -158,7 +158,8 @@ def lottery_pool(pool_path: Path, quotas_path: Path, quotas: Quotas, id_column: 
 def run_lottery(inputs: Inputs, algorithm: str, *, panels: int | None = None,
                 time_limit: float | None = None,
                 log: Callable[[str], None] | None = None,
-                computed: Lottery | None = None) -> PublishedLottery:
+                computed: Lottery | None = None,
+                accept_gap: float | None = None) -> PublishedLottery:
     """Compute the lottery (and round it to `panels` tickets for a transparent lottery).
 
     `computed`: a lottery already computed for these inputs, to publish instead.
@@ -172,7 +173,8 @@ def run_lottery(inputs: Inputs, algorithm: str, *, panels: int | None = None,
         raise InputError(problem)
     t = time.perf_counter()
     lottery = computed if computed is not None else compute_lottery(
-        inputs.strata, inputs.quotas, inputs.size, algorithm, time_limit=time_limit, log=log)
+        inputs.strata, inputs.quotas, inputs.size, algorithm, time_limit=time_limit, log=log,
+        accept_gap=accept_gap)
     published = publish(lottery, pool_sha256=inputs.fingerprint.sha256,
                         quotas_sha256=inputs.quotas_sha256, id_column=inputs.pool.id_column)
     published.household_seed = inputs.household_seed
@@ -355,7 +357,8 @@ def run_draw(inputs: Inputs, *, seed: str, out_dir: Path, algorithm: str | None,
              legacy_runs: int = 1000, computed: Lottery | None = None,
              legacy_estimate: np.ndarray | None = None,
              replacements: int | None = None,
-             replacements_out: Path | None = None) -> DrawResult:
+             replacements_out: Path | None = None,
+             accept_gap: float | None = None) -> DrawResult:
     """Compute or reuse the lottery, draw with the seed, and write the public bundle (and,
     with `replacements`, the lists to `replacements_out`: see `lists_path`)."""
     seed_b = _seed(seed)
@@ -371,7 +374,8 @@ def run_draw(inputs: Inputs, *, seed: str, out_dir: Path, algorithm: str | None,
         attach_tickets(published, inputs.all_members())
     else:
         published = run_lottery(inputs, algorithm or "leximin", panels=panels,
-                                time_limit=time_limit, log=log, computed=computed)
+                                time_limit=time_limit, log=log, computed=computed,
+                                accept_gap=accept_gap)
         lottery_bytes = published.to_bytes()
     lottery_hash = hashlib.sha256(lottery_bytes).hexdigest()
     t = time.perf_counter()

@@ -119,6 +119,11 @@ def synth(
         "--out", "-o", help="Output file: .parquet or .csv (created 0600: it has contact "
                             "columns).", show_default=False)] = ...,
     force: ForceOpt = False,
+    extended: Annotated[bool, typer.Option(
+        "--extended", help="Add profession (8 Insee groups), habitat (urban / peri-urban / "
+                           "rural) and opinion columns, for pools where nearly everyone is a "
+                           "stratum of their own. Their shares are ILLUSTRATIVE, not census "
+                           "figures; quotas: quotas/occitanie-2020-extended.toml.")] = False,
 ) -> None:
     """Generate a synthetic Occitanie contact pool from the built-in census margins.
 
@@ -132,7 +137,7 @@ def synth(
     try:
         check_pool_target(out_path, force=force)
         with err.status("generating the pool…"):
-            table = synthesize_pool(rows, seed)
+            table = synthesize_pool(rows, seed, extended=extended)
             write_pool(table, out_path, force=force)
     except SortitionError as e:
         _fail(e)
@@ -286,7 +291,9 @@ def probabilities(
                              "seats, probability).", show_default=False)] = None,
     time_limit: Annotated[float | None, typer.Option(
         "--time-limit", help="Stop after this many seconds (exit 1), reporting the best "
-                             "certified bound.", show_default=False)] = None,
+                             "lottery found and the certified bound (with --json: an object "
+                             "with status \"time_limit\").", show_default=False)] = None,
+    accept_gap: AcceptGapOpt = None,
     seed: Annotated[int, typer.Option("--seed", help="Seed of the legacy runs.")] = 0,
     runs: Annotated[int, typer.Option("--runs", help="Number of legacy runs.")] = 1000,
     household_column: HouseholdOpt = None,
@@ -311,6 +318,7 @@ def probabilities(
             raise InputError(f"--algorithm {algorithm}: unknown (choose "
                              f"{', '.join(ALGORITHMS)})")
         check_options(runs=runs, time_limit=time_limit)
+        check_gap(accept_gap)
         given = [pool_path, quotas_path]
         check_csv_output(out_path, inputs=given, force=force)
         if strata_out is not None:
@@ -320,7 +328,7 @@ def probabilities(
                                             household_column, household_seed)
         with err.status(f"{algorithm}: {len(strata):,} strata…") as status:
             result = compute_probabilities(strata, q, q.size, algorithm, time_limit=time_limit,
-                                           seed=seed, runs=runs,
+                                           accept_gap=accept_gap, seed=seed, runs=runs,
                                            log=lambda msg: status.update(_shown(msg)))
         from .households import for_everyone
 
@@ -329,8 +337,7 @@ def probabilities(
         if strata_out is not None:
             write_strata_probabilities(result, strata_out, inputs=given, force=force)
     except SolverTimeout as e:
-        err.print(f"[red]stopped:[/red] {_shown(e.problems[0])}", highlight=False, soft_wrap=True)
-        raise typer.Exit(1) from None
+        _stopped(e, as_json=as_json, people=len(pool), seconds=time.perf_counter() - start)
     except SortitionError as e:
         _fail(e)
     _notes(pool.notes)
@@ -358,8 +365,50 @@ HouseholdSeedOpt = Annotated[str | None, typer.Option(
                              "each household's representative (see docs/draw-spec.md).",
     show_default=False)]
 TimeLimitOpt = Annotated[float | None, typer.Option(
-    "--time-limit", help="Stop the lottery computation after this many seconds (exit 1).",
-    show_default=False)]
+    "--time-limit", help="Stop the lottery computation after this many seconds (exit 1, the "
+                         "best lottery found and the certified bound printed, nothing "
+                         "published).", show_default=False)]
+AcceptGapOpt = Annotated[float | None, typer.Option(
+    "--accept-gap", help="With --time-limit: accept (exit 0, publish) the best lottery found "
+                         "at the limit when its certified gap is at most this probability; "
+                         "the gap is recorded.", show_default=False)]
+
+
+def check_gap(accept_gap: float | None) -> None:
+    from .lottery import check_gap as check
+
+    check(accept_gap)
+
+
+def _stopped(e: SolverTimeout, *, as_json: bool = False, people: int | None = None,
+             seconds: float = 0.0, what: str = "nothing written") -> None:
+    """At the time limit: the best lottery found and the certified bound on stdout; exit 1."""
+    from .lottery import probability_summary
+
+    summary: dict = {"status": "time_limit", "message": e.problems[0],
+                     "certified_upper_bound": e.bound}
+    if e.result is not None:
+        summary.update(probability_summary(e.result, people or 0, seconds))
+        summary["status"] = "time_limit"
+    elif e.lottery is not None:
+        p = e.lottery.stratum_probabilities()
+        summary.update({"panels": len(e.lottery.panels), "gap": e.lottery.gap,
+                        "min_probability": float(p.min()), "seconds": round(seconds, 3)})
+    else:
+        summary.update({"panels": None, "gap": None, "seconds": round(seconds, 3)})
+    if as_json:
+        print(json_text(summary))
+    else:
+        err.print(f"[red]stopped:[/red] {_shown(e.problems[0])}", highlight=False,
+                  soft_wrap=True)
+        if summary["panels"] is not None:
+            out.print(f"best lottery found: {summary['panels']:,} panels, smallest probability "
+                      f"{summary['min_probability']:.6g}, certified gap {summary['gap']:.3g} "
+                      f"(bound {e.bound if e.bound is None else f'{e.bound:.6g}'}); {what} "
+                      "(--accept-gap G accepts a gap up to G)", highlight=False)
+        else:
+            out.print(f"no lottery found yet; {what}", highlight=False)
+    raise typer.Exit(1)
 
 
 @app.command("public-pool")
@@ -430,6 +479,7 @@ def lottery(
     id_column: IdColumnOpt = None,
     encoding: EncodingOpt = "utf-8",
     time_limit: TimeLimitOpt = None,
+    accept_gap: AcceptGapOpt = None,
     household_column: HouseholdOpt = None,
     household_seed: HouseholdSeedOpt = None,
     id_is_public: IdPublicOpt = False,
@@ -451,6 +501,7 @@ def lottery(
 
     try:
         check_options(panels=panels, time_limit=time_limit)
+        check_gap(accept_gap)
         given = draw_inputs(pool_path, quotas_path)
         target = check_lottery_target(out_dir, inputs=given)
         inputs = _inputs(pool_path, quotas_path, size, id_column, encoding, household_column,
@@ -458,12 +509,11 @@ def lottery(
         with err.status(f"{algorithm or 'leximin'} lottery over {len(inputs.strata):,} "
                         "strata…") as status:
             published = run_lottery(inputs, algorithm or "leximin", panels=panels,
-                                    time_limit=time_limit,
+                                    time_limit=time_limit, accept_gap=accept_gap,
                                     log=lambda msg: status.update(_shown(msg)))
         digest = write_lottery(out_dir, published, inputs=given)
     except SolverTimeout as e:
-        err.print(f"[red]stopped:[/red] {_shown(e.problems[0])}", highlight=False, soft_wrap=True)
-        raise typer.Exit(1) from None
+        _stopped(e, what="nothing published")
     except SortitionError as e:
         _fail(e)
     kind = (f"transparent, {published.n_tickets or 0:,} equally likely panels"
@@ -507,6 +557,7 @@ def draw(
     id_is_public: IdPublicOpt = False,
     encoding: EncodingOpt = "utf-8",
     time_limit: TimeLimitOpt = None,
+    accept_gap: AcceptGapOpt = None,
     household_column: HouseholdOpt = None,
     household_seed: HouseholdSeedOpt = None,
     replacements: Annotated[int | None, typer.Option(
@@ -534,6 +585,7 @@ def draw(
     try:
         check_options(seed=seed, panels=panels, replacements=replacements,
                       time_limit=time_limit, title=title)
+        check_gap(accept_gap)
         check_draw_outputs(out_dir, private_out, force=force,
                            inputs=draw_inputs(pool_path, quotas_path, lottery_dir),
                            lists_out=lists_path(out_dir, replacements, replacements_out))
@@ -544,10 +596,10 @@ def draw(
                               panels=panels, lottery_dir=lottery_dir, ticket=ticket,
                               private_out=private_out, force=force, time_limit=time_limit,
                               title=title, log=lambda msg: status.update(_shown(msg)),
-                              replacements=replacements, replacements_out=replacements_out)
+                              replacements=replacements, replacements_out=replacements_out,
+                              accept_gap=accept_gap)
     except SolverTimeout as e:
-        err.print(f"[red]stopped:[/red] {_shown(e.problems[0])}", highlight=False, soft_wrap=True)
-        raise typer.Exit(1) from None
+        _stopped(e, what="nothing published")
     except SortitionError as e:
         _fail(e)
     from .display import draw_summary
@@ -689,7 +741,7 @@ def verifier(
         digest = write_page(out_path, force=force)
     except SortitionError as e:
         _fail(e)
-    out.print(f"wrote {escape(str(out_path))}")
+    out.print(f"wrote {_shown(out_path)}")
     out.print(f"SHA-256: [bold]{digest}[/bold]", highlight=False)
 
 
@@ -791,7 +843,7 @@ def replace(
             out.print("no new lottery is needed: the replacement lists cover every seat. Draw "
                       "with --seed (no --lottery).", highlight=False)
         else:
-            out.print(f"wrote {escape(str(prepared.lottery_path))} (leximin over the people "
+            out.print(f"wrote {_shown(prepared.lottery_path)} (leximin over the people "
                       f"still available, {prepared.plan.open_seats} open seat(s))",
                       highlight=False)
             out.print(f"new lottery hash (SHA-256, publish it before the seed): "
@@ -1007,6 +1059,11 @@ def demo(
     = 1_300_000,
     seed: Annotated[int, typer.Option("--seed", "-s", help="Seed of the synthetic pool.")]
     = 2020,
+    extended: Annotated[bool, typer.Option(
+        "--extended", help="Pools where nearly every respondent is a stratum of their own: "
+                           "synth --extended columns and quotas/occitanie-2020-extended.toml "
+                           "(profession and habitat shares ILLUSTRATIVE, not census figures).")]
+    = False,
 ) -> None:
     """Run the built-in Occitanie example end to end.
 
@@ -1022,7 +1079,7 @@ def demo(
 
     try:
         with err.status("starting…") as status:
-            result = run_demo(out_dir, rows=rows, seed=seed,
+            result = run_demo(out_dir, rows=rows, seed=seed, extended=extended,
                               progress=lambda msg: status.update(msg) or err.print(f"· {msg}"))
     except SortitionError as e:
         _fail(e)

@@ -14,12 +14,16 @@ needs neither in the usual case:
 
 Panels are searched in the unit box around m (⌊m_s⌋ ≤ x_s ≤ ⌈m_s⌉), which keeps them close to the
 current point, so steps are long and the weight left decays geometrically: a few hundred panels
-for a thousand strata. A panel on the face is found by GLOP (a vertex of the face, reused warm
-from step to step), then by rounding its few fractional seats (best feasible rounding by
-enumeration, after fixing the nearly integral ones one by one); SCIP is called only when rounding
-fails. The walk stops when the weight left is negligible. When it gets stuck (the point left is
-not a lottery of integer panels inside the box) the caller finishes by column generation from
-the panels found.
+for a thousand strata. A panel on the face is found in about one LP solve: GLOP's dual simplex
+gives a vertex of the face (warm from the previous step: every seat is boxed, so the old basis
+is made dual feasible by bound flips), then its few fractional seats are rounded, by enumeration
+when there are at most ENUMERATE of them, else by one CP-SAT call on a neighbourhood (the
+fractional seats plus the NEIGHBOURHOOD integral seats the objective cares least about; first
+feasible rounding). Only when that fails does the search dive (fix a seat, re-solve), and
+SCIP is called only when the dive fails. This matters when strata ≈ people: a vertex then has
+dozens of fractional seats, and a dive costs one LP per seat. The walk stops when the weight
+left is negligible. When it gets stuck (the point left is not a lottery of integer panels inside
+the box) the caller finishes by column generation from the panels found.
 """
 
 from __future__ import annotations
@@ -29,11 +33,14 @@ from dataclasses import dataclass
 
 import numpy as np
 from ortools.linear_solver import linear_solver_pb2, pywraplp
+from ortools.sat.python import cp_model
 
 from .panels import QuotaSystem
 
 TIGHT = 1e-7  # a bound within this many seats of the current point is treated as tight
 ENUMERATE = 12  # round at most this many fractional seats by enumerating all roundings
+SMALL_FACE = 400  # faces with fewer free seats than this are searched by the dive alone
+NEIGHBOURHOOD = 64  # integral seats CP-SAT may also change when it rounds an LP vertex
 REMAINDER = 1e-10  # stop when the weight left to share is below this
 PRECISION = 1e-8  # stuck with less weight than this left: floating point precision is reached
 
@@ -49,6 +56,7 @@ class Walk:
     lp_solves: int
     ip_solves: int
     stopped: str  # why the walk ended: "complete" when the remainder is negligible
+    repairs: int = 0  # CP-SAT roundings of LP vertices
 
 
 class _FaceModel:
@@ -57,7 +65,11 @@ class _FaceModel:
     def __init__(self, system: QuotaSystem, lower: np.ndarray, upper: np.ndarray) -> None:
         self.lp = pywraplp.Solver.CreateSolver("GLOP")
         # Without presolve GLOP keeps its basis when only bounds and objective change.
-        self.lp.SetSolverSpecificParametersAsString("use_preprocessing: false")
+        # Dual simplex: every seat is boxed, so after the objective changes the old basis is made
+        # dual feasible by bound flips and re-solved in a few pivots (measured: 2-3x faster
+        # than the primal simplex here). The matrix is 0/1: no scaling needed.
+        self.lp.SetSolverSpecificParametersAsString(
+            "use_preprocessing: false use_dual_simplex: true use_scaling: false")
         self.x = [self.lp.NumVar(float(lo), float(hi), "")
                   for lo, hi in zip(lower.tolist(), upper.tolist(), strict=True)]
         self.lp.Add(self.lp.Sum(self.x) == system.size)
@@ -72,6 +84,7 @@ class _FaceModel:
         self.glo = system.lo.astype(float).copy()
         self.ghi = system.hi.astype(float).copy()
         self.solves = 0
+        self.repairs = 0
 
     def set_bounds(self, lb: np.ndarray, ub: np.ndarray) -> None:
         for i in np.flatnonzero((lb != self.lb) | (ub != self.ub)).tolist():
@@ -158,6 +171,46 @@ def _best_rounding(v: np.ndarray, frac: np.ndarray, objective: np.ndarray, membe
     return base
 
 
+def _repair(v: np.ndarray, frac: np.ndarray, objective: np.ndarray, member: np.ndarray,
+            lb: np.ndarray, ub: np.ndarray, glo: np.ndarray, ghi: np.ndarray, size: int,
+            extra: int = NEIGHBOURHOOD) -> np.ndarray | None:
+    """Best rounding of v by CP-SAT, freeing its fractional seats and a few integral ones.
+
+    The integral seats freed are the free ones the objective cares least about (the current
+    point is furthest from their bounds), so a rounding can trade them for fractional ones.
+    """
+    base = np.round(v)
+    free = np.flatnonzero((lb < ub) & (np.abs(v - base) <= 1e-7))
+    order = np.argsort(np.abs(objective[free]), kind="stable")
+    nb = np.sort(np.concatenate([frac, free[order[:extra]]]))
+    fixed = base.copy()
+    fixed[nb] = 0.0
+    sums = member @ fixed
+    sub = member[:, nb]
+    model = cp_model.CpModel()
+    xs = [model.new_int_var(int(np.floor(lb[i] + 1e-9)), int(np.ceil(ub[i] - 1e-9)), "")
+          for i in nb.tolist()]
+    for g in np.flatnonzero(sub.any(axis=1)).tolist():
+        idx = np.flatnonzero(sub[g]).tolist()
+        model.add_linear_constraint(sum(xs[j] for j in idx),
+                                    int(np.ceil(glo[g] - sums[g] - 1e-9)),
+                                    int(np.floor(ghi[g] - sums[g] + 1e-9)))
+    model.add(sum(xs) == int(round(size - fixed.sum())))
+    weights = np.round(objective[nb] * 1e6).astype(np.int64).tolist()
+    model.maximize(sum(w * x for w, x in zip(weights, xs, strict=True)))
+    solver = cp_model.CpSolver()
+    solver.parameters.num_workers = 1
+    # The first rounding found is good enough (the LP vertex already points the right way);
+    # proving the best one, or presolving so small a model, costs 5-10x more.
+    solver.parameters.stop_after_first_solution = True
+    solver.parameters.cp_model_presolve = False
+    solver.parameters.max_deterministic_time = 1.0
+    if solver.solve(model) not in (cp_model.OPTIMAL, cp_model.FEASIBLE):
+        return None
+    fixed[nb] = [solver.value(x) for x in xs]
+    return fixed
+
+
 def walk(system: QuotaSystem, target_seats: np.ndarray, *, deadline: float | None = None,
          seed: int = 0) -> Walk:
     """Share weight 1 between integer panels whose expected seats are `target_seats`."""
@@ -241,7 +294,7 @@ def walk(system: QuotaSystem, target_seats: np.ndarray, *, deadline: float | Non
             break
     out, w = _merge(panels, weights, system.n_strata)
     return Walk(out, w, max(0.0, 1.0 - float(w.sum())), steps, face.solves,
-                0 if ip is None else ip.solves, stopped)
+                0 if ip is None else ip.solves, stopped, face.repairs)
 
 
 def _face_panel(face: _FaceModel, objective: np.ndarray, member: np.ndarray, glo: np.ndarray,
@@ -258,6 +311,17 @@ def _face_panel(face: _FaceModel, objective: np.ndarray, member: np.ndarray, glo
                 return np.round(v)
             if frac.size <= ENUMERATE:
                 x = _best_rounding(v, frac, objective, member, glo, ghi, size)
+                if x is not None:
+                    return x
+            # One CP-SAT call on a neighbourhood of the vertex usually ends the search: about
+            # one LP per panel instead of one per fractional seat. On a small face the LPs of
+            # the dive are cheaper than building a CP-SAT model (measured: 200-row pool, 148
+            # strata, 0.2 s by the dive, 0.35 s by CP-SAT); the choice is by size, never by
+            # time, so the lottery stays deterministic.
+            small = int((face.lb < face.ub).sum()) < SMALL_FACE
+            for extra in () if small else (NEIGHBOURHOOD, 4 * NEIGHBOURHOOD):
+                face.repairs += 1
+                x = _repair(v, frac, objective, member, face.lb, face.ub, glo, ghi, size, extra)
                 if x is not None:
                     return x
             # Fix the most fractional seat the way the objective prefers (the other way if that

@@ -36,13 +36,14 @@ from .outputs import NEW, OLD, PENDING, bundle_problem, check_folder, write_text
 from .pool import load_pool
 from .quotas import Quotas, load_quotas, write_quotas
 from .replace import ReplaceResult, prepare_replace, run_replace
-from .resources import occitanie_quotas
+from .resources import builtin_path, occitanie_quotas
 from .respondents import RespondentsResult, run_respondents
 from .strata import Strata, build_strata
 from .synth import synthesize_pool, write_pool
 from .verify import Verification, verify_bundle
 
 DEMO_SIZE = 100
+EXTENDED_QUOTAS = "quotas/occitanie-2020-extended.toml"  # demo --extended (illustrative shares)
 LEGACY_RUNS = 1000
 CALLS = 50_000
 REPLACEMENTS = 3
@@ -112,8 +113,14 @@ def simulate_answers(calls: pa.Table, seed: int) -> pa.Table:
 
 
 def run_demo(out_dir: Path, *, rows: int = 1_300_000, seed: int = 2020,
-             progress: Callable[[str], object] | None = None) -> DemoResult:
-    """Replay the recruitment process on a synthetic Occitanie base (see the module docstring)."""
+             progress: Callable[[str], object] | None = None,
+             extended: bool = False) -> DemoResult:
+    """Replay the recruitment process on a synthetic Occitanie base (see the module docstring).
+
+    `extended`: the base has the illustrative profession, habitat and opinion columns, and the
+    quotas are quotas/occitanie-2020-extended.toml (7 features: nearly one stratum per
+    respondent).
+    """
     say = progress or (lambda _msg: None)
     check_count("--rows", rows, maximum=MAX_SYNTH_ROWS)  # before touching the folder
     out_dir = Path(out_dir)
@@ -128,7 +135,7 @@ def run_demo(out_dir: Path, *, rows: int = 1_300_000, seed: int = 2020,
     t = time.perf_counter()
     say(f"synthesising a contact base of {rows:,} Occitanie residents (seed {seed})")
     base_path = out_dir / "base.parquet"
-    write_pool(synthesize_pool(rows, seed), base_path)
+    write_pool(synthesize_pool(rows, seed, extended=extended), base_path)
     timings["synthesise"] = time.perf_counter() - t
 
     t = time.perf_counter()
@@ -154,8 +161,10 @@ def run_demo(out_dir: Path, *, rows: int = 1_300_000, seed: int = 2020,
     timings["respondents"] = time.perf_counter() - t
 
     t = time.perf_counter()
-    say(f"resolving the Occitanie 2020 quotas for a panel of {DEMO_SIZE}")
-    quotas = load_quotas(occitanie_quotas(), DEMO_SIZE)
+    say(f"resolving the Occitanie 2020 quotas{' (extended, illustrative)' if extended else ''} "
+        f"for a panel of {DEMO_SIZE}")
+    quotas = load_quotas(builtin_path(EXTENDED_QUOTAS) if extended else occitanie_quotas(),
+                         DEMO_SIZE)
     quotas_path = out_dir / "quotas.csv"
     write_quotas(quotas, quotas_path)
     pool = load_pool(pool_path, quotas.all_features, quotas=quotas)

@@ -36,6 +36,10 @@ class InfeasibleError(SortitionError):
 class SolverTimeout(InfeasibleError):
     """The time limit ran out before the answer was certified (exit 1)."""
 
-    def __init__(self, message: str, bound: float | None = None) -> None:
+    def __init__(self, message: str, bound: float | None = None,
+                 partial: object | None = None) -> None:
         super().__init__(message)
         self.bound = bound
+        self.partial = partial  # the best lottery found so far (a LotterySolution), if any
+        self.lottery: object | None = None  # the same as a checked Lottery, set by lottery.py
+        self.result: object | None = None  # and as Probabilities, set by compute_probabilities

@@ -82,54 +82,105 @@ def _relaxation_model(system: QuotaSystem) -> tuple[pywraplp.Solver, list]:
 
 def relaxed_leximin(system: QuotaSystem, *, deadline: float | None = None,
                     stages_out: list[float] | None = None) -> np.ndarray:
-    """LEXIMIN per-person probabilities over the LP relaxation (one value per stratum)."""
-    lp, ms = _relaxation_model(system)
+    """LEXIMIN per-person probabilities over the LP relaxation (one value per stratum).
+
+    Seats are written m_i = a_i + b_i z + s_i with s_i ≥ 0: a free stratum has a_i = 0,
+    b_i = n_i (its probability is at least the level z), a fixed one a_i = its level's seats,
+    b_i = 0. The model then has one row per quota group, not one more per stratum, which makes
+    each stage 10-30x faster when strata ≈ people; a stratum is at the level in every optimum
+    when s_i has a nonzero reduced cost (the dual of the row m_i ≥ n_i z it replaces). The
+    upper bounds m_i ≤ n_i of free strata are rows added only when a solution breaks one.
+    """
     n = system.counts.astype(float)
+    S = system.n_strata
+    lp = pywraplp.Solver.CreateSolver("GLOP")
+    inf = lp.infinity()
     z = lp.NumVar(0.0, 1.0, "z")
-    level = []
-    for i, m in enumerate(ms):
-        ct = lp.Constraint(0.0, lp.infinity())
-        ct.SetCoefficient(m, 1.0)
-        ct.SetCoefficient(z, -n[i])
-        level.append(ct)
+    ss = [lp.NumVar(0.0, inf, "") for _ in range(S)]  # capped by lazy rows while free
+    a = np.zeros(S)
+    b = n.copy()
+    member = system.membership()
+    rows = [lp.Constraint(float(system.size), float(system.size))]
+    lows = [float(system.size)]
+    highs = [float(system.size)]
+    groups = [np.arange(S)]
+    for g, lo, hi in zip(system.groups, system.lo.tolist(), system.hi.tolist(), strict=True):
+        rows.append(lp.Constraint(float(lo), float(hi)))
+        lows.append(float(lo))
+        highs.append(float(hi))
+        groups.append(g)
+    for ct, g in zip(rows, groups, strict=True):
+        for i in g.tolist():
+            ct.SetCoefficient(ss[i], 1.0)
+    full = np.vstack([np.ones((1, S), dtype=np.int64), member]).astype(float)
+
+    def update_rows() -> None:
+        ca, cb = full @ a, full @ b
+        for j, ct in enumerate(rows):
+            ct.SetCoefficient(z, float(cb[j]))
+            ct.SetBounds(lows[j] - float(ca[j]), highs[j] - float(ca[j]))
+
+    update_rows()
+    caps: dict[int, object] = {}  # lazy rows b_i z + s_i ≤ n_i − a_i
     lp.Maximize(z)
-    fixed = np.full(system.n_strata, np.nan)
+    fixed = np.full(S, np.nan)
     while np.isnan(fixed).any():
         _check_time(deadline, "the relaxed LEXIMIN")
-        status = lp.Solve()
-        if status != pywraplp.Solver.OPTIMAL and np.isfinite(fixed).any():
-            # GLOP's presolve can call a stage infeasible when a fixed stratum's lower bound
-            # sits a hair below a tight quota: solve again without it.
-            lp.SetSolverSpecificParametersAsString("use_preprocessing: false")
+        while True:
             status = lp.Solve()
-        if status != pywraplp.Solver.OPTIMAL:
-            if stages_out is None or not stages_out:
-                raise InfeasibleError("no panel satisfies the quotas (the LP relaxation is "
-                                      "infeasible)")
-            raise RuntimeError("relaxed LEXIMIN stage became infeasible (numerical trouble)")
-        zv = z.solution_value()
+            if status != pywraplp.Solver.OPTIMAL and np.isfinite(fixed).any():
+                # GLOP's presolve can call a stage infeasible when a fixed stratum's lower bound
+                # sits a hair below a tight quota: solve again without it.
+                lp.SetSolverSpecificParametersAsString("use_preprocessing: false")
+                status = lp.Solve()
+            if status != pywraplp.Solver.OPTIMAL:
+                if stages_out is None or not stages_out:
+                    raise InfeasibleError("no panel satisfies the quotas (the LP relaxation is "
+                                          "infeasible)")
+                raise RuntimeError("relaxed LEXIMIN stage became infeasible (numerical trouble)")
+            zv = z.solution_value()
+            sv = np.array([x.solution_value() for x in ss])
+            over = [i for i in np.flatnonzero(a + b * zv + sv > n + 1e-9).tolist()
+                    if i not in caps]
+            if not over:
+                break
+            for i in over:
+                ct = lp.Constraint(-inf, float(n[i] - a[i]))
+                ct.SetCoefficient(ss[i], 1.0)
+                ct.SetCoefficient(z, float(b[i]))
+                caps[i] = ct
         free = np.flatnonzero(np.isnan(fixed))
-        duals = np.array([abs(level[i].dual_value()) * n[i] for i in free.tolist()])
+        duals = np.array([abs(ss[i].reduced_cost()) * n[i] if sv[i] <= 1e-9 else 0.0
+                          for i in free.tolist()])
         newly = free[duals > DUAL_TOL]
         if newly.size == 0:
-            newly = _tight_by_probing(lp, ms, z, level, free, zv, n)
+            newly = _tight_by_probing(lp, ss, z, free, zv, n)
         if stages_out is not None:
             stages_out.append(zv)
         for i in newly.tolist():
             fixed[i] = zv
-            level[i].SetCoefficient(z, 0.0)
-            level[i].SetLb(max(0.0, zv * n[i] * (1 - 1e-12) - 1e-12))
+            a[i] = max(0.0, zv * n[i] * (1 - 1e-12) - 1e-12)
+            b[i] = 0.0
+            ss[i].SetBounds(0.0, max(0.0, float(n[i] - a[i])))
+            if i in caps:
+                caps[i].SetCoefficient(z, 0.0)
+                caps[i].SetUb(float(n[i] - a[i]))
+        update_rows()
     return fixed
 
 
-def _tight_by_probing(lp, ms, z, level, free, zv, n) -> np.ndarray:
+def _tight_by_probing(lp, ss, z, free, zv, n) -> np.ndarray:
     """Strata that cannot rise above level zv: the slow, sure test when duals say nothing."""
     z.SetLb(zv * (1 - 1e-12))
     tight = []
     for i in free.tolist():
-        lp.Maximize(ms[i])
+        obj = lp.Objective()
+        obj.Clear()
+        obj.SetCoefficient(ss[i], 1.0)
+        obj.SetCoefficient(z, float(n[i]))
+        obj.SetMaximization()
         lp.Solve()
-        if ms[i].solution_value() <= zv * n[i] * (1 + 1e-9) + 1e-12:
+        if ss[i].solution_value() + n[i] * z.solution_value() <= zv * n[i] * (1 + 1e-9) + 1e-12:
             tight.append(i)
     z.SetLb(0.0)
     lp.Maximize(z)
@@ -298,7 +349,7 @@ def leximin(system: QuotaSystem, *, time_limit: float | None = None,
                                              deadline=deadline, what="the LEXIMIN decomposition",
                                              stop_at=1.0, log=log)
     except SolverTimeout:
-        raise _timeout(master, n, float(target.min())) from None
+        raise _timeout(master, n, float(target.min()), target) from None
     weights = master.weights()
     if t >= 1 - DECOMP_TOL:
         return _solution(master, weights, target, len(levels), rounds, "relaxation+decomposition",
@@ -321,6 +372,13 @@ def _decompose(system: QuotaSystem, target: np.ndarray, deadline: float | None,
         implied = w @ found.panels.astype(float) / n
         if float((target - implied).max()) <= WALK_GAP:
             return found, None, None  # type: ignore[return-value]
+    if found.stopped == "time limit":
+        partial = None
+        if len(found.panels):
+            partial = _walk_solution(found, target, 0, "face walk, stopped by the time limit")
+        raise SolverTimeout(
+            "time limit reached during the decomposition (face walk, "
+            f"{1 - found.remainder:.6g} of the weight shared out)", float(target.min()), partial)
     if log is not None:
         log(f"face walk stopped ({found.stopped}, weight left {found.remainder:.3g}): "
             "finishing by column generation")
@@ -331,7 +389,15 @@ def _decompose(system: QuotaSystem, target: np.ndarray, deadline: float | None,
     for x in found.panels:
         master.add(x)
     if not master.columns:
-        first = pricer.best(np.where(zero, 0.0, 1.0 / np.maximum(target * n, 1e-9)))
+        y = np.where(zero, 0.0, 1.0 / np.maximum(target * n, 1e-9))
+        try:
+            first = pricer.best(y)
+        except InfeasibleError:
+            first = None
+        if first is None or first.panel is None:
+            # Maximin's relaxed point is one optimum among many: a stratum it leaves empty may
+            # still be needed by every panel. Any panel seeds the master.
+            first = Pricer(system).best(y)
         if first.panel is None:
             raise InfeasibleError("no panel satisfies the quotas")
         master.add(first.panel)
@@ -345,6 +411,7 @@ def _walk_solution(found: Walk, target: np.ndarray, stages: int, method: str,
                            dict(details or {}, walk_steps=found.steps,
                                 walk_lp_solves=found.lp_solves,
                                 walk_ip_solves=found.ip_solves,
+                                walk_cpsat_solves=found.repairs,
                                 walk_remainder=found.remainder))
 
 
@@ -428,7 +495,7 @@ def nash(system: QuotaSystem, *, time_limit: float | None = None, tol: float = 1
     LP's optimistic value and the true objective agree within `tol` per person.
     """
     deadline = _deadline(time_limit)
-    relaxed = relaxed_leximin(system)
+    relaxed = relaxed_leximin(system, deadline=deadline)
     positive = relaxed > 1e-12
     lp, ms = _relaxation_model(system)
     n = system.counts.astype(float)
@@ -609,20 +676,26 @@ def _exact_nash(system: QuotaSystem, master: Master, pricer: Pricer, deadline: f
                            details)
 
 
-def _timeout(master: Master, n: np.ndarray, upper: float) -> SolverTimeout:
+def _timeout(master: Master, n: np.ndarray, upper: float,
+             target: np.ndarray | None = None) -> SolverTimeout:
     """A timeout that says what was certified: the best lottery so far and the optimum's bound."""
     lower = 0.0
+    partial = None
     if master.columns:
         try:
             master.solve()
             w = master.weights()
             seats = w @ np.array(master.columns, dtype=float) / max(w.sum(), 1e-300)
             lower = float((seats / n).min())
+            if w.sum() > 0:
+                partial = _solution(master, w, target if target is not None
+                                    else np.full(len(n), upper), 0, 0,
+                                    "column generation, stopped by the time limit", {})
         except RuntimeError:
             pass
     return SolverTimeout(
         f"time limit reached: the best lottery found gives everyone at least {lower:.6g}; "
-        f"no lottery can give everyone more than {upper:.6g}", upper)
+        f"no lottery can give everyone more than {upper:.6g}", upper, partial)
 
 
 def _solution(master: Master, weights: np.ndarray, target: np.ndarray, stages: int,

@@ -38,6 +38,16 @@ others of the same department and area, with whom they share a last name and a p
 Names, phone numbers, e-mail and postal addresses are fake (reserved `example.*` domains), only
 there so that the pool looks and weighs like a real contact file.
 
+**Extended pools** (`extended=True`, `sortition synth --extended`) add three columns after
+`diploma`, for pools where nearly every volunteer has a profile of their own: `profession` (the 8
+Insee socio-professional groups, drawn given age band and diploma), `habitat` (urban /
+peri-urban / rural, drawn given `area`) and `opinion` (an attitude question: worry about climate
+change, 5 answers). Their shares (`PROFESSION_BY_AGE`, `HABITAT_GIVEN_AREA`, `OPINION_SHARES`
+and the biases beside them) are **illustrative, not census figures**: plausible orders of
+magnitude typed in here, since `data/occitanie/` holds no such margins. They are drawn from a
+second random stream, so the first columns of an extended pool are those of the plain pool of
+the same seed.
+
 Everything is vectorised: numpy for the draws (`Generator(PCG64(seed))`), pyarrow compute
 kernels for the text columns. The same seed gives the same table and byte-identical files.
 """
@@ -91,6 +101,36 @@ DIPLOMA_AGE_TENDENCY: tuple[tuple[float, ...], ...] = (
     (1.00, 1.25, 0.85, 0.85),
     (1.65, 0.95, 0.60, 0.55),
 )
+
+# --- Extended pools: ILLUSTRATIVE shares, not census figures --------------------------------
+
+PROFESSIONS: tuple[str, ...] = (
+    "farmer", "artisan/trader/business owner", "manager/professional",
+    "intermediate profession", "employee", "manual worker", "retired", "other inactive",
+)  # fmt: skip
+# Rows: AGE_BANDS; columns: PROFESSIONS (the 8 Insee PCS groups). Plausible, not measured.
+PROFESSION_BY_AGE: tuple[tuple[float, ...], ...] = (
+    (0.005, 0.010, 0.030, 0.120, 0.220, 0.140, 0.000, 0.475),
+    (0.010, 0.040, 0.150, 0.220, 0.250, 0.170, 0.000, 0.160),
+    (0.015, 0.070, 0.170, 0.210, 0.230, 0.170, 0.005, 0.130),
+    (0.020, 0.070, 0.140, 0.160, 0.210, 0.150, 0.150, 0.100),
+    (0.003, 0.010, 0.010, 0.010, 0.010, 0.005, 0.900, 0.052),
+)
+# Rows: DIPLOMA_LEVELS; columns: PROFESSIONS. Multipliers: graduates are managers more often.
+PROFESSION_DIPLOMA_TILT: tuple[tuple[float, ...], ...] = (
+    (1.2, 0.9, 0.2, 0.5, 1.0, 1.7, 1.0, 1.3),
+    (1.3, 1.3, 0.4, 0.8, 1.1, 1.5, 1.0, 1.0),
+    (1.0, 1.0, 0.8, 1.2, 1.2, 0.8, 1.0, 1.0),
+    (0.6, 0.8, 2.6, 1.5, 0.8, 0.3, 1.0, 0.9),
+)
+HABITATS: tuple[str, ...] = ("urban", "peri-urban", "rural")
+# Rows: AREAS (urban, rural); columns: HABITATS.
+HABITAT_GIVEN_AREA: tuple[tuple[float, ...], ...] = ((0.60, 0.30, 0.10), (0.10, 0.35, 0.55))
+OPINIONS: tuple[str, ...] = (
+    "very worried", "rather worried", "undecided", "not very worried", "not worried",
+)  # fmt: skip
+OPINION_SHARES: tuple[float, ...] = (0.30, 0.28, 0.14, 0.16, 0.12)  # the worried volunteer more
+EXTENDED_COLUMNS: tuple[str, ...] = ("profession", "habitat", "opinion")
 
 # Share of people living alone / with one other / with two others in the pool.
 HOUSEHOLD_PEOPLE_SHARES: tuple[float, float, float] = (0.70, 0.22, 0.08)
@@ -338,10 +378,13 @@ def synthesize_pool(
     seed: int,
     margins: OccitanieMargins | None = None,
     progress: Callable[[str], None] | None = None,
+    *,
+    extended: bool = False,
 ) -> pa.Table:
     """A synthetic, biased Occitanie contact pool of `rows` adults (see the module docstring).
 
-    The same `rows`, `seed` and margins always give the same table.
+    The same `rows`, `seed` and margins always give the same table. `extended` adds the
+    illustrative `profession`, `habitat` and `opinion` columns.
     """
     check_count("--rows", rows, maximum=MAX_SYNTH_ROWS)
     if isinstance(seed, bool) or not isinstance(seed, int | np.integer) or seed < 0:
@@ -370,23 +413,41 @@ def synthesize_pool(
     labels = list(margins.departments_adults)
     address = _addresses(rng, household, household_department, labels)
 
-    table = pa.table(
-        {
+    columns = {
             "id": _numbered("OC", np.arange(1, n + 1), len(str(n))),
             "gender": _take(GENDERS, gender),
             "age_band": _take(AGE_BANDS, gender_age % len(AGE_BANDS)),
             "department": _take(labels, department),
             "area": _take(AREAS, rural),
             "diploma": _take(DIPLOMA_LEVELS, diploma),
+    }
+    if extended:
+        columns.update(_extended_columns(seed, gender_age % len(AGE_BANDS), diploma, rural))
+    columns.update({
             "household": _numbered("H", household + 1, max(6, len(str(n_households)))),
             "name": name,
             "phone": phone,
             "email": email,
             "address": address,
-        }
-    )
+    })
+    table = pa.table(columns)
     report(f"synthetic pool ready: {n:,} people in {n_households:,} households")
     return table
+
+
+def _extended_columns(seed: int, age: np.ndarray, diploma: np.ndarray, rural: np.ndarray
+                      ) -> dict[str, pa.Array]:
+    """Profession, habitat and opinion, from a second stream so the other columns do not move."""
+    rng = np.random.Generator(np.random.PCG64([int(seed), 1]))
+    by_age = np.array(PROFESSION_BY_AGE, dtype=np.float64)
+    tilt = np.array(PROFESSION_DIPLOMA_TILT, dtype=np.float64)
+    table = _normalise(by_age[:, None, :] * tilt[None, :, :]).reshape(-1, len(PROFESSIONS))
+    profession = _conditional_draw(rng, table, age * len(DIPLOMA_LEVELS) + diploma)
+    habitat = _conditional_draw(rng, np.array(HABITAT_GIVEN_AREA, dtype=np.float64), rural)
+    opinion = _conditional_draw(rng, np.array([OPINION_SHARES], dtype=np.float64),
+                                np.zeros(age.shape[0], dtype=np.int64))
+    return {"profession": _take(PROFESSIONS, profession), "habitat": _take(HABITATS, habitat),
+            "opinion": _take(OPINIONS, opinion)}
 
 
 def write_pool(table: pa.Table, out: Path, *, force: bool = False) -> None:

@@ -1,0 +1,176 @@
+"""Pools where nearly every person is a stratum of their own (issue 11), and --time-limit.
+
+LEXIMIN against brute force on small many-feature instances (strata ≈ people), once as is and
+once with enumeration of roundings switched off, so that every LP vertex of the face walk is
+rounded by the CP-SAT neighbourhood repair. Then the time limit: the best lottery found and the
+certified bound as a JSON object, exit 1 and nothing written; `--accept-gap` accepting it.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, assume, given, settings
+from hypothesis import strategies as st
+from test_lottery import Instance, all_panels, check_leximin
+from typer.testing import CliRunner
+
+import sortition.decompose as decompose
+import sortition.leximin as leximin
+from sortition.cli import app
+from sortition.errors import SolverTimeout
+from sortition.lottery import compute_lottery
+from sortition.quotas import Quotas, ValueQuota
+from sortition.resources import builtin_path
+from sortition.strata import strata_from_counts
+from sortition.synth import synthesize_pool, write_pool
+
+
+@st.composite
+def many_feature_instances(draw) -> Instance:
+    """5-6 features, 8-11 people, nearly all of them alone in their stratum."""
+    n_features = draw(st.integers(5, 6))
+    features = [f"f{i}" for i in range(n_features)]
+    values = {f: ["a", "b", "c"][:draw(st.integers(2, 3))] for f in features}
+    combos = list(itertools.product(*(values[f] for f in features)))
+    n_keys = draw(st.integers(8, 11))
+    keys = draw(st.lists(st.sampled_from(combos), min_size=n_keys, max_size=n_keys, unique=True))
+    counts = {k: 1 + (draw(st.integers(0, 7)) == 0) for k in keys}
+    size = draw(st.integers(3, 5))
+    strata = strata_from_counts(features, counts)
+    room = strata.counts.copy()
+    guide = np.zeros(len(strata), dtype=np.int64)
+    for _ in range(size):
+        s = draw(st.sampled_from(np.flatnonzero(room > 0).tolist()))
+        guide[s] += 1
+        room[s] -= 1
+    vq = []
+    for j, f in enumerate(features):
+        for v in values[f]:
+            members = np.array([k[j] == v for k in strata.keys], dtype=np.int64)
+            g = int(guide @ members)
+            vq.append(ValueQuota(f, v, max(0, g - draw(st.integers(0, 1))),
+                                 g + draw(st.integers(0, 1))))
+    return Instance(strata, Quotas(values=vq, size=size), size)
+
+
+def _feasible(inst: Instance):
+    panels = all_panels(inst)
+    assume(len(panels) > 0)
+    return inst, panels
+
+
+@settings(max_examples=40, deadline=None,
+          suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much])
+@given(many_feature_instances())
+def test_many_strata_leximin_matches_brute_force(instance):
+    check_leximin(*_feasible(instance))
+
+
+@settings(max_examples=40, deadline=None,
+          suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much,
+                                 HealthCheck.function_scoped_fixture])
+@given(many_feature_instances())
+def test_cpsat_rounding_matches_brute_force(monkeypatch, instance):
+    monkeypatch.setattr(decompose, "ENUMERATE", 0)  # every fractional vertex goes to CP-SAT
+    check_leximin(*_feasible(instance))
+
+
+# ---------------------------------------------------------------------------
+# --time-limit and --accept-gap
+
+
+def _truncated_walk(steps: int):
+    """The real walk, cut after `steps` panels as if the time limit had struck there."""
+    real = decompose.walk
+
+    def walk(system, target, **kwargs):
+        found = real(system, target, **kwargs)
+        keep = min(steps, len(found.panels))
+        w = found.weights[:keep]
+        return decompose.Walk(found.panels[:keep], w, 1.0 - float(w.sum()), keep,
+                              found.lp_solves, found.ip_solves, "time limit")
+
+    return walk
+
+
+@pytest.fixture(scope="module")
+def extended(tmp_path_factory) -> dict[str, Path]:
+    folder = tmp_path_factory.mktemp("extended")
+    pool = folder / "pool.parquet"
+    write_pool(synthesize_pool(300, 1, extended=True), pool)
+    return {"pool": pool, "quotas": builtin_path("quotas/occitanie-2020-extended.toml")}
+
+
+def test_time_limit_gives_the_best_lottery_or_accepts_it(monkeypatch, extended, tmp_path):
+    from sortition.pool import load_pool
+    from sortition.quotas import load_quotas
+    from sortition.strata import build_strata
+
+    q = load_quotas(extended["quotas"], 30)
+    strata = build_strata(load_pool(extended["pool"], q.all_features, quotas=q),
+                          q.all_features)
+    monkeypatch.setattr(leximin, "walk", _truncated_walk(5))
+    with pytest.raises(SolverTimeout) as stopped:
+        compute_lottery(strata, q, 30, "leximin", time_limit=600)
+    best = stopped.value.lottery
+    assert best is not None and best.details["status"] == "time_limit"
+    assert 0 < best.gap <= 1 and len(best.panels) == 5
+    assert stopped.value.bound == pytest.approx(float(best.target.min()))
+    with pytest.raises(SolverTimeout):  # a gap above the accepted one: still stopped
+        compute_lottery(strata, q, 30, "leximin", time_limit=600, accept_gap=best.gap / 2)
+    accepted = compute_lottery(strata, q, 30, "leximin", time_limit=600, accept_gap=best.gap)
+    assert accepted.gap == best.gap and accepted.details["status"] == "time_limit"
+    assert abs(float(accepted.weights.sum()) - 1) <= 1e-9
+
+    runner = CliRunner()
+    args = ["probabilities", str(extended["pool"]), "-q", str(extended["quotas"]), "-k", "30",
+            "--out", str(tmp_path / "p.csv"), "--json", "--time-limit", "600"]
+    result = runner.invoke(app, args)
+    assert result.exit_code == 1, result.output
+    doc = json.loads(result.stdout)
+    assert doc["status"] == "time_limit" and doc["panels"] == 5 and doc["gap"] > 0
+    assert doc["certified_upper_bound"] > 0
+    assert not (tmp_path / "p.csv").exists()
+    result = runner.invoke(app, args + ["--accept-gap", "1"])
+    assert result.exit_code == 0, result.output
+    doc = json.loads(result.stdout)
+    assert doc["status"] == "time_limit" and doc["accepted_gap"] == 1
+    assert (tmp_path / "p.csv").exists()
+
+    lot = ["lottery", str(extended["pool"]), "-q", str(extended["quotas"]), "-k", "30",
+           "--time-limit", "600"]
+    result = runner.invoke(app, lot + ["--out", str(tmp_path / "l1")])
+    assert result.exit_code == 1 and not (tmp_path / "l1").exists(), result.output
+    assert "best lottery found" in " ".join(result.stdout.split())
+    result = runner.invoke(app, lot + ["--out", str(tmp_path / "l2"), "--accept-gap", "0.9"])
+    assert result.exit_code == 0, result.output
+    published = json.loads((tmp_path / "l2" / "lottery.json").read_text(encoding="utf-8"))
+    assert published["certified_gap"] == pytest.approx(doc["gap"])
+    result = runner.invoke(app, lot + ["--out", str(tmp_path / "l3"), "--accept-gap", "2"])
+    assert result.exit_code == 2 and not (tmp_path / "l3").exists()
+
+
+def test_time_limit_is_honoured_on_a_hard_instance(tmp_path):
+    """12 000 respondents, 8 features, ~8 000 strata: a 1 s limit stops it, exit 1, JSON.
+
+    The allowance checked is generous (the issue's max(2 s, 2 %) plus loading the pool on a
+    busy machine); benchmarks/ measure the overshoot itself.
+    """
+    pool = tmp_path / "pool.parquet"
+    write_pool(synthesize_pool(12000, 1, extended=True), pool)
+    quotas = builtin_path("quotas/occitanie-2020-extended-opinion.toml")
+    result = CliRunner().invoke(app, ["probabilities", str(pool), "-q", str(quotas), "-k", "150",
+                                      "--out", str(tmp_path / "p.csv"), "--json",
+                                      "--time-limit", "1"])
+    assert result.exit_code == 1, result.output
+    doc = json.loads(result.stdout)
+    assert doc["status"] == "time_limit"
+    if doc["panels"] is not None:  # stopped in the walk (not in the relaxation)
+        assert doc["certified_upper_bound"] > 0 and 0 < doc["gap"] <= 1
+    assert doc["seconds"] <= 1 + 2 + 10
+    assert not (tmp_path / "p.csv").exists()
