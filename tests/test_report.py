@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import copy
 import re
-import shutil
 import subprocess
 from html.parser import HTMLParser
-from pathlib import Path
 
 import pytest
+from browser_driver import chromium
 
 from sortition.report import (
     bar_chart_svg,
@@ -356,23 +355,14 @@ def test_histogram_svg():
 # A real browser, when one is installed
 
 
-def _chromium() -> str | None:
-    if Path("/usr/bin/chromium").exists():
-        return "/usr/bin/chromium"
-    for name in ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable"):
-        found = shutil.which(name)
-        if found:
-            return found
-    return None
 
-
-@pytest.mark.skipif(_chromium() is None,
+@pytest.mark.skipif(chromium() is None,
                     reason="no Chromium (/usr/bin/chromium, chromium or chromium-browser on PATH)")
 def test_headless_chromium_renders(tmp_path, document, context):
     page = tmp_path / "report.html"
     page.write_text(document, encoding="utf-8")
     proc = subprocess.run(
-        [_chromium(), "--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+        [chromium(), "--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
          "--no-first-run", "--no-default-browser-check", f"--user-data-dir={tmp_path / 'profile'}",
          "--dump-dom", page.as_uri()],
         capture_output=True, text=True, timeout=60,
