@@ -35,3 +35,17 @@ def seed_texts(max_size: int = 40) -> st.SearchStrategy[str]:
 def seeds(max_size: int = 40) -> st.SearchStrategy[bytes]:
     """A public seed's bytes, as the draw receives them."""
     return seed_texts(max_size).map(seed_bytes)
+
+
+def guide_panel(draw, counts, size: int):
+    """A random panel of `size` seats within the stratum sizes `counts`: quotas drawn around it
+    are usually feasible (`draw` is hypothesis's `st.data()`/composite draw)."""
+    import numpy as np
+
+    room = np.asarray(counts, dtype=np.int64).copy()
+    guide = np.zeros(len(room), dtype=np.int64)
+    for _ in range(size):
+        s = draw(st.sampled_from(np.flatnonzero(room > 0).tolist()))
+        guide[s] += 1
+        room[s] -= 1
+    return guide

@@ -19,6 +19,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import strategies
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 from ortools.linear_solver import pywraplp
@@ -225,12 +226,7 @@ def tiny_instances(draw) -> Instance:
     size = draw(st.integers(2, min(6, total)))
     strata = strata_from_counts(features, counts)
     # A guide panel: the quotas are drawn around it, so they are usually feasible.
-    room = strata.counts.copy()
-    guide = np.zeros(len(strata), dtype=np.int64)
-    for _ in range(size):
-        s = draw(st.sampled_from(np.flatnonzero(room > 0).tolist()))
-        guide[s] += 1
-        room[s] -= 1
+    guide = strategies.guide_panel(draw, strata.counts, size)
     wild = draw(st.integers(0, 9)) == 0  # sometimes bounds ignore the guide
 
     def bounds(members: np.ndarray) -> tuple[int, int]:

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import strategies
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 from test_lottery import Instance, all_panels, check_leximin
@@ -42,12 +43,7 @@ def many_feature_instances(draw) -> Instance:
     counts = {k: 1 + (draw(st.integers(0, 7)) == 0) for k in keys}
     size = draw(st.integers(3, 5))
     strata = strata_from_counts(features, counts)
-    room = strata.counts.copy()
-    guide = np.zeros(len(strata), dtype=np.int64)
-    for _ in range(size):
-        s = draw(st.sampled_from(np.flatnonzero(room > 0).tolist()))
-        guide[s] += 1
-        room[s] -= 1
+    guide = strategies.guide_panel(draw, strata.counts, size)
     vq = []
     for j, f in enumerate(features):
         for v in values[f]:

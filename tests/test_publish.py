@@ -12,11 +12,10 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import pytest
+from cli_runner import run
 from hypothesis import given
 from hypothesis import strategies as st
-from typer.testing import CliRunner
 
-from sortition.cli import app
 from sortition.fileio import (
     csv_field,
     neutralise,
@@ -35,13 +34,6 @@ def _attacker():
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
-
-
-def run(*args) -> tuple[int, str]:
-    res = CliRunner().invoke(app, [str(a) for a in args])
-    assert "Traceback" not in res.output
-    assert res.exception is None or isinstance(res.exception, SystemExit), repr(res.exception)
-    return res.exit_code, " ".join(res.output.split())
 
 
 # --- re-identification ---------------------------------------------------------------------
