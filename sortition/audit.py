@@ -8,8 +8,9 @@ elsewhere. The bundle is assembled in a temporary folder beside the target and s
 place (`outputs.write_folder`), so a crash or Ctrl-C never leaves half a bundle, and `--force`
 replaces only a bundle this tool wrote (`outputs.check_folder`).
 
-`audit.json` is deterministic — the same inputs and seed give the same bytes — except its `run`
-block (versions, timings), which is kept apart for that reason.
+`audit.json` is deterministic — the same inputs and seed give the same bytes on the same
+installation. Its `run` block holds the versions (which differ between installations);
+timings go to the operator's screen, never into a public file.
 """
 
 from __future__ import annotations
@@ -399,8 +400,7 @@ def run_draw(inputs: Inputs, *, seed: str, out_dir: Path, algorithm: str | None,
                 else probabilities[inputs.pool.rows])  # household representatives
     legacy = (legacy_comparison(inputs, eligible, legacy_runs, legacy_estimate)
               if legacy_runs else None)
-    audit["run"] = {"versions": versions(),
-                    "seconds": {k: round(v, 3) for k, v in inputs.timings.items()}}
+    audit["run"] = {"versions": versions()}  # timings go to the operator's screen only
     html = render_report(report_context(inputs, published, audit, drawn, eligible,
                                         title=title, legacy=legacy, out_dir=out_dir))
     files["audit.json"] = audit_bytes(audit)

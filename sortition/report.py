@@ -14,7 +14,7 @@ ampersands…) appears verbatim and inert.
 
 Output is deterministic: the same context gives the same bytes. The report shows no date or time
 unless the context carries one (e.g. in the seed); lists are shown in the order given (features,
-values, selected people, files, timings and versions).
+values, selected people, files and versions).
 
 Privacy: from each selected person the report shows only ``id`` and the features named in
 ``feature_names``. Any other key (a name, phone, e-mail or address put there by mistake) is never
@@ -60,7 +60,7 @@ A dict; keys marked *optional* may be missing or None::
       "feature_names": ["gender", "age_band", "department", "area", "diploma"],
       "verify_commands": ["sortition verify bundle/ --pool public-pool.parquet ..."],
       "files": [{"name": "lottery.json", "sha256": "<64 hex>"}, ...],
-      "run": {"seconds": {"load": 1.0, "lottery": 7.0, "draw": 0.1},   # optional
+      "run": {
               "versions": {"sortition": "0.1.0", "python": "3.11.7", "ortools": "9.15"}},
     }
 
@@ -162,15 +162,6 @@ def one_in(p: float | None, lang: str | None = None) -> str:
     else:
         value = _decimal(n, 1, lang).removesuffix(",0" if lang == "fr" else ".0")
     return f"1 sur {value}" if lang == "fr" else f"1 in {value}"
-
-
-def format_seconds(s: float | None) -> str:
-    if s is None:
-        return "—"
-    if s < 60:
-        return f"{s:.1f}{NNBSP}s" if s < 10 else f"{s:.0f}{NNBSP}s"
-    minutes, seconds = divmod(round(s), 60)
-    return f"{minutes}{NNBSP}min {seconds:02d}{NNBSP}s"
 
 
 # ---------------------------------------------------------------------------
@@ -501,7 +492,7 @@ def _environment() -> jinja2.Environment:
         keep_trailing_newline=True,
     )
     env.filters.update(
-        num=format_int, pct=format_pct, prob=format_prob, one_in=one_in, secs=format_seconds,
+        num=format_int, pct=format_pct, prob=format_prob, one_in=one_in,
     )
     return env
 
@@ -649,7 +640,6 @@ def _view(context: Mapping[str, Any]) -> dict[str, Any]:
     algorithm = str(context.get("algorithm") or "leximin")
     transparent = context.get("transparent") or None
     run = context.get("run") or {}
-    seconds = dict(run.get("seconds") or {})
     return {
         "title": context.get("title") or None,
         "seed": str(context.get("seed", "")),
@@ -673,8 +663,6 @@ def _view(context: Mapping[str, Any]) -> dict[str, Any]:
         "verify_commands": [str(c) for c in context.get("verify_commands") or []],
         "files": [{"name": str(f.get("name", "")), "sha256": str(f.get("sha256", ""))}
                   for f in context.get("files") or []],
-        "seconds": list(seconds.items()),
-        "total_seconds": sum(v for v in seconds.values() if v is not None) if seconds else None,
         "versions": [(str(k), str(v)) for k, v in (run.get("versions") or {}).items()],
     }
 

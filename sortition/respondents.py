@@ -18,7 +18,6 @@ same way. Several respondents may share a household: the lottery's household pre
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -136,7 +135,6 @@ def run_respondents(calls_path: Path, answers_path: Path, out: Path, *, encoding
 
     report = progress or (lambda _m: None)
     calls_path, answers_path, out = Path(calls_path), Path(answers_path), Path(out)
-    t = time.perf_counter()
     given = [calls_path, answers_path, audit_path_for(calls_path)]
     check_pair(out, audit_path_for(out), inputs=given, force=force)
     problems = []
@@ -229,8 +227,7 @@ def run_respondents(calls_path: Path, answers_path: Path, out: Path, *, encoding
         fp = pool_fingerprint(written, build_strata(written, features))
         fingerprint.append(fp.sha256)
         audit["pool"] = {"file": relative(out, here), **fp.as_json()}
-        audit["run"] = {"versions": versions(),
-                        "seconds": {"total": round(time.perf_counter() - t, 3)}}
+        audit["run"] = {"versions": versions()}
         return audit_bytes(audit)
 
     try:
