@@ -43,6 +43,8 @@ SMALL_FACE = 400  # faces with fewer free seats than this are searched by the di
 NEIGHBOURHOOD = 64  # integral seats CP-SAT may also change when it rounds an LP vertex
 REMAINDER = 1e-10  # stop when the weight left to share is below this
 PRECISION = 1e-8  # stuck with less weight than this left: floating point precision is reached
+ODDS_FLOOR = 1e-12  # fractional parts are clipped to [ODDS_FLOOR, 1 − ODDS_FLOOR] for log-odds
+STALE = 1e-3  # an objective coefficient is re-sent to the LP only when it moved more than this
 
 
 @dataclass
@@ -57,6 +59,7 @@ class Walk:
     ip_solves: int
     stopped: str  # why the walk ended: "complete" when the remainder is negligible
     repairs: int = 0  # CP-SAT roundings of LP vertices
+    point: np.ndarray | None = None  # expected seats of the weight left (remainder), if any
 
 
 class _FaceModel:
@@ -83,6 +86,7 @@ class _FaceModel:
         self.ub = upper.astype(float).copy()
         self.glo = system.lo.astype(float).copy()
         self.ghi = system.hi.astype(float).copy()
+        self.coef = np.full(len(self.x), np.nan)  # the objective as the LP has it
         self.solves = 0
         self.repairs = 0
 
@@ -100,11 +104,15 @@ class _FaceModel:
         self.x[i].SetBounds(value, value)
         self.lb[i] = self.ub[i] = value
 
-    def set_objective(self, objective: np.ndarray) -> None:
-        """Maximise objective·x (coefficients of fixed seats are left as they are)."""
+    def set_objective(self, objective: np.ndarray, stale: float = 0.0) -> None:
+        """Maximise objective·x; only coefficients of free seats that moved more than `stale`
+        are sent (the others stay as they are: a slightly stale objective still gives a vertex
+        of the face, and sending 20 000 coefficients costs more than the solve)."""
         obj = self.lp.Objective()
-        for i in np.flatnonzero(self.lb < self.ub).tolist():
+        change = (self.lb < self.ub) & ~(np.abs(objective - self.coef) <= stale)
+        for i in np.flatnonzero(change).tolist():
             obj.SetCoefficient(self.x[i], float(objective[i]))
+        self.coef[change] = objective[change]
         obj.SetMaximization()
 
     def solve(self) -> np.ndarray | None:
@@ -212,8 +220,12 @@ def _repair(v: np.ndarray, frac: np.ndarray, objective: np.ndarray, member: np.n
 
 
 def walk(system: QuotaSystem, target_seats: np.ndarray, *, deadline: float | None = None,
-         seed: int = 0) -> Walk:
-    """Share weight 1 between integer panels whose expected seats are `target_seats`."""
+         seed: int = 0, leave_room: bool = False) -> Walk:
+    """Share weight 1 between integer panels whose expected seats are `target_seats`.
+
+    With `leave_room`, the walk stops early enough before `deadline` for `complete` to cover
+    the point left (estimated from the walk's own pace: about one step per panel it needs).
+    """
     member = system.membership().astype(float)
     size = system.size
     lower = np.floor(target_seats + TIGHT)
@@ -226,13 +238,22 @@ def walk(system: QuotaSystem, target_seats: np.ndarray, *, deadline: float | Non
     lo, hi = system.lo.astype(float), system.hi.astype(float)
     cur = np.clip(target_seats.astype(float), lower, upper)
     rest = 1.0
+    noise = 1e-6 * rng.standard_normal(len(cur))
     panels: list[np.ndarray] = []
     weights: list[float] = []
     steps = 0
     stopped = "complete"
+    started = time.perf_counter()
     while True:
         steps += 1
-        if deadline is not None and time.perf_counter() > deadline:
+        now = time.perf_counter()
+        if deadline is not None and leave_room and steps > 1:
+            pace = (now - started) / (steps - 1)
+            needed = pace * np.ceil((cur > TIGHT).sum() / size * 1.3) * 1.5 + 1.0
+            if now + needed > deadline:
+                stopped = "time limit"
+                break
+        if deadline is not None and now > deadline:
             stopped = "time limit"
             break
         rounded = np.round(cur)
@@ -254,11 +275,15 @@ def walk(system: QuotaSystem, target_seats: np.ndarray, *, deadline: float | Non
         fub = np.where(at_lo, lower, upper)
         glo = np.where(g_hi, hi, lo)
         ghi = np.where(g_lo, lo, hi)
-        # Prefer the panel nearest the current point (long steps); the noise breaks ties.
-        objective = (cur - np.floor(cur) - 0.5) + 1e-3 * rng.standard_normal(len(cur))
+        # Long steps: a seat the panel takes limits the step to f/(1−f) (f its fractional part),
+        # a seat it leaves to (1−f)/f, so prefer seats by the log-odds of f. Shifted by log(rest),
+        # the objective of a seat the last step did not touch barely changes (its f grows like
+        # 1/rest), so the face LP re-solves in a few pivots. Fixed noise breaks ties.
+        f = np.clip(cur - np.floor(cur), ODDS_FLOOR, 1 - ODDS_FLOOR)
+        objective = np.log(f / (1 - f)) + np.log(rest) + noise
         face.set_bounds(flb, fub)
         face.set_groups(glo, ghi)
-        v = _face_panel(face, objective, member, glo, ghi, size)
+        v = _face_panel(face, objective, member, glo, ghi, size, STALE)
         if v is None and rest < PRECISION:
             break
         if v is None:
@@ -294,15 +319,16 @@ def walk(system: QuotaSystem, target_seats: np.ndarray, *, deadline: float | Non
             break
     out, w = _merge(panels, weights, system.n_strata)
     return Walk(out, w, max(0.0, 1.0 - float(w.sum())), steps, face.solves,
-                0 if ip is None else ip.solves, stopped, face.repairs)
+                0 if ip is None else ip.solves, stopped, face.repairs,
+                None if rest == 0.0 else cur.copy())
 
 
 def _face_panel(face: _FaceModel, objective: np.ndarray, member: np.ndarray, glo: np.ndarray,
-                ghi: np.ndarray, size: int) -> np.ndarray | None:
+                ghi: np.ndarray, size: int, stale: float = 0.0) -> np.ndarray | None:
     """An integer panel on the face: an LP vertex, its best rounding, or a dive towards one."""
     lb, ub = face.lb.copy(), face.ub.copy()
     try:
-        face.set_objective(objective)
+        face.set_objective(objective, stale)
         v = face.solve()
         while v is not None:
             off = np.abs(v - np.round(v))
@@ -358,3 +384,86 @@ def _merge(panels: list[np.ndarray], weights: list[float], n_strata: int
     if not out:
         return np.zeros((0, n_strata), dtype=np.int64), np.zeros(0)
     return np.array(out, dtype=np.int64), np.array(w)
+
+
+@dataclass
+class Completion:
+    """Panels sharing the weight a stopped walk left, and how they were found."""
+
+    panels: np.ndarray  # (P, S) int64
+    weights: np.ndarray  # (P,) float, sums to the walk's remainder
+    uncovered: int  # strata with expected seats left that no panel here holds
+    lp_solves: int
+
+
+def complete(system: QuotaSystem, target_seats: np.ndarray, found: Walk, deadline: float, *,
+             seed: int = 0) -> Completion | None:
+    """Share the weight a walk stopped by the time limit left, approximately but usably.
+
+    The walk's lottery is exact for the weight it shared out; the point left (expected seats
+    `found.point` for the weight `found.remainder`) would take thousands more steps when
+    strata ≈ people. Here panels are chosen to *cover* it instead: each takes first the strata
+    no completion panel holds yet, then those furthest behind their share. One LP then weighs
+    them to give the largest fraction z of every stratum's target seats (walk + completion ≥
+    z·target): the lottery is no longer exact, and the caller reports its certified gap. Stops
+    at `deadline`; None when no panel could be found.
+    """
+    if found.point is None or found.remainder <= 0.0:
+        return None
+    member = system.membership().astype(float)
+    size = system.size
+    lower = np.clip(np.floor(target_seats + TIGHT), 0, system.counts)
+    upper = np.clip(np.maximum(np.ceil(target_seats - TIGHT), lower), 0, system.counts)
+    face = _FaceModel(system, lower, upper)
+    glo, ghi = system.lo.astype(float), system.hi.astype(float)
+    point = found.point
+    owed = point > TIGHT
+    plan = max(1, int(np.ceil(owed.sum() / size * 1.3)))  # panels to hold every stratum once
+    noise = 1e-6 * np.random.default_rng(seed).standard_normal(len(point))
+    held = np.zeros(len(point))
+    panels: list[np.ndarray] = []
+    until = deadline - max(0.5, 0.1 * (deadline - time.perf_counter()))  # then the LP
+    while time.perf_counter() < until:
+        lag = point * max(plan, len(panels) + 1) - held  # seats behind its share
+        objective = np.where(owed & (held == 0), 1.0, 0.0) + 1e-3 * np.tanh(lag) + noise
+        objective[~owed] = -1.0
+        v = _face_panel(face, objective, member, glo, ghi, size)
+        if v is None:
+            break
+        panels.append(v)
+        held += v
+        if len(panels) >= plan and not (owed & (held == 0)).any():
+            break
+    if not panels:
+        return None
+    weights = _cover_weights(found, target_seats, np.array(panels), deadline)
+    if weights is None:
+        return None
+    return Completion(np.round(np.array(panels)).astype(np.int64), weights,
+                      int((owed & (held == 0)).sum()), face.solves)
+
+
+def _cover_weights(found: Walk, target_seats: np.ndarray, panels: np.ndarray,
+                   deadline: float) -> np.ndarray | None:
+    """Weights (summing to the remainder) maximising min_s (walk_s + completion_s) / target_s."""
+    base = found.weights @ found.panels.astype(float) if len(found.panels) else 0 * target_seats
+    lp = pywraplp.Solver.CreateSolver("GLOP")
+    lp.SetTimeLimit(max(1, int(1000 * (deadline - time.perf_counter()))))
+    z = lp.NumVar(0.0, 1.0, "z")
+    lam = [lp.NumVar(0.0, found.remainder, "") for _ in range(len(panels))]
+    lp.Add(lp.Sum(lam) == found.remainder)
+    rows = {}
+    for i in np.flatnonzero(target_seats > TIGHT).tolist():
+        ct = lp.Constraint(-float(base[i]), lp.infinity())
+        ct.SetCoefficient(z, -float(target_seats[i]))
+        rows[i] = ct
+    for j, v in enumerate(panels):
+        for i in np.flatnonzero(v).tolist():
+            if i in rows:
+                rows[i].SetCoefficient(lam[j], float(v[i]))
+    lp.Maximize(z)
+    if lp.Solve() != pywraplp.Solver.OPTIMAL:
+        # out of time for the LP: equal shares still give a valid (if less fair) lottery
+        return np.full(len(panels), found.remainder / len(panels))
+    w = np.maximum(np.array([v.solution_value() for v in lam]), 0.0)
+    return w * (found.remainder / w.sum()) if w.sum() > 0 else None

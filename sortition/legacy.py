@@ -24,12 +24,13 @@ is how the baseline's unfairness is measured against the fair algorithms.
 from __future__ import annotations
 
 import math
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
 
-from .errors import InfeasibleError, InputError
+from .errors import InfeasibleError, InputError, SolverTimeout
 from .limits import MAX_LEGACY_RUNS, check_count
 from .quotas import Quotas
 from .strata import Strata
@@ -48,6 +49,7 @@ class LegacyEstimate:
     standard_errors: np.ndarray  # float64 per stratum, standard error of the probability
     min_probability: float
     max_probability: float
+    stopped: bool = False  # the time limit ended the runs before `runs` asked for
 
     def person_probabilities(self, strata: Strata) -> np.ndarray:
         """Each pool row's estimated probability (needs strata built from a pool)."""
@@ -240,11 +242,14 @@ def legacy_panel(strata: Strata, quotas: Quotas, size: int, rng: np.random.Gener
 
 def legacy_probabilities(strata: Strata, quotas: Quotas, size: int, *, seed: int, runs: int,
                          progress: Callable[[int, int], None] | None = None,
-                         max_attempts: int = DEFAULT_MAX_ATTEMPTS) -> LegacyEstimate:
+                         max_attempts: int = DEFAULT_MAX_ATTEMPTS,
+                         deadline: float | None = None) -> LegacyEstimate:
     """Estimate every person's selection probability under the legacy draw.
 
     Runs `runs` panels on one random stream `Generator(PCG64(seed))`: the same arguments always
-    give identical arrays. `progress(done, runs)` is called about every 1 % of the runs.
+    give identical arrays. `progress(done, runs)` is called about every 1 % of the runs. Past
+    `deadline` (a `time.perf_counter()` value) it stops after the run in progress: the estimate
+    is then over the runs done (`runs` says how many) and `stopped` is True.
     """
     runs = check_count("--runs", runs, maximum=MAX_LEGACY_RUNS)
     if isinstance(seed, bool) or not isinstance(seed, int | np.integer) or seed < 0:
@@ -258,13 +263,19 @@ def legacy_probabilities(strata: Strata, quotas: Quotas, size: int, *, seed: int
     total_sq = np.zeros(n, dtype=np.int64)
     failures = 0
     every = max(1, runs // 100)
-    for done in range(1, runs + 1):
+    asked, stopped = runs, False
+    for done in range(1, asked + 1):
+        if deadline is not None and time.perf_counter() > deadline:
+            runs, stopped = done - 1, True
+            break
         seats, failed = _draw(plan, size, rng, int(max_attempts))
         total += seats
         total_sq += seats * seats
         failures += failed
-        if progress is not None and (done % every == 0 or done == runs):
-            progress(done, runs)
+        if progress is not None and (done % every == 0 or done == asked):
+            progress(done, asked)
+    if runs == 0:
+        raise SolverTimeout("time limit reached before the first legacy run")
     counts = np.asarray(strata.counts, dtype=np.float64)
     mean = total / runs
     if runs > 1:
@@ -281,6 +292,7 @@ def legacy_probabilities(strata: Strata, quotas: Quotas, size: int, *, seed: int
         standard_errors=errors,
         min_probability=float(probabilities.min()) if n else math.nan,
         max_probability=float(probabilities.max()) if n else math.nan,
+        stopped=stopped,
     )
 
 

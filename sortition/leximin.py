@@ -32,7 +32,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from ortools.linear_solver import pywraplp
 
-from .decompose import Walk, walk
+from .decompose import Walk, complete, walk
 from .errors import InfeasibleError, SolverTimeout
 from .panels import Pricer, QuotaSystem
 
@@ -366,19 +366,14 @@ def _decompose(system: QuotaSystem, target: np.ndarray, deadline: float | None,
     every stratum; otherwise column generation finishes from the panels it found.
     """
     n = system.counts.astype(float)
-    found = walk(system, target * n, deadline=deadline)
+    found = walk(system, target * n, deadline=deadline, leave_room=True)
     if len(found.panels):
         w = found.weights / found.weights.sum()
         implied = w @ found.panels.astype(float) / n
         if float((target - implied).max()) <= WALK_GAP:
             return found, None, None  # type: ignore[return-value]
     if found.stopped == "time limit":
-        partial = None
-        if len(found.panels):
-            partial = _walk_solution(found, target, 0, "face walk, stopped by the time limit")
-        raise SolverTimeout(
-            "time limit reached during the decomposition (face walk, "
-            f"{1 - found.remainder:.6g} of the weight shared out)", float(target.min()), partial)
+        raise _walk_timeout(system, found, target, deadline)
     if log is not None:
         log(f"face walk stopped ({found.stopped}, weight left {found.remainder:.3g}): "
             "finishing by column generation")
@@ -402,6 +397,32 @@ def _decompose(system: QuotaSystem, target: np.ndarray, deadline: float | None,
             raise InfeasibleError("no panel satisfies the quotas")
         master.add(first.panel)
     return None, master, pricer
+
+
+def _walk_timeout(system: QuotaSystem, found: Walk, target: np.ndarray,
+                  deadline: float | None) -> SolverTimeout:
+    """The walk ran out of time: cover the point it left, so that nobody is left at zero."""
+    n = system.counts.astype(float)
+    shared = f"{1 - found.remainder:.6g} of the weight shared out exactly"
+    done = (complete(system, target * n, found, deadline)
+            if deadline is not None and len(found.panels) else None)
+    if done is not None:
+        panels = np.vstack([found.panels, done.panels])
+        weights = np.concatenate([found.weights, done.weights])
+        merged = Walk(panels, weights, 0.0, found.steps, found.lp_solves + done.lp_solves,
+                      found.ip_solves, found.stopped, found.repairs)
+        partial = _walk_solution(merged, target, 0, "face walk stopped by the time limit, "
+                                 "rest covered approximately",
+                                 {"walk_shared": 1 - found.remainder,
+                                  "cover_panels": len(done.panels),
+                                  "cover_uncovered": done.uncovered})
+        shared += f", the rest covered by {len(done.panels)} panels"
+    elif len(found.panels):
+        partial = _walk_solution(found, target, 0, "face walk, stopped by the time limit")
+    else:
+        partial = None
+    return SolverTimeout(f"time limit reached during the decomposition (face walk, {shared})",
+                         float(target.min()), partial)
 
 
 def _walk_solution(found: Walk, target: np.ndarray, stages: int, method: str,

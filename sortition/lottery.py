@@ -190,12 +190,20 @@ def compute_probabilities(strata: Strata, quotas: Quotas, size: int,
     if algorithm == "legacy":
         from .legacy import legacy_probabilities
 
-        est = legacy_probabilities(strata, quotas, size, seed=seed, runs=runs)
-        return Probabilities("legacy", strata, est.stratum_probabilities, None,
-                             time.perf_counter() - start, None,
-                             f"estimated from {runs} seeded runs of the legacy greedy procedure "
-                             f"(seed {seed}); not exact",
-                             {"runs": runs, "seed": seed, "failures": est.failures})
+        deadline = None if time_limit is None else start + time_limit
+        est = legacy_probabilities(strata, quotas, size, seed=seed, runs=runs,
+                                   deadline=deadline)
+        result = Probabilities("legacy", strata, est.stratum_probabilities, None,
+                               time.perf_counter() - start, None,
+                               f"estimated from {est.runs} seeded runs of the legacy greedy "
+                               f"procedure (seed {seed}); not exact",
+                               {"runs": est.runs, "seed": seed, "failures": est.failures})
+        if est.stopped:
+            stopped = SolverTimeout(f"time limit reached after {est.runs:,} of {runs:,} legacy "
+                                    "runs")
+            stopped.result = result
+            raise stopped
+        return result
     try:
         lottery = compute_lottery(strata, quotas, size, algorithm, time_limit=time_limit,
                                   accept_gap=accept_gap, log=log)
