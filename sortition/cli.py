@@ -218,8 +218,8 @@ def check(
     household_seed: HouseholdSeedOpt = None,
     force: ForceOpt = False,
 ) -> None:
-    from .bundle.audit import lottery_pool
     from .core.outputs import check_file, write_text
+    from .inputs.load import lottery_pool
     from .lottery.check import check_feasibility
     from .operations.display import check_tables
 
@@ -300,7 +300,7 @@ def probabilities(
     household_seed: HouseholdSeedOpt = None,
     force: ForceOpt = False,
 ) -> None:
-    from .bundle.audit import lottery_pool
+    from .inputs.load import lottery_pool
     from .lottery.compute import (
         ALGORITHMS,
         check_csv_output,
@@ -457,7 +457,7 @@ def public_pool(
 def _inputs(pool_path: Path, quotas_path: Path, size: int | None, id_column: str | None,
             encoding: str, household_column: str | None = None,
             household_seed: str | None = None, id_is_public: bool = False):
-    from .bundle.audit import load_inputs
+    from .inputs.load import load_inputs
 
     with err.status("loading the pool and fingerprinting it…"):
         inputs = load_inputs(pool_path, quotas_path, size, id_column=id_column,
@@ -491,13 +491,8 @@ def lottery(
 
     Example: sortition lottery pool.parquet --quotas quotas/occitanie-2020.toml --out lottery/
     """
-    from .bundle.audit import (
-        check_lottery_target,
-        check_options,
-        draw_inputs,
-        run_lottery,
-        write_lottery,
-    )
+    from .bundle.write import check_options, draw_inputs
+    from .lottery.run import check_lottery_target, run_lottery, write_lottery
 
     try:
         check_options(panels=panels, time_limit=time_limit)
@@ -580,7 +575,7 @@ def draw(
 
     Example: sortition draw pool.parquet -q quotas.csv -k 100 --seed "loto: 4 17 22 38" -o bundle/
     """
-    from .bundle.audit import check_draw_outputs, check_options, draw_inputs, lists_path, run_draw
+    from .bundle.write import check_draw_outputs, check_options, draw_inputs, lists_path, run_draw
 
     try:
         check_options(seed=seed, panels=panels, replacements=replacements,
@@ -797,10 +792,10 @@ def replace(
     Example: sortition replace bundle/ --pool pool.csv --declined no.txt --seed "s2" --lottery
     lot-2/ -o bundle-2/
     """
-    from .bundle.audit import read_lottery_bytes
+    from .bundle.read import bundle_inputs
     from .core.textopts import seed_option
+    from .lottery.run import read_lottery_bytes
     from .operations.replace import (
-        bundle_inputs,
         check_replace_target,
         prepare_replace,
         read_declined,

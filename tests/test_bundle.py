@@ -17,12 +17,14 @@ import pyarrow.parquet as pq
 import pytest
 from typer.testing import CliRunner
 
-from sortition.bundle.audit import draw_panel, load_inputs, run_lottery
 from sortition.cli import app
+from sortition.draw.panel import draw_panel
 from sortition.inputs.fingerprint import pool_fingerprint
+from sortition.inputs.load import load_inputs
 from sortition.inputs.quotas import CrossQuota, Quotas, ValueQuota, write_quotas
 from sortition.inputs.synth import synthesize_pool, write_pool
 from sortition.lottery.publish import read_lottery
+from sortition.lottery.run import run_lottery
 
 ROOT = Path(__file__).resolve().parents[1]
 SPEC = ROOT / "quotas" / "occitanie-2020.toml"

@@ -22,6 +22,7 @@ from hypothesis import strategies as st
 from typer.testing import CliRunner
 
 from sortition.cli import app
+from sortition.core.audits import ids_sha256
 from sortition.core.drawspec import Stream, seed_bytes
 from sortition.inputs.synth import synthesize_pool, write_pool
 from sortition.recruitment.invite import (
@@ -29,7 +30,6 @@ from sortition.recruitment.invite import (
     apportion,
     call_order,
     check_calls_audit,
-    ids_sha256,
     population_margins,
 )
 from sortition.recruitment.respondents import check_respondents_audit

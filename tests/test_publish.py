@@ -62,7 +62,8 @@ def test_nobody_off_the_panel_is_reidentified(attacked):
 def test_the_attacker_is_not_blind(attacked, tmp_path):
     """The same attacker on the same draw published the old way (per-person probabilities, the
     lists in the bundle) re-identifies people: the 0 above is the design, not the attacker."""
-    from sortition.bundle.audit import load_inputs, person_probabilities
+    from sortition.bundle.audit import person_probabilities
+    from sortition.inputs.load import load_inputs
     from sortition.lottery.compute import probabilities_csv
     from sortition.lottery.publish import read_lottery
 

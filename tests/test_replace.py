@@ -17,13 +17,16 @@ from hypothesis import HealthCheck, assume, event, given, settings
 from hypothesis import strategies as st
 from typer.testing import CliRunner
 
-from sortition.bundle.audit import load_inputs, run_draw
+from sortition.bundle.read import origin_lists, read_bundle
+from sortition.bundle.write import run_draw
 from sortition.cli import app
 from sortition.core.errors import InfeasibleError
+from sortition.draw.replacements import list_dict
+from sortition.inputs.load import load_inputs
 from sortition.inputs.quotas import Quotas, ValueQuota, write_quotas
 from sortition.inputs.synth import synthesize_pool, write_pool
 from sortition.lottery.panels import quota_system
-from sortition.operations.replace import list_dict, origin_lists, read_bundle, run_replace
+from sortition.operations.replace import run_replace
 
 ROOT = Path(__file__).resolve().parents[1]
 SPEC = ROOT / "quotas" / "occitanie-2020.toml"

@@ -64,6 +64,7 @@ A dict; keys marked *optional* may be missing or None::
               "versions": {"sortition": "0.1.0", "python": "3.11.7", "ortools": "9.15"}},
     }
 
+
 Shares are fractions in [0, 1]; a panel share is ``panel_count / panel_size``; a quota band is
 ``[min / panel_size, max / panel_size]``.
 """
@@ -73,10 +74,18 @@ from __future__ import annotations
 import html
 import math
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
 import jinja2
+import numpy as np
 from markupsafe import Markup
+
+from ..core.errors import SortitionError
+from ..draw.panel import Drawn
+from ..inputs.load import Inputs
+from ..lottery.legacy import clearly_below, legacy_probabilities
+from ..lottery.publish import PublishedLottery
 
 __all__ = [
     "bar_chart_svg",
@@ -674,3 +683,96 @@ def render_report(context: Mapping[str, Any]) -> str:
     """
     template = _environment().get_template(TEMPLATE)
     return template.render(r=_view(context))
+
+
+def legacy_comparison(inputs: Inputs, probabilities: np.ndarray, runs: int,
+                      estimate: np.ndarray | None = None) -> dict | None:
+    """The legacy greedy procedure's estimated probabilities, for the report's comparison:
+    `estimate` (per stratum, from `runs` runs) when the caller has it, else estimated here.
+
+    Counts the people it leaves clearly below the lottery's minimum (`legacy.clearly_below`).
+    None if the procedure fails here.
+    """
+    if estimate is None:
+        try:
+            estimate = legacy_probabilities(inputs.strata, inputs.quotas, inputs.size, seed=0,
+                                            runs=runs).stratum_probabilities
+        except SortitionError:
+            return None
+    counts = inputs.strata.counts.astype(float)
+    leg = np.asarray(estimate, dtype=float)
+    below = clearly_below(leg, counts, runs, float(probabilities.min()))
+    return {"runs": runs, "stratum_probabilities": leg, "people_below": int(counts[below].sum())}
+
+
+def _histogram(values: np.ndarray, edges: np.ndarray) -> list[dict]:
+    counts, _ = np.histogram(values, bins=edges)
+    return [{"lo": float(edges[i]), "hi": float(edges[i + 1]), "people": int(c)}
+            for i, c in enumerate(counts.tolist())]
+
+
+def report_context(inputs: Inputs, published: PublishedLottery, audit: dict, drawn: Drawn,
+                   probabilities: np.ndarray, *, title: str | None, legacy: dict | None,
+                   out_dir: Path) -> dict:
+    """What `report.render_report` shows, from the draw's own figures.
+
+    `probabilities` are those of the lottery's pool (with households: the representatives).
+    """
+    import shlex
+
+    people = len(inputs.pool)
+    features = []
+    for f in published.features:
+        j = published.features.index(f)
+        pool_counts = inputs.strata.value_counts(f)
+        panel_counts: dict[str, int] = {}
+        for s, _ in drawn.people:
+            v = published.keys[s][j]
+            panel_counts[v] = panel_counts.get(v, 0) + 1
+        values = []
+        for q in inputs.quotas.for_feature(f):
+            values.append({"value": q.value, "population_share": q.share,
+                           "pool_share": pool_counts.get(q.value, 0) / people,
+                           "panel_count": panel_counts.get(q.value, 0), "min": q.min,
+                           "max": q.max})
+        if values:
+            features.append({"name": f, "values": values})
+    low, high = float(probabilities.min()), float(probabilities.max())
+    edges = np.linspace(low, high if high > low else low + 1e-12, 21)
+    at_min = probabilities <= low * (1 + 1e-9)
+    strata_at_min = int(np.unique(inputs.strata.row_stratum[at_min]).size)
+    figures = {"min": low, "max": high, "mean": float(probabilities.mean()),
+               "people_at_min": int(at_min.sum()), "strata_at_min": strata_at_min,
+               "gap": published.gap, "histogram": _histogram(probabilities, edges),
+               "legacy": None}
+    if legacy is not None:
+        per_person = np.asarray(legacy["stratum_probabilities"])[inputs.strata.row_stratum]
+        lo_edges = np.linspace(min(low, float(per_person.min())),
+                               max(high, float(per_person.max())), 21)
+        figures["histogram"] = _histogram(probabilities, lo_edges)
+        figures["legacy"] = {"runs": legacy["runs"], "min": float(per_person.min()),
+                             "max": float(per_person.max()),
+                             "people_below_leximin_min": int(legacy["people_below"]),
+                             "histogram": _histogram(per_person, lo_edges)}
+    feature_names = list(published.features)
+    selected = [{"id": i, "features": dict(zip(feature_names, published.keys[s], strict=True))}
+                for s, i in drawn.people]
+    transparent = None
+    if published.transparent:
+        transparent = {"tickets": published.n_tickets, "ticket": drawn.number,
+                       "max_change": published.max_change}
+    # the bundle's own name, never the path as typed (it may reveal the operator's folders)
+    command = (f"sortition verify {shlex.quote(Path(out_dir).name)} --pool public-pool.parquet "
+               f"--expect-lottery-hash {audit['lottery']['sha256']} "
+               f"--expect-seed {shlex.quote(audit['seed'])}")
+    return {
+        "title": title, "seed": audit["seed"], "lottery_hash": audit["lottery"]["sha256"],
+        "pool_fingerprint": inputs.fingerprint.sha256, "quotas_fingerprint": inputs.quotas_sha256,
+        "algorithm": published.algorithm, "panel_size": published.panel_size,
+        "pool_people": people, "strata": len(published.keys),
+        "lottery_panels": len(published.weights), "panel_number": drawn.number,
+        "transparent": transparent, "features": features, "probabilities": figures,
+        "selected": selected, "feature_names": feature_names, "verify_commands": [command],
+        "files": [{"name": k, "sha256": v} for k, v in audit["files"].items()],
+        "run": audit.get("run", {}),
+    }

@@ -20,7 +20,10 @@ import pyarrow.compute as pc
 from ..core import drawspec as drawing
 from ..core.errors import InputError
 from ..core.fileio import csv_field, restore
-from ..lottery.panels import QuotaSystem
+from ..core.limits import MAX_REPLACEMENTS, check_count
+from ..inputs.load import Inputs
+from ..lottery.panels import QuotaSystem, quota_system
+from .panel import Drawn
 
 HEADER = ("member_id", "rank", "replacement_id")
 
@@ -314,4 +317,42 @@ def check_replacements(system: QuotaSystem, panel_seats: np.ndarray,
                        f"{len(got)}, each once)")
         if r is not None and len(got) > r:
             out.append(f"{member!r}: {len(got)} replacements listed, more than {r}")
+    return out
+
+
+def lists_of_draw(audit: dict, lottery_hash: str, inputs: Inputs):
+    """A draw bundle's replacement lists, re-derived from its seed, lottery hash and panel and
+    the pool (`None` without lists): public material plus the pool give them, so neither
+    `replace`, `simulate` nor `verify` needs the list file."""
+    record = audit.get("replacements")
+    if record is None:
+        return None
+    ids = [str(i) for i in audit["draw"]["ids"]]
+    where = stratum_lookup(inputs.pool.ids, inputs.strata.row_stratum, ids)
+    missing = [i for i in ids if i not in where]
+    if missing:
+        raise InputError(f"{inputs.whole.path}: panel member(s) not in the pool: "
+                         f"{', '.join(missing[:5])}")
+    drawn = Drawn(int(audit["draw"].get("panel_number", 0)), False,
+                  [(where[i], i) for i in ids])
+    return draw_replacements(inputs, drawn, int(record["per_member"]),
+                             str(audit["seed"]).encode("utf-8"), lottery_hash)
+
+
+def draw_replacements(inputs: Inputs, drawn: Drawn, r: int, seed: bytes, lottery_hash: str):
+    """The replacement lists of the drawn panel (see `replacements` and docs/draw-spec.md)."""
+    r = check_count("--replacements", r, maximum=MAX_REPLACEMENTS)
+    system = quota_system(inputs.strata, inputs.quotas, inputs.size)
+    seats = np.zeros(system.n_strata, dtype=np.int64)
+    for s, _ in drawn.people:
+        seats[s] += 1
+    return replacement_lists(system, seats, drawn.people, inputs.members, r, seed,
+                             lottery_hash)
+
+
+def list_dict(lists) -> dict[str, list[str]]:
+    """Replacement lists (`replacements.ReplacementLists`, or None) as member → ids by rank."""
+    out: dict[str, list[str]] = {}
+    for member, _, candidate in (lists.rows if lists is not None else []):
+        out.setdefault(member, []).append(candidate)
     return out

@@ -37,6 +37,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from ..core.errors import InputError
+from ..core.fileio import write_csv_table
 from ..core.outputs import atomic_path, check_file
 from .pool import Pool
 from .quotas import CrossQuota, Quotas, ValueQuota
@@ -136,8 +137,6 @@ def write_public_extract(pool: Pool, out: Path, *, inputs: Iterable[Path | None]
     only with `force`.
     """
     import pyarrow.parquet as pq
-
-    from ..core.fileio import write_csv_table
 
     out = Path(out)
     check_extract_target(out, inputs=[pool.path, *inputs], force=force)

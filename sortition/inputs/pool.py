@@ -23,6 +23,7 @@ from ..core.fileio import csv_header_line, restore, restore_array, restore_table
 from ..core.textopts import check_text
 from ..core.xlsx import is_xlsx, read_sheet, split_sheet
 from .quotas import Quotas
+from .synth import COLUMNS as SYNTH
 
 PARQUET_SUFFIXES = (".parquet", ".pq", ".parq")
 CSV_SUFFIXES = (".csv", ".txt", ".tsv")
@@ -125,8 +126,6 @@ def written_here(path: Path, first_line: str, features: list[str],
     public extract (its exact header: `id`, `household` with households, the features sorted
     by UTF-8 bytes) and a synthetic pool (the exact header of `sortition synth`).
     """
-    from .synth import COLUMNS as SYNTH
-
     extract = ["id", *(["household"] if household_column else []),
                *sorted(features, key=lambda f: f.encode("utf-8"))]
     if first_line in (csv_header_line(extract), csv_header_line(list(SYNTH))):

@@ -26,6 +26,7 @@ from pathlib import Path
 from ..core.errors import InputError
 from ..core.limits import MAX_PANEL_SIZE, check_count
 from ..core.outputs import check_file, write_text
+from ..core.xlsx import is_xlsx, read_sheet, split_sheet
 
 APPORTIONMENTS = ("largest_remainder", "sainte_lague")
 SHARE_SUM_TOLERANCE = 0.01
@@ -199,8 +200,6 @@ def read_quotas_csv(path: Path, size: int | None = None) -> Quotas:
 def read_quotas_xlsx(path: Path, size: int | None = None) -> Quotas:
     """Read a quota sheet (`quotas.xlsx`, `quotas.xlsx#Sheet`): the CSV forms' columns, every
     cell as text (`xlsx.read_sheet`), checked by the same code; messages name sheet and row."""
-    from ..core.xlsx import read_sheet
-
     sheet = read_sheet(path)
     rows = [sheet.header, *(list(r) for r in zip(*sheet.columns, strict=True))]
     return _quotas_from_rows(sheet.label, rows, [1, *sheet.rows.tolist()], "row", size,
@@ -582,8 +581,6 @@ def _check_duplicates(path: Path, values: list[ValueQuota], cross: list[CrossQuo
 
 def load_quotas(path: str | Path, size: int | None = None) -> Quotas:
     """Read quotas from a CSV, TOML or .xlsx file (chosen by extension)."""
-    from ..core.xlsx import is_xlsx, split_sheet
-
     path = Path(path)
     if not split_sheet(path)[0].exists():
         raise InputError(f"{path}: quota file not found")

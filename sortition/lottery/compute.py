@@ -24,6 +24,7 @@ from ..core.outputs import atomic_path, check_file
 from ..inputs.quotas import Quotas
 from ..inputs.strata import Strata
 from . import leximin as algorithms
+from .legacy import legacy_probabilities
 from .panels import QuotaSystem, quota_system
 
 ALGORITHMS = ("leximin", "maximin", "nash", "legacy")
@@ -188,8 +189,6 @@ def compute_probabilities(strata: Strata, quotas: Quotas, size: int,
     check_options(runs=runs, time_limit=time_limit)
     start = time.perf_counter()
     if algorithm == "legacy":
-        from .legacy import legacy_probabilities
-
         est = legacy_probabilities(strata, quotas, size, seed=seed, runs=runs)
         return Probabilities("legacy", strata, est.stratum_probabilities, None,
                              time.perf_counter() - start, None,

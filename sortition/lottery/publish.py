@@ -17,10 +17,12 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from dataclasses import field as dc_field
 
 import numpy as np
 
+from ..core.bundleio import count, field, obj, show, strict_json, texts
 from ..core.errors import InputError
 from ..core.limits import (
     MAX_DENOMINATOR,
@@ -64,7 +66,7 @@ class PublishedLottery:
     max_change: float | None = None  # transparent: largest change of a person's probability
     base_probabilities: list[float] | None = None  # transparent: per stratum, before rounding
     household_seed: str | None = None  # households: the public seed of the pre-draw
-    extra: dict = field(default_factory=dict)
+    extra: dict = dc_field(default_factory=dict)
     n_tickets: int | None = None  # transparent lottery: M (the weights are tickets, sum M)
 
     @property
@@ -221,9 +223,9 @@ def assign_tickets(panels: np.ndarray, copies: list[int], members: list[list[str
     """
     pointer = [0] * panels.shape[1]
     out: list[list[str]] = []
-    for p, count in enumerate(copies):
+    for p, n_copies in enumerate(copies):
         row = panels[p].tolist()
-        for _ in range(count):
+        for _ in range(n_copies):
             ids: list[str] = []
             for s, x in enumerate(row):
                 group = members[s]
@@ -250,8 +252,6 @@ def read_lottery(data: bytes, source: str) -> PublishedLottery:
     The file is hostile input (it comes with a bundle): strict JSON, every field's type checked,
     and the size of the panels × strata table checked before it is allocated.
     """
-    from ..core.bundleio import count, field, obj, show, strict_json, texts
-
     doc = strict_json(data, source)
 
     def need(cond: bool, what: str) -> None:

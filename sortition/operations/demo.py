@@ -25,11 +25,12 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from ..bundle.audit import DrawResult, Inputs, run_draw
+from ..bundle.write import DrawResult, run_draw
 from ..core.limits import MAX_SYNTH_ROWS, check_count
 from ..core.outputs import NEW, OLD, PENDING, bundle_problem, check_folder, write_text
 from ..core.resources import builtin_path, occitanie_quotas
 from ..inputs.fingerprint import pool_fingerprint, quotas_fingerprint, write_public_extract
+from ..inputs.load import Inputs
 from ..inputs.pool import load_pool
 from ..inputs.quotas import Quotas, load_quotas, write_quotas
 from ..inputs.strata import Strata, build_strata

@@ -2,17 +2,13 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from rich.markup import escape
 from rich.table import Table
 
 from ..inputs.quotas import Quotas
 from ..inputs.strata import Strata
 from ..lottery.check import FeasibilityReport, feature_table
-
-if TYPE_CHECKING:
-    from .demo import DemoResult
+from .demo import DemoResult, fairness_comparison
 
 
 def _pct(x: float | None) -> str:
@@ -105,8 +101,6 @@ def _people(n: int) -> str:
 
 def demo_summary(result: DemoResult) -> Table:
     """One table saying what the demo did and what it found, step by step."""
-    from .demo import fairness_comparison
-
     t = Table(title="sortition demo: Convention citoyenne pour l'Occitanie 2020", show_header=False)
     t.add_column("step")
     t.add_column("result", overflow="fold")

@@ -28,85 +28,25 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from ortools.linear_solver import pywraplp
 
-from ..bundle.audit import (
-    SCHEMA,
-    SCHEMA_VERSION,
-    Inputs,
-    audit_bytes,
-    draw_inputs,
-    versions,
-)
+from ..bundle.audit import SCHEMA, SCHEMA_VERSION
+from ..bundle.read import Bundle, origin_lists, read_bundle
+from ..bundle.verifier import NAME, page_bytes
+from ..bundle.write import draw_inputs
 from ..core import drawspec as drawing
-from ..core.bundleio import (
-    MissingFile,
-    file_hashes,
-    obj,
-    previous_bundle,
-    read_regular,
-    strict_json,
-    texts,
-    typed,
-)
+from ..core.audits import audit_bytes, versions
 from ..core.errors import InfeasibleError, InputError
 from ..core.fileio import csv_field
-from ..core.limits import MAX_AUDIT_BYTES, MAX_PANEL_SIZE
 from ..core.outputs import check_folder, write_folder
+from ..core.textopts import seed_option
+from ..draw.replacements import list_dict
 from ..inputs.fingerprint import quotas_document, quotas_fingerprint
+from ..inputs.load import Inputs
 from ..inputs.quotas import Quotas
 from ..inputs.strata import strata_from_counts
 from ..lottery.compute import compute_lottery
 from ..lottery.panels import QuotaSystem, quota_system
 from ..lottery.publish import PublishedLottery, lottery_problems, publish, read_lottery
-
-
-@dataclass
-class Bundle:
-    """A public bundle read back: what `replace` and `verify` need of it."""
-
-    path: Path
-    audit: dict
-    audit_sha256: str
-    panel: list[str]  # current panel ids, in panel order
-    origin: dict  # the draw bundle's audit: its replacement lists are re-derived from it
-    excluded: list[str]  # everyone ever on the panel or declined, in the chain
-    round: int  # 0 for a draw bundle, k for the k-th replace
-    chain: list[Path] = field(default_factory=list)  # this bundle and every previous one
-
-
-def panel_ids(audit: dict) -> list[str]:
-    """The current panel of a bundle's audit (checked by `read_bundle`)."""
-    return list((audit.get("panel") or audit.get("draw") or {}).get("ids", []))
-
-
-def read_bundle(path: Path, *, _seen: tuple[Path, ...] = ()) -> Bundle:
-    """Read a bundle and its history (each previous bundle: the sibling folder `../NAME` its
-    audit records), by the bundleio rules; a malformed or hostile one is an InputError."""
-    path = Path(path)
-    label = f"{path}/audit.json"
-    try:
-        raw = read_regular(path, "audit.json", MAX_AUDIT_BYTES, label=label)
-    except MissingFile:
-        raise InputError(f"{path}: not a public bundle (no audit.json)") from None
-    audit = strict_json(raw, label)
-    if not isinstance(audit, dict) or audit.get("schema") != SCHEMA:
-        raise InputError(f"{label}: not a sortition audit (schema should be {SCHEMA!r})")
-    file_hashes(audit, "files", label)  # well-formed, or exit 2
-    if audit.get("kind") == "replace":
-        panel = texts(audit, "panel.ids", label, MAX_PANEL_SIZE)
-        prev_dir, seen = previous_bundle(path, audit, label, _seen)
-        prev = read_bundle(prev_dir, _seen=seen)
-        origin = prev.origin
-        excluded = list(dict.fromkeys([*prev.excluded, *panel]))
-        rnd = typed(audit, "round", int, label)
-        chain = [path, *prev.chain]
-    else:
-        panel = texts(audit, "draw.ids", label, MAX_PANEL_SIZE)
-        origin = audit
-        excluded = list(panel)
-        rnd = 0
-        chain = [path]
-    return Bundle(path, audit, hashlib.sha256(raw).hexdigest(), panel, origin, excluded, rnd,
-                  chain)
+from ..lottery.run import check_lottery_target, write_lottery
 
 
 def check_replace_target(out_dir: Path, bundle_dir: Path, *, pool_path: Path | None,
@@ -121,33 +61,6 @@ def check_replace_target(out_dir: Path, bundle_dir: Path, *, pool_path: Path | N
         raise InputError(f"--out {out_dir}: write the replacement bundle beside the bundle it "
                          f"replaces (in {Path(bundle_dir).resolve().parent}): it refers to it "
                          "as ../NAME, and verify follows nothing else")
-
-
-def origin_lists(bundle: Bundle, inputs: Inputs):
-    """The replacement lists of the draw bundle at the root of the chain, re-derived from its
-    seed, lottery hash and panel and the pool, and checked against the commitment its
-    audit.json holds (the list file is not public); `None` when it was drawn without lists."""
-    from ..bundle.audit import lists_of_draw
-
-    audit = bundle.origin
-    try:
-        lists = lists_of_draw(audit, str(audit["lottery"]["sha256"]), inputs)
-    except (KeyError, TypeError, ValueError) as e:
-        raise InputError(f"{bundle.chain[-1]}/audit.json: incomplete draw record ({e})") \
-            from None
-    if lists is not None and hashlib.sha256(lists.csv_bytes()).hexdigest() != \
-            audit["replacements"].get("sha256"):
-        raise InputError(f"{bundle.chain[-1]}/audit.json, replacements.sha256: the lists the "
-                         "seed and this pool give do not hash to the recorded commitment")
-    return lists
-
-
-def list_dict(lists) -> dict[str, list[str]]:
-    """Replacement lists (`replacements.ReplacementLists`, or None) as member → ids by rank."""
-    out: dict[str, list[str]] = {}
-    for member, _, candidate in (lists.rows if lists is not None else []):
-        out.setdefault(member, []).append(candidate)
-    return out
 
 
 def read_declined(path: Path) -> list[str]:
@@ -173,33 +86,6 @@ def read_declined(path: Path) -> list[str]:
     if not lines:
         raise InputError(f"{path}: no id in the declined file")
     return list(dict.fromkeys(lines))
-
-
-def bundle_inputs(bundle: Path, pool_path: Path, quotas_path: Path | None, *,
-                  id_column: str | None = None, encoding: str = "utf-8") -> Inputs:
-    """The pool and quotas of a bundle (its recorded quotas unless a file is given), with the
-    recorded id column, features order and household pre-draw."""
-    from ..bundle.audit import load_inputs
-    from ..inputs.quotas import load_quotas
-    from .verify import _quotas_block
-
-    audit = read_bundle(bundle).audit
-    label = f"{bundle}/audit.json"
-    obj(audit, "inputs", label)
-    quotas = _quotas_block(audit)
-    size = quotas.size or 0
-    if quotas_path is not None:
-        quotas = load_quotas(quotas_path, size)
-    pool = obj(audit, "inputs.pool", label)
-    texts(pool, "features", f"{label}, inputs.pool", None)
-    for key in ("id_column", "household_column", "household_seed"):
-        typed(pool, key, (str, type(None)), f"{label}, inputs.pool", optional=True)
-    return load_inputs(pool_path, Path(quotas_path or Path(bundle) / "audit.json"), size,
-                       id_column=pool.get("id_column") if id_column is None else id_column,
-                       household_column=pool.get("household_column"),
-                       household_seed=pool.get("household_seed"), encoding=encoding,
-                       features=list(pool["features"]), quotas=quotas,
-                       recorded=True)
 
 
 @dataclass
@@ -364,8 +250,6 @@ def prepare_replace(bundle_dir: Path, inputs: Inputs, declined: list[str], out_d
     """Compute the new lottery a replacement needs and write it to OUT/lottery.json (with its
     `.sha256`), before the replacement's seed exists: its hash is then published, exactly like
     the first lottery's, and `replace --seed … --lottery OUT` draws from it."""
-    from ..bundle.audit import check_lottery_target, write_lottery
-
     declined_path = Path(declined_source) if Path(declined_source).is_file() else None
     given = [*draw_inputs(inputs.whole.path, inputs.quotas_path), declined_path,
              *read_bundle(bundle_dir).chain]
@@ -472,7 +356,6 @@ def run_replace(bundle_dir: Path, inputs: Inputs, declined: list[str], seed: str
         "run": {"versions": versions()},
     }
     files["audit.json"] = audit_bytes(audit)
-    from ..bundle.verifier import NAME, page_bytes
 
     files[NAME] = page_bytes()  # the packaged page, for convenience (verify compares it)
     if out_dir is not None:
@@ -486,8 +369,6 @@ def run_replace(bundle_dir: Path, inputs: Inputs, declined: list[str], seed: str
 
 
 def _seed(seed: str) -> bytes:
-    from ..core.textopts import seed_option
-
     return seed_option("--seed", seed, "the replacement")
 
 

@@ -20,12 +20,13 @@ from pathlib import Path
 
 import numpy as np
 
+from ..bundle.read import bundle_inputs, origin_lists, panel_ids, read_bundle
 from ..core import drawspec as drawing
 from ..core.errors import InputError
 from ..core.limits import MAX_TRIALS, check_count
 from ..core.textopts import seed_option
-from ..draw.replacements import validate_panel
-from ..lottery.panels import QuotaSystem
+from ..draw.replacements import stratum_lookup, validate_panel
+from ..lottery.panels import QuotaSystem, quota_system
 
 SIMULATE = "simulate"
 THRESHOLD = 0.05  # a quota broken in at least this share of trials is reported as risky
@@ -299,10 +300,6 @@ def run_simulation(bundle: Path, pool_path: Path, *, seed: str, rate: float,
                    rates_path: Path | None, trials: int, id_column: str | None = None,
                    encoding: str = "utf-8") -> Simulation:
     """`sortition simulate`: the bundle's panel and replacement lists, replayed with dropouts."""
-    from ..draw.replacements import stratum_lookup
-    from ..lottery.panels import quota_system
-    from .replace import bundle_inputs, origin_lists, panel_ids, read_bundle
-
     seed_b = seed_option("--seed", seed)
     check_count("--trials", trials, maximum=MAX_TRIALS)
     previous = read_bundle(bundle)

@@ -24,16 +24,14 @@ import numpy as np
 from ..bundle.audit import (
     SCHEMA,
     SCHEMA_VERSION,
-    Drawn,
-    Inputs,
-    draw_panel,
     eligible_values,
     panel_csv,
     person_probabilities,
     probability_figures,
     quota_attainment,
-    quota_system_for,
 )
+from ..bundle.read import bundle_inputs, quotas_block, read_bundle
+from ..bundle.verifier import page_bytes, page_sha256
 from ..core import drawspec as drawing
 from ..core.bundleio import (
     MissingFile,
@@ -59,17 +57,25 @@ from ..core.limits import (
 )
 from ..core.textopts import check_text
 from ..core.xlsx import split_sheet
+from ..draw.panel import Drawn, draw_panel
+from ..draw.replacements import (
+    check_replacements,
+    draw_replacements,
+    read_replacements_csv,
+    stratum_lookup,
+)
 from ..inputs.fingerprint import (
     pool_fingerprint,
     quotas_document,
     quotas_fingerprint,
-    quotas_from_document,
     stratum_differences,
 )
+from ..inputs.households import eligible_pool
+from ..inputs.load import Inputs
 from ..inputs.pool import load_recorded_pool
 from ..inputs.quotas import Quotas, load_quotas
 from ..inputs.strata import build_strata
-from ..lottery.compute import probability_classes_csv
+from ..lottery.compute import compute_lottery, probability_classes_csv
 from ..lottery.panels import quota_system
 from ..lottery.publish import (
     PublishedLottery,
@@ -78,6 +84,10 @@ from ..lottery.publish import (
     max_probability_change,
     read_lottery,
 )
+from ..lottery.run import quota_system_for
+from ..recruitment.invite import check_calls_audit
+from ..recruitment.respondents import check_respondents_audit
+from .replace import plan_replace, run_replace
 
 MARGINAL_TOL = 1e-6
 VERIFIER = "verify.html"
@@ -151,7 +161,7 @@ def _draw_audit(audit: dict) -> None:
         plain_name(field(audit, "inputs.pool.source_audit.file", str, A),
                    f"{A}, inputs.pool.source_audit.file")
         field(audit, "inputs.pool.source_audit.sha256", str, A)
-    _quotas_block(audit)
+    quotas_block(audit)
     field(audit, "seed", str, A)
     field(audit, "lottery.sha256", str, A)
     texts(audit, "draw.ids", A, MAX_PANEL_SIZE)
@@ -163,24 +173,6 @@ def _draw_audit(audit: dict) -> None:
     file_hashes(audit, "files", A)
     obj(audit, "probabilities", A, optional=True)
     obj(audit, "lottery", A)
-
-
-def _quotas_block(audit: dict) -> Quotas:
-    """The quotas recorded in `inputs.quotas`, read back (InputError naming the field)."""
-    doc = obj(audit, "inputs.quotas", A)
-    count(doc, "panel_size", f"{A}, inputs.quotas", MAX_PANEL_SIZE)
-    field(doc, "sha256", str, f"{A}, inputs.quotas")
-    rows = field(doc, "quotas", list, f"{A}, inputs.quotas")
-    cross = field(doc, "cross", list, f"{A}, inputs.quotas", optional=True) or []
-    for what, table, width in (("quotas", rows, 4), ("cross", cross, 6)):
-        for k, row in enumerate(table):
-            if (not isinstance(row, list) or len(row) != width
-                    or not all(isinstance(v, str) for v in row[:width - 2])
-                    or not all(isinstance(v, int) and not isinstance(v, bool)
-                               for v in row[width - 2:])):
-                raise InputError(f"{A}, inputs.quotas.{what}[{k}]: expected {width - 2} "
-                                 f"strings then min and max as whole numbers")
-    return quotas_from_document(doc)
 
 
 def _read_audit(bundle: Path, result: Verification) -> dict | None:
@@ -375,8 +367,6 @@ def _verify(bundle: Path, pool_path: Path, *, quotas_path: Path | None, anchors:
     else:
         ok(f"the pool's fingerprint matches ({len(pool):,} people, {len(strata):,} strata)")
     if household is not None:
-        from ..inputs.households import eligible_pool
-
         whole = pool
         try:
             pool = eligible_pool(whole, household_seed, fp.sha256)
@@ -393,7 +383,7 @@ def _verify(bundle: Path, pool_path: Path, *, quotas_path: Path | None, anchors:
     _check_chain(recorded_pool.get("source_audit"), Path(pool_path), result, base_path)
 
     # --- the quotas
-    audit_quotas = _quotas_block(audit)
+    audit_quotas = quotas_block(audit)
     size = audit_quotas.size or 0
     own = quotas_fingerprint(audit_quotas, size)
     if own != recorded_quotas.get("sha256"):
@@ -449,8 +439,6 @@ def _verify(bundle: Path, pool_path: Path, *, quotas_path: Path | None, anchors:
 def _check_verifier_copy(bundle: Path, result: Verification) -> None:
     """The bundle's verify.html must be the packaged page: the checker must not come from the
     party being checked. A bundle written before the page existed has none (a note)."""
-    from ..bundle.verifier import page_bytes, page_sha256
-
     path = bundle / VERIFIER
     if not path.exists():
         result.checked.append(f"{VERIFIER} is not in the bundle (written before the page "
@@ -633,8 +621,6 @@ def _check_chain(recorded: dict | None, pool_path: Path, result: Verification,
     """
     if recorded is None:
         return
-    from ..recruitment.invite import check_calls_audit
-    from ..recruitment.respondents import check_respondents_audit
 
     diff, ok = result.differences.append, result.checked.append
     folder, name = pool_path.parent, recorded["file"]
@@ -672,8 +658,6 @@ def _check_lists(recorded: dict, drawn: Drawn, inputs: Inputs, lottery_hash: str
     """The replacement lists: re-derived from the seed and the pool, their hash must be the
     commitment in audit.json; a list file given (garant material) must be exactly them, and
     if not, say which rule it breaks."""
-    from ..bundle.audit import draw_replacements
-
     diff, ok = result.differences.append, result.checked.append
     try:
         again = draw_replacements(inputs, drawn, int(recorded["per_member"]),
@@ -701,8 +685,6 @@ def _check_list_file(path: Path, again, drawn: Drawn, inputs: Inputs,
                      result: Verification) -> None:
     """A replacement list file (not public): exactly the lists the seed gives; if not, which
     promise each differing line breaks."""
-    from ..draw.replacements import check_replacements, read_replacements_csv, stratum_lookup
-
     diff, ok = result.differences.append, result.checked.append
     path = Path(path)
     name = path.name
@@ -744,8 +726,6 @@ def _file_difference(name: str, expected: bytes, found: bytes) -> str:
 def _recompute(pub: PublishedLottery, strata, quotas: Quotas, size: int,
                result: Verification, what: str = "the lottery") -> None:
     """Re-solve and compare: is this lottery the fairest one, as its algorithm promises?"""
-    from ..lottery.compute import compute_lottery
-
     diff, ok = result.differences.append, result.checked.append
     try:
         again = compute_lottery(strata, quotas, size, pub.algorithm)
@@ -781,8 +761,6 @@ def _verify_replace(bundle: Path, pool_path: Path, audit: dict,
                     replacements_path: Path | None = None) -> Verification:
     """A replacement bundle: verify the bundle before it, then re-derive this one exactly
     (from its published completion lottery, if it drew one)."""
-    from .replace import bundle_inputs, plan_replace, read_bundle, run_replace
-
     diff, ok = result.differences.append, result.checked.append
     prev_dir, seen = previous_bundle(bundle, audit, A, seen)
     prev_sha = field(audit, "previous.audit_sha256", str, A)

@@ -36,13 +36,7 @@ most one of them per panel.
 
 from __future__ import annotations
 
-import codecs
-import csv
-import hashlib
-import io
-import json
 import math
-import os
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -53,18 +47,31 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from ..core import drawspec as drawing
-from ..core.bundleio import MissingFile, plain_folder, read_json, regular_file
+from ..core.audits import (
+    CALLS_SCHEMA,
+    audit_bytes,
+    audit_path_for,
+    ids_sha256,
+    read_audit,
+    relative,
+    sha256_file,
+    versions,
+)
+from ..core.bundleio import plain_folder, regular_file
 from ..core.errors import InfeasibleError, InputError
-from ..core.limits import MAX_AUDIT_BYTES, MAX_CALLS, count_problem
+from ..core.fileio import restore_array
+from ..core.limits import MAX_CALLS, count_problem
 from ..core.outputs import check_pair, write_pair
 from ..core.resources import occitanie_data_dir
+from ..core.tables import capped_problems, delimiter_of, read_table_csv, read_text, write_table
 from ..core.textopts import check_text, seed_option
+from ..core.xlsx import read_sheet
 from ..inputs.fingerprint import PoolFingerprint, pool_fingerprint, stratum_differences
 from ..inputs.margins import AGE_BANDS, AREAS, DIPLOMA_LEVELS, GENDERS, load_occitanie_margins
 from ..inputs.pool import Pool, load_pool, read_rows
 from ..inputs.strata import build_strata
 
-SCHEMA = "sortition-calls"
+SCHEMA = CALLS_SCHEMA  # "sortition-calls"
 SCHEMA_VERSION = 2  # 2: no per-stratum hashes (they linked ids to features)
 CHOOSE_LABEL = drawing.CALLS  # "calls"
 ORDER_LABEL = "calls/order"
@@ -80,33 +87,6 @@ MAX_SHOWN = 5
 
 def _utf8(text: str) -> bytes:
     return text.encode("utf-8")
-
-
-def sha256_file(path: Path) -> str:
-    h = hashlib.sha256()
-    with path.open("rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
-def audit_path_for(out: Path) -> Path:
-    """`calls.parquet` → `calls.audit.json`, beside it."""
-    out = Path(out)
-    return out.parent / f"{out.stem}.audit.json"
-
-
-def relative(target: Path, start: Path) -> str:
-    """`target` relative to the folder `start`, with '/' separators (for public audits)."""
-    return Path(os.path.relpath(Path(target).resolve(), Path(start).resolve())).as_posix()
-
-
-def ids_sha256(ids: Sequence[str]) -> str:
-    """SHA-256 of the ids sorted by UTF-8 bytes, one per line, each line ending in LF."""
-    h = hashlib.sha256()
-    for i in sorted(ids, key=_utf8):
-        h.update(_utf8(i) + b"\n")
-    return h.hexdigest()
 
 
 # Inputs ----------------------------------------------------------------------------------------
@@ -143,68 +123,6 @@ def population_margins(features: Sequence[str], margins_dir: Path | None = None
         total = math.fsum(counts[f].values())
         out[f] = {v: c / total for v, c in counts[f].items()}
     return out, hashes
-
-
-def read_text(path: Path, encoding: str, what: str) -> tuple[str, str]:
-    """The file's text (BOM removed) and the SHA-256 of its bytes."""
-    try:
-        data = path.read_bytes()
-    except FileNotFoundError:
-        raise InputError(f"{path}: {what} not found") from None
-    except OSError as e:
-        raise InputError(f"{path}: cannot read the {what} ({e.strerror or e})") from None
-    try:
-        codecs.lookup(encoding)
-    except LookupError:
-        raise InputError(f"--encoding {encoding}: unknown text encoding") from None
-    try:
-        text = data.decode(encoding)
-    except UnicodeDecodeError as e:
-        line = data[:e.start].count(b"\n") + 1
-        raise InputError(f"{path}, line {line}: not valid {encoding} text") from None
-    return text.lstrip("\ufeff"), hashlib.sha256(data).hexdigest()
-
-
-def _delimiter(header: str) -> str:
-    counts = {d: header.count(d) for d in (",", ";", "\t")}
-    best = max(counts, key=lambda d: (counts[d], d == ","))
-    return best if counts[best] else ","
-
-
-def read_table_csv(path: Path, text: str, required: Sequence[str]
-                   ) -> tuple[list[tuple[int, list[str]]], list[str]]:
-    """Rows (numbered from 1 after the header) of a small CSV, only the `required` columns."""
-    lines = text.splitlines()
-    first = next((i for i, line in enumerate(lines) if line.strip()), None)
-    if first is None:
-        raise InputError(f"{path}: empty file (expected a header row: {','.join(required)})")
-    delimiter = _delimiter(lines[first])
-    reader = csv.reader(io.StringIO("\n".join(lines[first:])), delimiter=delimiter)
-    header = [c.strip() for c in next(reader)]
-    missing = [c for c in required if c not in header]
-    if missing:
-        raise InputError(f"{path}, header: missing column(s) {', '.join(missing)} (found: "
-                         f"{', '.join(header)})")
-    where = [header.index(c) for c in required]
-    rows: list[tuple[int, list[str]]] = []
-    problems: list[str] = []
-    for number, row in enumerate(reader, start=1):
-        if not row or not any(c.strip() for c in row):
-            continue
-        if len(row) <= max(where):
-            problems.append(f"{path}, row {number}: {len(row)} cell(s), the header has "
-                            f"{len(header)}")
-            continue
-        rows.append((number, [row[i].strip() for i in where]))
-    if problems:
-        raise InputError(capped_problems(problems))
-    return rows, header
-
-
-def capped_problems(problems: list[str], limit: int = 10) -> list[str]:
-    if len(problems) <= limit:
-        return problems
-    return problems[:limit] + [f"… and {len(problems) - limit} more problem(s)"]
 
 
 @dataclass
@@ -275,7 +193,7 @@ def read_exclude(path: Path, encoding: str = "utf-8") -> Exclusion:
     found: dict[str, int] = {}
     if first is not None:
         head = lines[first]
-        cells = [c.strip().strip('"').strip() for c in head.split(_delimiter(head))]
+        cells = [c.strip().strip('"').strip() for c in head.split(delimiter_of(head))]
         if len(cells) > 1 or cells == ["id"]:
             if "id" not in cells:
                 raise InputError(f"{path}, line {first + 1}: a CSV exclusion list needs an "
@@ -620,22 +538,6 @@ def calls_audit_document(plan: CallPlan, *, audit_dir: Path, calls_file: Path,
     }
 
 
-def audit_bytes(audit: dict) -> bytes:
-    return (json.dumps(audit, ensure_ascii=False, indent=1) + "\n").encode("utf-8")
-
-
-def read_audit(path: Path, schema: str) -> dict:
-    """A public audit (JSON) of the given schema; an unreadable one is an input error."""
-    path = Path(path)
-    try:
-        data = read_json(path.parent, path.name, MAX_AUDIT_BYTES, label=str(path))
-    except MissingFile:
-        raise InputError(f"{path}: audit file not found") from None
-    if not isinstance(data, dict) or data.get("schema") != schema:
-        raise InputError(f"{path}: not a {schema} audit")
-    return data
-
-
 # The command -----------------------------------------------------------------------------------
 
 
@@ -686,21 +588,6 @@ def _output_table(pool: Pool, plan: CallPlan) -> pa.Table:
     return pa.table(columns)
 
 
-def write_table(table: pa.Table, path: Path, like: Path) -> None:
-    """Parquet (zstd), CSV or .xlsx, by the extension of `like` (the final name)."""
-    import pyarrow.parquet as pq
-
-    from ..core.fileio import write_csv_table
-    from ..core.xlsx import write_xlsx_table
-
-    if like.suffix.lower() == ".csv":
-        write_csv_table(table, path)
-    elif like.suffix.lower() == ".xlsx":
-        write_xlsx_table(table, path, shown=like)
-    else:
-        pq.write_table(table, path, compression="zstd")
-
-
 def run_invite(base: Path, *, size: int, seed: str, out: Path, by: Sequence[str] = (),
                margins_dir: Path | None = None, response_rates: Path | None = None,
                exclude: Path | None = None, id_column: str | None = None,
@@ -714,8 +601,6 @@ def run_invite(base: Path, *, size: int, seed: str, out: Path, by: Sequence[str]
     by households (two people of one household may both be called): the household pre-draw
     before the lottery keeps at most one person per household on a panel.
     """
-    from ..bundle.audit import versions
-
     report = progress or (lambda _m: None)
     base, out = Path(base), Path(out)
     timings: dict[str, float] = {}
@@ -783,14 +668,11 @@ def _read_call_list(path: Path) -> tuple[list[str], list[int]]:
             include_columns=["id", "call_order"],
             column_types={"id": pa.string(), "call_order": pa.int64()}))
     elif path.suffix.lower() == ".xlsx":
-        from ..core.xlsx import read_sheet
-
         sheet = read_sheet(path)
         table = sheet.table(["id", "call_order"])
     else:
         table = pq.read_table(path, columns=["id", "call_order"])
     if path.suffix.lower() in (".csv", ".xlsx"):  # a call list is always written by this tool
-        from ..core.fileio import restore_array
 
         table = table.set_column(table.column_names.index("id"), "id",
                                  restore_array(table.column("id")))

@@ -26,27 +26,26 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from ..core.audits import (
+    RESPONDENTS_SCHEMA,
+    audit_bytes,
+    audit_path_for,
+    ids_sha256,
+    read_audit,
+    relative,
+    sha256_file,
+    versions,
+)
 from ..core.bundleio import regular_file
 from ..core.errors import InfeasibleError, InputError
 from ..core.outputs import check_pair, write_pair
+from ..core.tables import capped_problems, read_table_csv, read_text, write_table
 from ..inputs.fingerprint import pool_fingerprint, stratum_differences
 from ..inputs.pool import Pool, load_pool, read_rows
 from ..inputs.strata import build_strata
 from .invite import SCHEMA as CALLS_SCHEMA
-from .invite import (
-    audit_bytes,
-    audit_path_for,
-    capped_problems,
-    ids_sha256,
-    read_audit,
-    read_table_csv,
-    read_text,
-    relative,
-    sha256_file,
-    write_table,
-)
 
-SCHEMA = "sortition-respondents"
+SCHEMA = RESPONDENTS_SCHEMA  # "sortition-respondents"
 SCHEMA_VERSION = 2  # 2: no per-stratum hashes (they linked ids to features)
 ANSWERS: tuple[str, ...] = ("yes", "no", "unreachable")
 
@@ -131,8 +130,6 @@ def run_respondents(calls_path: Path, answers_path: Path, out: Path, *, encoding
     beside the call list and records one); the pool's fingerprint then includes the opaque
     household numbers of the respondents, and the audit records the column.
     """
-    from ..bundle.audit import versions
-
     report = progress or (lambda _m: None)
     calls_path, answers_path, out = Path(calls_path), Path(answers_path), Path(out)
     given = [calls_path, answers_path, audit_path_for(calls_path)]
