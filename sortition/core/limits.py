@@ -52,7 +52,7 @@ MAX_TRIALS = Cap(1_000_000, "a million trials give the coverage to ±0.1 percent
 MAX_TIME_LIMIT = Cap(86_400, "one day; the largest pools are solved in minutes")
 
 
-# --- Reading a spreadsheet (sortition/xlsx.py). A sheet is read whole into memory (python-
+# --- Reading a spreadsheet (sortition/core/xlsx.py). A sheet is read whole into memory (python-
 # calamine holds every cell, then each becomes a Python str), unlike CSV and Parquet, which Arrow
 # streams. Excel itself stops at 1,048,576 rows; a 1 M-row pool of ten columns is ~60 MB zipped.
 MAX_XLSX_BYTES = Cap(256 << 20, "a spreadsheet is read whole into memory; larger pools belong "
@@ -64,7 +64,7 @@ MAX_XLSX_UNZIPPED = Cap(4 << 30, "a spreadsheet is unpacked in memory; 4 GB of X
 MAX_XLSX_CELLS = Cap(30_000_000, "each cell becomes a Python string in memory (~100 bytes); "
                                  "30 million cells already need about 3 GB")
 
-# --- Reading a bundle (sortition/bundleio.py). A bundle is hostile input: every file is read
+# --- Reading a bundle (sortition/core/bundleio.py). A bundle is hostile input: every file is read
 # whole into memory, so each has a size cap, checked before reading more than cap + 1 bytes.
 # audit.json: ids of the panel, the pool's per-stratum hashes (10,000+ strata take ~2 MB).
 MAX_AUDIT_BYTES = Cap(64 << 20, "an audit holds a panel's ids and one line per stratum; the "

@@ -7,7 +7,7 @@ only, never a contact column — in this encoding (version 1), UTF-8 throughout:
     <id> TAB <value> TAB <value> … LF                            (one line per person)
 
 When households are used, a `household` field follows the id (header and every line): the
-opaque household number of `sortition.pool` (1, 2, … by smallest member id), never the
+opaque household number of `sortition.inputs.pool` (1, 2, … by smallest member id), never the
 household column's own values (often an address).
 
 with the people in the order of their ids' UTF-8 bytes. Ids and values never contain a tab, CR

@@ -2,10 +2,10 @@
 
 The 2020 Convention citoyenne pour l'Occitanie was drawn from a base of about 1.3 million phone
 contacts. That base is not public, so this module builds a stand-in of any size from the census
-margins in `data/occitanie/` (see `sortition.margins`). A pool that simply mirrored the census
-would make quotas trivial; real contact and volunteer pools are skewed, and the whole point of
-stratified sortition is to correct that skew. The pool therefore carries the biases commonly
-observed in respondent pools, each one a documented module constant:
+margins in `data/occitanie/` (see `sortition.inputs.margins`). A pool that simply mirrored the
+census would make quotas trivial; real contact and volunteer pools are skewed, and the whole
+point of stratified sortition is to correct that skew. The pool therefore carries the biases
+commonly observed in respondent pools, each one a documented module constant:
 
 | Who answers more | Constant | Category: multiplier on census weights, then renormalised |
 |---|---|---|

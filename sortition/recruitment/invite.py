@@ -2,8 +2,8 @@
 
 A citizens' assembly is drawn in two stages. First a few thousand people of a large contact
 base are called and asked whether they would take part; those who accept form the respondent
-pool (`sortition.respondents`), from which the lottery later draws the panel. This module draws
-the call list.
+pool (`sortition.recruitment.respondents`), from which the lottery later draws the panel. This
+module draws the call list.
 
 * **Uniform** (no `--by`): every eligible person has the same chance of being called.
 * **Stratified** (`--by FEATURE`…): the base is cut into *cells* (combinations of the features'
@@ -27,10 +27,10 @@ binds the call list to the base. The call list is private (it has the contacts);
 
 The base's fingerprint covers the id and the cell features: those named by `--by` and by the
 response-rates file (with neither, the id only). With `--household-column`, it also covers the
-opaque household numbers (`sortition.pool`: 1, 2, … by smallest member id, never the column's
+opaque household numbers (`sortition.inputs.pool`: 1, 2, … by smallest member id, never the column's
 values), and the audit records the column so that a check loads the base the same way. The call
 list itself is not restricted by households: two people of one household may both be called (and
-both answer yes); the household pre-draw before the lottery (`sortition.households`) keeps at
+both answer yes); the household pre-draw before the lottery (`sortition.inputs.households`) keeps at
 most one of them per panel.
 """
 
@@ -96,8 +96,8 @@ def population_margins(features: Sequence[str], margins_dir: Path | None = None
                        ) -> tuple[dict[str, dict[str, float]], dict[str, str]]:
     """Population shares per value of each feature, and the SHA-256 of each margins file.
 
-    Read like the built-in census data (`sortition.margins`): adults 18+ by gender, age band and
-    department; the published regional rural share for `area`; RP2011 diploma shares.
+    Read like the built-in census data (`sortition.inputs.margins`): adults 18+ by gender, age
+    band and department; the published regional rural share for `area`; RP2011 diploma shares.
     """
     unknown = [f for f in features if f not in MARGIN_FEATURES]
     if unknown:
@@ -655,7 +655,7 @@ def run_invite(base: Path, *, size: int, seed: str, out: Path, by: Sequence[str]
 
 
 # Checking a call list's audit ------------------------------------------------------------------
-# Files named by an audit are read by plain names beside it only (sortition/bundleio.py).
+# Files named by an audit are read by plain names beside it only (sortition/core/bundleio.py).
 
 
 def _read_call_list(path: Path) -> tuple[list[str], list[int]]:

@@ -10,7 +10,7 @@ and the pool's fingerprint over the id and the call list's features (those recor
 call list's audit; the id alone when that audit is missing).
 
 With a household column (by default the one recorded in the call list's audit), the pool's
-fingerprint also covers the opaque household numbers of the respondents (`sortition.pool`,
+fingerprint also covers the opaque household numbers of the respondents (`sortition.inputs.pool`,
 never the column's values) and the audit records the column, so that a check loads the pool the
 same way. Several respondents may share a household: the lottery's household pre-draw
 (`--household-column` with `--household-seed`) keeps at most one of them per panel.
