@@ -80,13 +80,13 @@ def _version(name: str) -> str | None:
 
 
 def _occitanie_quotas() -> Path:
-    from sortition.resources import occitanie_quotas
+    from sortition.core.resources import occitanie_quotas
 
     return occitanie_quotas()
 
 
 def _quotas(kind: str) -> Path:
-    from sortition.resources import builtin_path
+    from sortition.core.resources import builtin_path
 
     return builtin_path(EXTENDED_QUOTAS) if kind == "extended" else _occitanie_quotas()
 

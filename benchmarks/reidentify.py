@@ -39,7 +39,7 @@ MAX_SETS = 20_000  # candidate id sets hashed per stratum
 
 
 def _rows(path: Path) -> list[list[str]]:
-    from sortition.fileio import restore
+    from sortition.core.fileio import restore
 
     text = path.read_text(encoding="utf-8")
     return [[restore(c) for c in row] for row in csv.reader(io.StringIO(text, newline=""))]
@@ -166,7 +166,7 @@ def draw_bundle(folder: Path, rows: int = 2000, size: int = 100, replacements: i
     from typer.testing import CliRunner
 
     from sortition.cli import app
-    from sortition.synth import synthesize_pool, write_pool
+    from sortition.inputs.synth import synthesize_pool, write_pool
 
     spec = Path(__file__).resolve().parents[1] / "quotas" / "occitanie-2020.toml"
     write_pool(synthesize_pool(rows, seed), folder / "pool.parquet")

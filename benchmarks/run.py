@@ -76,7 +76,7 @@ def _mem_total_gib() -> float | None:
 
 
 def _quotas_path() -> Path:
-    from sortition.resources import occitanie_quotas
+    from sortition.core.resources import occitanie_quotas
 
     return occitanie_quotas()
 
@@ -88,7 +88,7 @@ def _quotas_path() -> Path:
 def ensure_pool(rows: int, pools_dir: Path, logs: Path, *, max_seeds: int,
                 chunked_above: int, check_limit: float, extended: bool = False) -> dict:
     """The first feasible seed's pool for `rows` (generated once, then reused)."""
-    from sortition.resources import builtin_path
+    from sortition.core.resources import builtin_path
 
     quotas = builtin_path(MANY_STRATA[rows][0]) if extended else _quotas_path()
     size = MANY_STRATA[rows][1] if extended else PANEL_SIZE
@@ -400,7 +400,7 @@ def main(argv: list[str] | None = None) -> int:
                          "rows": rows, "status": "error", "note": info.get("note")})
             save()
             continue
-        from sortition.resources import builtin_path
+        from sortition.core.resources import builtin_path
 
         quotas, size = builtin_path(MANY_STRATA[rows][0]), MANY_STRATA[rows][1]
         pool = Path(info["path"])

@@ -13,8 +13,8 @@ from rich.console import Console
 from rich.markup import escape
 
 from . import __version__
-from .errors import InfeasibleError, InputError, SolverTimeout, SortitionError
-from .terminal import json_text, printable
+from .core.errors import InfeasibleError, InputError, SolverTimeout, SortitionError
+from .core.terminal import json_text, printable
 
 app = typer.Typer(
     name="sortition",
@@ -98,7 +98,7 @@ def _fail(e: SortitionError) -> None:
 
 
 def _load_quotas(path: Path, size: int | None):
-    from .quotas import load_quotas
+    from .inputs.quotas import load_quotas
 
     quotas = load_quotas(path, size)
     if quotas.size is None:
@@ -132,7 +132,7 @@ def synth(
 
     Example: sortition synth --rows 20000 --seed 7 --out pool.parquet
     """
-    from .synth import check_pool_target, synthesize_pool, write_pool
+    from .inputs.synth import check_pool_target, synthesize_pool, write_pool
 
     try:
         check_pool_target(out_path, force=force)
@@ -163,8 +163,8 @@ def quotas(
 
     Example: sortition quotas quotas/occitanie-2020.toml --size 100 --out quotas.csv
     """
-    from .display import quotas_table
-    from .quotas import write_quotas
+    from .inputs.quotas import write_quotas
+    from .operations.display import quotas_table
 
     try:
         resolved = _load_quotas(spec, size)
@@ -218,10 +218,10 @@ def check(
     household_seed: HouseholdSeedOpt = None,
     force: ForceOpt = False,
 ) -> None:
-    from .audit import lottery_pool
-    from .check import check_feasibility
-    from .display import check_tables
-    from .outputs import check_file, write_text
+    from .core.outputs import check_file, write_text
+    from .inputs.load import lottery_pool
+    from .lottery.check import check_feasibility
+    from .operations.display import check_tables
 
     try:
         if report_path is not None:
@@ -300,9 +300,8 @@ def probabilities(
     household_seed: HouseholdSeedOpt = None,
     force: ForceOpt = False,
 ) -> None:
-    from .audit import lottery_pool
-    from .display import probabilities_table
-    from .lottery import (
+    from .inputs.load import lottery_pool
+    from .lottery.compute import (
         ALGORITHMS,
         check_csv_output,
         check_options,
@@ -311,6 +310,7 @@ def probabilities(
         write_probabilities,
         write_strata_probabilities,
     )
+    from .operations.display import probabilities_table
 
     start = time.perf_counter()
     try:
@@ -330,7 +330,7 @@ def probabilities(
             result = compute_probabilities(strata, q, q.size, algorithm, time_limit=time_limit,
                                            accept_gap=accept_gap, seed=seed, runs=runs,
                                            log=lambda msg: status.update(_shown(msg)))
-        from .households import for_everyone
+        from .inputs.households import for_everyone
 
         person = for_everyone(pool, result.person_probabilities(), len(whole))
         write_probabilities(whole.ids, person, out_path, inputs=given, force=force)
@@ -375,7 +375,7 @@ AcceptGapOpt = Annotated[float | None, typer.Option(
 
 
 def check_gap(accept_gap: float | None) -> None:
-    from .lottery import check_gap as check
+    from .lottery.compute import check_gap as check
 
     check(accept_gap)
 
@@ -383,7 +383,7 @@ def check_gap(accept_gap: float | None) -> None:
 def _stopped(e: SolverTimeout, *, as_json: bool = False, people: int | None = None,
              seconds: float = 0.0, what: str = "nothing written") -> None:
     """At the time limit: the best lottery found and the certified bound on stdout; exit 1."""
-    from .lottery import probability_summary
+    from .lottery.compute import probability_summary
 
     summary: dict = {"status": "time_limit", "message": e.problems[0],
                      "certified_upper_bound": e.bound}
@@ -434,9 +434,9 @@ def public_pool(
 
     Example: sortition public-pool pool.parquet -q quotas.csv -k 100 -o public-pool.parquet
     """
-    from .fingerprint import check_extract_target, pool_fingerprint, write_public_extract
-    from .pool import check_public_ids, load_pool
-    from .strata import build_strata
+    from .inputs.fingerprint import check_extract_target, pool_fingerprint, write_public_extract
+    from .inputs.pool import check_public_ids, load_pool
+    from .inputs.strata import build_strata
 
     try:
         check_extract_target(out_path, inputs=[pool_path, quotas_path], force=force)
@@ -457,7 +457,7 @@ def public_pool(
 def _inputs(pool_path: Path, quotas_path: Path, size: int | None, id_column: str | None,
             encoding: str, household_column: str | None = None,
             household_seed: str | None = None, id_is_public: bool = False):
-    from .audit import load_inputs
+    from .inputs.load import load_inputs
 
     with err.status("loading the pool and fingerprinting it…"):
         inputs = load_inputs(pool_path, quotas_path, size, id_column=id_column,
@@ -491,13 +491,8 @@ def lottery(
 
     Example: sortition lottery pool.parquet --quotas quotas/occitanie-2020.toml --out lottery/
     """
-    from .audit import (
-        check_lottery_target,
-        check_options,
-        draw_inputs,
-        run_lottery,
-        write_lottery,
-    )
+    from .bundle.write import check_options, draw_inputs
+    from .lottery.run import check_lottery_target, run_lottery, write_lottery
 
     try:
         check_options(panels=panels, time_limit=time_limit)
@@ -580,7 +575,7 @@ def draw(
 
     Example: sortition draw pool.parquet -q quotas.csv -k 100 --seed "loto: 4 17 22 38" -o bundle/
     """
-    from .audit import check_draw_outputs, check_options, draw_inputs, lists_path, run_draw
+    from .bundle.write import check_draw_outputs, check_options, draw_inputs, lists_path, run_draw
 
     try:
         check_options(seed=seed, panels=panels, replacements=replacements,
@@ -602,7 +597,7 @@ def draw(
         _stopped(e, what="nothing published")
     except SortitionError as e:
         _fail(e)
-    from .display import draw_summary
+    from .operations.display import draw_summary
 
     out.print(draw_summary(result))
     short = result.audit.get("replacements", {}).get("shortfall", {})
@@ -674,7 +669,7 @@ def verify(
     Example: sortition verify bundle/ --pool public-pool.parquet --expect-lottery-hash HASH
     --expect-seed "loto: 4 17 22 38"
     """
-    from .verify import verify_bundle
+    from .operations.verify import verify_bundle
 
     try:
         with err.status("verifying…") as status:
@@ -735,7 +730,7 @@ def verifier(
 
     Example: sortition verifier -o verify.html
     """
-    from .verifier import write_page
+    from .bundle.verifier import write_page
 
     try:
         digest = write_page(out_path, force=force)
@@ -797,15 +792,15 @@ def replace(
     Example: sortition replace bundle/ --pool pool.csv --declined no.txt --seed "s2" --lottery
     lot-2/ -o bundle-2/
     """
-    from .audit import read_lottery_bytes
-    from .replace import (
-        bundle_inputs,
+    from .bundle.read import bundle_inputs
+    from .core.textopts import seed_option
+    from .lottery.run import read_lottery_bytes
+    from .operations.replace import (
         check_replace_target,
         prepare_replace,
         read_declined,
         run_replace,
     )
-    from .textopts import seed_option
 
     try:
         if prepare == (seed is not None):
@@ -931,7 +926,7 @@ def invite(
     Example: sortition invite base.parquet --size 3000 --seed "loto: 4 17 22 38" --by gender
     --by age_band --out calls.parquet
     """
-    from .invite import run_invite
+    from .recruitment.invite import run_invite
 
     try:
         with err.status("loading the base…") as status:
@@ -989,7 +984,7 @@ def respondents(
 
     Example: sortition respondents calls.parquet --answers answers.csv --out pool.parquet
     """
-    from .respondents import run_respondents
+    from .recruitment.respondents import run_respondents
 
     try:
         with err.status("reading the answers…") as status:
@@ -1035,7 +1030,7 @@ def simulate(
 
     Example: sortition simulate bundle/ --pool pool.parquet --seed test --dropout-rate 0.1
     """
-    from .simulate import run_simulation
+    from .operations.simulate import run_simulation
 
     try:
         if not 0 <= dropout_rate <= 1:
@@ -1046,7 +1041,7 @@ def simulate(
                                  encoding=encoding)
     except SortitionError as e:
         _fail(e)
-    from .display import simulation_table
+    from .operations.display import simulation_table
 
     out.print(simulation_table(sim))
 
@@ -1074,8 +1069,8 @@ def demo(
 
     Example: sortition demo --rows 50000 --out /tmp/demo
     """
-    from .demo import run_demo
-    from .display import demo_summary
+    from .operations.demo import run_demo
+    from .operations.display import demo_summary
 
     try:
         with err.status("starting…") as status:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from hypothesis import strategies as st
 
-from sortition.draw import seed_bytes
+from sortition.core.drawspec import seed_bytes
 
 _NOT_UTF8 = ("Cs",)  # surrogates: not encodable as UTF-8
 _NOT_IN_ARGV = "\x00"  # C strings end at NUL

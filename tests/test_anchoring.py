@@ -17,8 +17,8 @@ from cli_runner import run
 from typer.testing import CliRunner
 
 from sortition.cli import app
-from sortition.publish import read_lottery
-from sortition.synth import synthesize_pool, write_pool
+from sortition.inputs.synth import synthesize_pool, write_pool
+from sortition.lottery.publish import read_lottery
 
 ROOT = Path(__file__).resolve().parents[1]
 SPEC = ROOT / "quotas" / "occitanie-2020.toml"

@@ -19,12 +19,12 @@ import pytest
 from browser_driver import Browser, chromium
 from cli_runner import run
 
-from sortition.synth import synthesize_pool, write_pool
-from sortition.verifier import page_bytes, page_sha256
+from sortition.bundle.verifier import page_bytes, page_sha256
+from sortition.inputs.synth import synthesize_pool, write_pool
 
 ROOT = Path(__file__).resolve().parents[1]
 SPEC = ROOT / "quotas" / "occitanie-2020.toml"
-PAGE = ROOT / "sortition" / "verifier" / "verify.html"
+PAGE = ROOT / "sortition" / "bundle" / "verifier" / "verify.html"
 
 pytestmark = pytest.mark.skipif(
     chromium() is None,

@@ -17,12 +17,14 @@ import pyarrow.parquet as pq
 import pytest
 from typer.testing import CliRunner
 
-from sortition.audit import draw_panel, load_inputs, run_lottery
 from sortition.cli import app
-from sortition.fingerprint import pool_fingerprint
-from sortition.publish import read_lottery
-from sortition.quotas import CrossQuota, Quotas, ValueQuota, write_quotas
-from sortition.synth import synthesize_pool, write_pool
+from sortition.draw.panel import draw_panel
+from sortition.inputs.fingerprint import pool_fingerprint
+from sortition.inputs.load import load_inputs
+from sortition.inputs.quotas import CrossQuota, Quotas, ValueQuota, write_quotas
+from sortition.inputs.synth import synthesize_pool, write_pool
+from sortition.lottery.publish import read_lottery
+from sortition.lottery.run import run_lottery
 
 ROOT = Path(__file__).resolve().parents[1]
 SPEC = ROOT / "quotas" / "occitanie-2020.toml"
@@ -375,7 +377,7 @@ def test_force_replaces_the_bundle(setup, tmp_path):
 
 def _tickets(pub, public_pool):
     """The people on each ticket, from the pool by the documented assignment."""
-    from sortition.publish import attach_tickets
+    from sortition.lottery.publish import attach_tickets
 
     rows = pq.read_table(public_pool).to_pylist()
     index = {tuple(k): s for s, k in enumerate(pub.keys)}
@@ -464,7 +466,7 @@ def test_selection_frequencies_match_probabilities(tmp_path):
 def test_probabilities_csv_quotes_odd_ids_and_writes_repr_floats():
     """The operator's per-person file (`sortition probabilities --out`), and the public
     classes of the bundle."""
-    from sortition.lottery import probabilities_csv, probability_classes_csv
+    from sortition.lottery.compute import probabilities_csv, probability_classes_csv
 
     ids = pa.array(["b", "a,x", 'q"z', "c", "é", "Z", "=1+1", "-2"])
     p = np.array([0.1, 1 / 3, 2e-5, 0.1, 1.0, 0.0, 0.5, 0.5])

@@ -10,7 +10,7 @@ import pyarrow.parquet as pq
 from typer.testing import CliRunner
 
 from sortition.cli import app
-from sortition.synth import synthesize_pool, write_pool
+from sortition.inputs.synth import synthesize_pool, write_pool
 
 SPEC = Path(__file__).resolve().parents[1] / "quotas" / "occitanie-2020.toml"
 

@@ -19,15 +19,15 @@ import pytest
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
-from sortition.check import (
+from sortition.inputs.quotas import CrossQuota, Quotas, ValueQuota
+from sortition.inputs.strata import Strata, strata_from_counts
+from sortition.lottery.check import (
     FeasibilityReport,
     RelaxedQuota,
     apply_relaxation,
     check_feasibility,
     feature_table,
 )
-from sortition.quotas import CrossQuota, Quotas, ValueQuota
-from sortition.strata import Strata, strata_from_counts
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -303,9 +303,9 @@ def test_feature_table_rows() -> None:
 
 _SCRIPT = textwrap.dedent("""
     import json
-    from sortition.check import check_feasibility
-    from sortition.quotas import CrossQuota, Quotas, ValueQuota
-    from sortition.strata import strata_from_counts
+    from sortition.lottery.check import check_feasibility
+    from sortition.inputs.quotas import CrossQuota, Quotas, ValueQuota
+    from sortition.inputs.strata import strata_from_counts
 
     def cases():
         counts = {}

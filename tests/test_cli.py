@@ -217,11 +217,11 @@ def test_quotas_missing_file_and_missing_size(runner, tmp_path):
 
 @pytest.fixture
 def check_ready():
-    """The check command needs sortition.check and its display tables."""
-    pytest.importorskip("sortition.check")
-    display = pytest.importorskip("sortition.display")
+    """The check command needs sortition.lottery.check and its display tables."""
+    pytest.importorskip("sortition.lottery.check")
+    display = pytest.importorskip("sortition.operations.display")
     if not hasattr(display, "check_tables"):
-        pytest.skip("sortition.display.check_tables is not available yet")
+        pytest.skip("sortition.operations.display.check_tables is not available yet")
 
 
 QUOTAS_CSV = """\
@@ -443,7 +443,7 @@ def test_demo_runs_end_to_end_and_compares_with_legacy(tmp_path, runner):
 def test_demo_fairness_comparison_counts_people():
     import tempfile
 
-    from sortition.demo import DEMO_SIZE, fairness_comparison, run_demo
+    from sortition.operations.demo import DEMO_SIZE, fairness_comparison, run_demo
 
     with tempfile.TemporaryDirectory() as d:
         result = run_demo(Path(d), rows=8000, seed=7)

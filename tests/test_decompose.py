@@ -6,15 +6,15 @@ import numpy as np
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from sortition.decompose import walk
-from sortition.leximin import leximin, relaxed_leximin
-from sortition.lottery import compute_lottery
-from sortition.panels import QuotaSystem, quota_system
-from sortition.pool import load_pool
-from sortition.quotas import load_quotas
-from sortition.resources import occitanie_quotas
-from sortition.strata import build_strata
-from sortition.synth import synthesize_pool, write_pool
+from sortition.core.resources import occitanie_quotas
+from sortition.inputs.pool import load_pool
+from sortition.inputs.quotas import load_quotas
+from sortition.inputs.strata import build_strata
+from sortition.inputs.synth import synthesize_pool, write_pool
+from sortition.lottery.compute import compute_lottery
+from sortition.lottery.decompose import walk
+from sortition.lottery.leximin import leximin, relaxed_leximin
+from sortition.lottery.panels import QuotaSystem, quota_system
 
 
 @st.composite

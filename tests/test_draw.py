@@ -1,4 +1,5 @@
-"""The draw (`sortition.draw`) against docs/draw-spec.md: known answers, byte layout, properties.
+"""The draw (`sortition.core.drawspec`) against docs/draw-spec.md: known answers, byte layout,
+properties.
 
 The known-answer values below are literals copied from the spec; the block layout and the
 rejection case are recomputed here with hashlib and struct directly, without the module.
@@ -18,7 +19,7 @@ import strategies
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from sortition.draw import (
+from sortition.core.drawspec import (
     SPEC,
     Stream,
     choose_in_stratum,

@@ -15,11 +15,11 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from sortition.bundleio import json_depth, strict_json
 from sortition.cli import app
-from sortition.errors import InputError
-from sortition.synth import synthesize_pool, write_pool
-from sortition.terminal import json_text, printable
+from sortition.core.bundleio import json_depth, strict_json
+from sortition.core.errors import InputError
+from sortition.core.terminal import json_text, printable
+from sortition.inputs.synth import synthesize_pool, write_pool
 
 ROOT = Path(__file__).resolve().parents[1]
 SPEC = ROOT / "quotas" / "occitanie-2020.toml"

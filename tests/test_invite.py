@@ -22,17 +22,17 @@ from hypothesis import strategies as st
 from typer.testing import CliRunner
 
 from sortition.cli import app
-from sortition.draw import Stream, seed_bytes
-from sortition.invite import (
+from sortition.core.audits import ids_sha256
+from sortition.core.drawspec import Stream, seed_bytes
+from sortition.inputs.synth import synthesize_pool, write_pool
+from sortition.recruitment.invite import (
     CONTACT_COLUMNS,
     apportion,
     call_order,
     check_calls_audit,
-    ids_sha256,
     population_margins,
 )
-from sortition.respondents import check_respondents_audit
-from sortition.synth import synthesize_pool, write_pool
+from sortition.recruitment.respondents import check_respondents_audit
 
 ROOT = Path(__file__).resolve().parents[1]
 SEED = "Loto 2026-03-04: 5 12 19 33 41 / 2"

@@ -20,10 +20,10 @@ import pytest
 from hypothesis import HealthCheck, assume, event, given, settings
 from hypothesis import strategies as st
 
-from sortition.errors import InfeasibleError, InputError
-from sortition.legacy import LegacyEstimate, legacy_panel, legacy_probabilities
-from sortition.quotas import CrossQuota, Quotas, ValueQuota
-from sortition.strata import Strata, strata_from_counts
+from sortition.core.errors import InfeasibleError, InputError
+from sortition.inputs.quotas import CrossQuota, Quotas, ValueQuota
+from sortition.inputs.strata import Strata, strata_from_counts
+from sortition.lottery.legacy import LegacyEstimate, legacy_panel, legacy_probabilities
 
 ROOT = Path(__file__).resolve().parents[1]
 NATURE_SMALL = ROOT / "data" / "peers" / "flanigan2021" / "example_small_20"
@@ -386,9 +386,9 @@ def test_progress_is_reported():
 
 _DETERMINISM_SCRIPT = textwrap.dedent("""
     import hashlib, itertools
-    from sortition.legacy import legacy_probabilities
-    from sortition.quotas import Quotas, ValueQuota
-    from sortition.strata import strata_from_counts
+    from sortition.lottery.legacy import legacy_probabilities
+    from sortition.inputs.quotas import Quotas, ValueQuota
+    from sortition.inputs.strata import strata_from_counts
 
     regions = ["nord", "sud", "est", "ouest", "centre", "île", "côte"]
     ages = ["18-34", "35-54", "55+"]
@@ -449,9 +449,9 @@ def test_determinism_across_processes_and_hash_seeds():
 
 @pytest.mark.skipif(not NATURE_SMALL.is_dir(), reason="Nature 2021 replication data not present")
 def test_nature_small_example_is_unfair_under_legacy():
-    from sortition.pool import load_pool
-    from sortition.quotas import load_quotas
-    from sortition.strata import build_strata
+    from sortition.inputs.pool import load_pool
+    from sortition.inputs.quotas import load_quotas
+    from sortition.inputs.strata import build_strata
 
     quotas = load_quotas(NATURE_SMALL / "categories.csv")
     pool = load_pool(NATURE_SMALL / "respondents.csv", ["gender", "leaning"])

@@ -1,4 +1,5 @@
-"""Size caps (`sortition.limits`) and free-text options that are not UTF-8 (`sortition.textopts`).
+"""Size caps (`sortition.core.limits`) and free-text options that are not UTF-8
+(`sortition.core.textopts`).
 
 Every size option is tried with a huge value on a tiny pool through the command line: without
 its cap it would hang or run out of memory, so a quick exit 2 naming the option and the cap
@@ -20,11 +21,11 @@ from hypothesis import given
 from hypothesis import strategies as st
 from typer.testing import CliRunner
 
-from sortition import limits
 from sortition.cli import app
-from sortition.errors import InputError
-from sortition.synth import synthesize_pool, write_pool
-from sortition.textopts import check_text, seed_option
+from sortition.core import limits
+from sortition.core.errors import InputError
+from sortition.core.textopts import check_text, seed_option
+from sortition.inputs.synth import synthesize_pool, write_pool
 
 ROOT = Path(__file__).resolve().parents[1]
 SPEC = ROOT / "quotas" / "occitanie-2020.toml"
@@ -180,7 +181,7 @@ def test_every_default_is_within_its_cap():
 
 
 def test_largest_legitimate_cases_pass():
-    from sortition.demo import LEGACY_RUNS, REPLACEMENTS
+    from sortition.operations.demo import LEGACY_RUNS, REPLACEMENTS
 
     limits.check_count("--rows", 13_000_000, maximum=limits.MAX_SYNTH_ROWS)
     limits.check_count("--size", 1_300_000, maximum=limits.MAX_CALLS)  # calling a whole base
@@ -204,8 +205,8 @@ def test_check_count_refuses_non_integers():
 
 
 def test_library_entry_points_refuse_too():
-    from sortition.legacy import legacy_probabilities
-    from sortition.quotas import load_quotas
+    from sortition.inputs.quotas import load_quotas
+    from sortition.lottery.legacy import legacy_probabilities
 
     with pytest.raises(InputError, match="--rows .*at most"):
         synthesize_pool(10**12, 1)

@@ -1,6 +1,6 @@
 """Fair lotteries: LEXIMIN, maximin and Nash against brute force, invariants, and the CLI.
 
-The reference LEXIMIN here shares no code with `sortition.leximin`: it enumerates every
+The reference LEXIMIN here shares no code with `sortition.lottery.leximin`: it enumerates every
 quota-satisfying panel of a tiny instance and runs its own sequence of LPs over the weights of
 all of them.
 """
@@ -25,15 +25,15 @@ from hypothesis import strategies as st
 from ortools.linear_solver import pywraplp
 from typer.testing import CliRunner
 
-from sortition.check import check_feasibility
 from sortition.cli import app
-from sortition.errors import InfeasibleError, InputError, SolverTimeout
-from sortition.leximin import relaxed_leximin
-from sortition.lottery import compute_lottery, compute_probabilities, verify_panels
-from sortition.panels import quota_system
-from sortition.pool import load_pool
-from sortition.quotas import CrossQuota, Quotas, ValueQuota, load_quotas
-from sortition.strata import Strata, build_strata, strata_from_counts
+from sortition.core.errors import InfeasibleError, InputError, SolverTimeout
+from sortition.inputs.pool import load_pool
+from sortition.inputs.quotas import CrossQuota, Quotas, ValueQuota, load_quotas
+from sortition.inputs.strata import Strata, build_strata, strata_from_counts
+from sortition.lottery.check import check_feasibility
+from sortition.lottery.compute import compute_lottery, compute_probabilities, verify_panels
+from sortition.lottery.leximin import relaxed_leximin
+from sortition.lottery.panels import quota_system
 
 ROOT = Path(__file__).resolve().parents[1]
 NATURE = ROOT / "data" / "peers" / "flanigan2021"

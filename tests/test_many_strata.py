@@ -20,15 +20,15 @@ from hypothesis import strategies as st
 from test_lottery import Instance, all_panels, check_leximin
 from typer.testing import CliRunner
 
-import sortition.decompose as decompose
-import sortition.leximin as leximin
+import sortition.lottery.decompose as decompose
+import sortition.lottery.leximin as leximin
 from sortition.cli import app
-from sortition.errors import SolverTimeout
-from sortition.lottery import compute_lottery
-from sortition.quotas import Quotas, ValueQuota
-from sortition.resources import builtin_path
-from sortition.strata import strata_from_counts
-from sortition.synth import synthesize_pool, write_pool
+from sortition.core.errors import SolverTimeout
+from sortition.core.resources import builtin_path
+from sortition.inputs.quotas import Quotas, ValueQuota
+from sortition.inputs.strata import strata_from_counts
+from sortition.inputs.synth import synthesize_pool, write_pool
+from sortition.lottery.compute import compute_lottery
 
 
 @st.composite
@@ -103,9 +103,9 @@ def extended(tmp_path_factory) -> dict[str, Path]:
 
 
 def test_time_limit_gives_the_best_lottery_or_accepts_it(monkeypatch, extended, tmp_path):
-    from sortition.pool import load_pool
-    from sortition.quotas import load_quotas
-    from sortition.strata import build_strata
+    from sortition.inputs.pool import load_pool
+    from sortition.inputs.quotas import load_quotas
+    from sortition.inputs.strata import build_strata
 
     q = load_quotas(extended["quotas"], 30)
     strata = build_strata(load_pool(extended["pool"], q.all_features, quotas=q),

@@ -7,15 +7,15 @@ import dataclasses
 
 import pytest
 
-from sortition.errors import InputError
-from sortition.margins import (
+from sortition.core.errors import InputError
+from sortition.core.resources import occitanie_data_dir
+from sortition.inputs.margins import (
     AGE_BANDS,
     DIPLOMA_LEVELS,
     GENDERS,
     OccitanieMargins,
     load_occitanie_margins,
 )
-from sortition.resources import occitanie_data_dir
 
 LABELS = [
     "09 Ariège",

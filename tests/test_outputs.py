@@ -1,4 +1,4 @@
-"""The output policy (`sortition/outputs.py`): no command destroys what it did not write.
+"""The output policy (`sortition/core/outputs.py`): no command destroys what it did not write.
 
 Table-driven: every writing command × every forbidden target, with `--force` wherever the
 command has it, must exit 2 with a message that names what it would have destroyed, and every
@@ -19,8 +19,8 @@ from pathlib import Path
 import pytest
 from cli_runner import run
 
-from sortition.outputs import NEW, OLD, PENDING, write_folder, write_pair
-from sortition.synth import synthesize_pool, write_pool
+from sortition.core.outputs import NEW, OLD, PENDING, write_folder, write_pair
+from sortition.inputs.synth import synthesize_pool, write_pool
 
 ROOT = Path(__file__).resolve().parents[1]
 SPEC = ROOT / "quotas" / "occitanie-2020.toml"
@@ -209,7 +209,7 @@ def test_a_killed_process_leaves_the_previous_bundle_recoverable(tmp_path):
     target = tmp_path / "b"
     write_folder(target, {"audit.json": b'{"schema": "sortition-audit"}\n', "panel.csv": b"1\n"})
     script = f"""
-import os, sortition.outputs as o
+import os, sortition.core.outputs as o
 real = os.replace
 def killing(a, b):
     real(a, b)
@@ -233,7 +233,7 @@ o.write_folder({str(target)!r}, files)
 def test_pairs_appear_together(tmp_path, killed_after):
     primary, secondary = tmp_path / "lottery.json", tmp_path / "lottery.json.sha256"
     script = f"""
-import os, sortition.outputs as o
+import os, sortition.core.outputs as o
 from pathlib import Path
 real = os.replace
 def killing(a, b):

@@ -15,11 +15,11 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-import sortition.pool as pool_module
-from sortition.errors import InputError
-from sortition.pool import load_pool
-from sortition.quotas import Quotas, ValueQuota
-from sortition.strata import build_strata
+import sortition.inputs.pool as pool_module
+from sortition.core.errors import InputError
+from sortition.inputs.pool import load_pool
+from sortition.inputs.quotas import Quotas, ValueQuota
+from sortition.inputs.strata import build_strata
 
 FEATURES = ["gender", "age_band"]
 

@@ -16,7 +16,7 @@ from cli_runner import run
 from hypothesis import given
 from hypothesis import strategies as st
 
-from sortition.fileio import (
+from sortition.core.fileio import (
     csv_field,
     neutralise,
     neutralise_array,
@@ -62,9 +62,10 @@ def test_nobody_off_the_panel_is_reidentified(attacked):
 def test_the_attacker_is_not_blind(attacked, tmp_path):
     """The same attacker on the same draw published the old way (per-person probabilities, the
     lists in the bundle) re-identifies people: the 0 above is the design, not the attacker."""
-    from sortition.audit import load_inputs, person_probabilities
-    from sortition.lottery import probabilities_csv
-    from sortition.publish import read_lottery
+    from sortition.bundle.audit import person_probabilities
+    from sortition.inputs.load import load_inputs
+    from sortition.lottery.compute import probabilities_csv
+    from sortition.lottery.publish import read_lottery
 
     old = tmp_path / "old"
     shutil.copytree(attacked["bundle"], old)
@@ -115,7 +116,7 @@ HOSTILE = ["=1+1", "=HYPERLINK(\"http://x\",\"y\")", "@SUM(1+1)", "+cmd|' /C cal
 @pytest.fixture(scope="module")
 def hostile(tmp_path_factory) -> dict:
     """A pool whose first ids are formulas (the rest synthetic), drawn with a panel of 100."""
-    from sortition.synth import synthesize_pool
+    from sortition.inputs.synth import synthesize_pool
 
     d = tmp_path_factory.mktemp("hostile")
     table = synthesize_pool(2000, 1)
@@ -173,14 +174,14 @@ def test_cells_read_back_exactly(hostile):
 
 def test_an_operator_csv_pool_is_read_as_it_is(tmp_path):
     """A leading ' in a pool the operator wrote is data: it is not undone."""
-    from sortition.pool import load_pool
+    from sortition.inputs.pool import load_pool
 
     (tmp_path / "pool.csv").write_text("id,g,email\n'=x,a,m@x.org\n'-y,b,n@x.org\n",
                                        encoding="utf-8")
     pool = load_pool(tmp_path / "pool.csv", ["g"])
     assert pool.ids.to_pylist() == ["'=x", "'-y"] and not pool.written_here
     # the same table as the public extract writes it is ours: the rule is undone
-    from sortition.fingerprint import write_public_extract
+    from sortition.inputs.fingerprint import write_public_extract
 
     write_public_extract(pool, tmp_path / "public.csv")
     again = load_pool(tmp_path / "public.csv", ["g"])
@@ -189,11 +190,11 @@ def test_an_operator_csv_pool_is_read_as_it_is(tmp_path):
 
 def test_call_list_csv_round_trips(tmp_path):
     """A call list (and a respondent pool) written as CSV is ours: read back exactly."""
-    from sortition.pool import load_pool, read_rows
+    from sortition.inputs.pool import load_pool, read_rows
 
     table = pa.table({"call_order": [1, 2], "id": ["=a", "b"], "g": ["x", "y"],
                       "phone": ["+33 6 12", "0612"]})
-    from sortition.fileio import write_csv_table
+    from sortition.core.fileio import write_csv_table
 
     write_csv_table(table, tmp_path / "calls.csv")
     (tmp_path / "calls.audit.json").write_text('{"schema": "sortition-calls"}',
@@ -243,13 +244,13 @@ def test_ids_that_look_like_contacts_are_refused(attacked, tmp_path):
     ("nom", True), ("Adresse postale", True), ("tel", True), ("id", False),
     ("person_id", False), ("household", False), ("department", False)])
 def test_contact_names(name, contact):
-    from sortition.pool import is_contact_name
+    from sortition.inputs.pool import is_contact_name
 
     assert is_contact_name(name) is contact
 
 
 def test_ids_sample_is_cheap_and_plain_ids_pass():
-    from sortition.pool import CONTACT_VALUE
+    from sortition.inputs.pool import CONTACT_VALUE
 
     ids = pa.array(["OC0001", "0000001234", "12345678", "a@b", "x@y.org", "+33 6 12 34 56 78",
                     "06 12 34 56 78", "0612345678"])

@@ -12,8 +12,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from sortition.errors import InputError
-from sortition.quotas import (
+from sortition.core.errors import InputError
+from sortition.inputs.quotas import (
     apportion,
     load_quotas,
     quotas_csv_text,

@@ -17,13 +17,16 @@ from hypothesis import HealthCheck, assume, event, given, settings
 from hypothesis import strategies as st
 from typer.testing import CliRunner
 
-from sortition.audit import load_inputs, run_draw
+from sortition.bundle.read import origin_lists, read_bundle
+from sortition.bundle.write import run_draw
 from sortition.cli import app
-from sortition.errors import InfeasibleError
-from sortition.panels import quota_system
-from sortition.quotas import Quotas, ValueQuota, write_quotas
-from sortition.replace import list_dict, origin_lists, read_bundle, run_replace
-from sortition.synth import synthesize_pool, write_pool
+from sortition.core.errors import InfeasibleError
+from sortition.draw.replacements import list_dict
+from sortition.inputs.load import load_inputs
+from sortition.inputs.quotas import Quotas, ValueQuota, write_quotas
+from sortition.inputs.synth import synthesize_pool, write_pool
+from sortition.lottery.panels import quota_system
+from sortition.operations.replace import run_replace
 
 ROOT = Path(__file__).resolve().parents[1]
 SPEC = ROOT / "quotas" / "occitanie-2020.toml"
@@ -386,8 +389,8 @@ def _tiny_bundle(d: Path, people: dict[str, tuple[str, ...]], features: list[str
     """A draw bundle of a hand-made pool whose panel has the seats per stratum `shape` (a
     dict, or a test of {stratum key: seats}), from the first seed among s0, s1, … whose draw
     gives it. Returns the inputs and the panel."""
-    from sortition.draw import panel_index, seed_bytes
-    from sortition.publish import read_lottery
+    from sortition.core.drawspec import panel_index, seed_bytes
+    from sortition.lottery.publish import read_lottery
 
     ids = sorted(people)
     pq.write_table(pa.table({"id": ids, **{f: [people[i][j] for i in ids]

@@ -18,17 +18,17 @@ import pytest
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
-from sortition.draw import Stream, draw_people, seed_bytes
-from sortition.errors import InputError
-from sortition.panels import QuotaSystem
-from sortition.replacements import (
+from sortition.core.drawspec import Stream, draw_people, seed_bytes
+from sortition.core.errors import InputError
+from sortition.draw.replacements import (
     ReplacementLists,
     check_replacements,
     read_replacements_csv,
     replacement_lists,
     stratum_lookup,
 )
-from sortition.simulate import person_rate, read_rates, simulate, uniforms
+from sortition.lottery.panels import QuotaSystem
+from sortition.operations.simulate import person_rate, read_rates, simulate, uniforms
 
 SEED = "Convention citoyenne Occitanie 2020 — tirage du 12 mars".encode()
 HASH = hashlib.sha256(b"example lottery").hexdigest()
@@ -435,7 +435,7 @@ def test_uniforms_are_the_stream():
 
 
 def test_uniforms_fall_back_to_the_stream(monkeypatch):
-    import sortition.simulate as sim
+    import sortition.operations.simulate as sim
 
     expected = uniforms(SEED, HASH, 3, 40).tolist()
     monkeypatch.setattr(sim.drawing, "SPEC", "not-the-spec")  # the shortcut's prefix is wrong
@@ -465,9 +465,9 @@ def test_simulation_is_deterministic_and_sane():
 
 def test_with_quota_system_and_a_solver_panel():
     """Through the package's own quota system and pricer, with a crossed quota."""
-    from sortition.panels import Pricer, quota_system
-    from sortition.quotas import CrossQuota, Quotas, ValueQuota
-    from sortition.strata import strata_from_counts
+    from sortition.inputs.quotas import CrossQuota, Quotas, ValueQuota
+    from sortition.inputs.strata import strata_from_counts
+    from sortition.lottery.panels import Pricer, quota_system
 
     counts = {("man", "old"): 7, ("man", "young"): 3, ("woman", "old"): 6,
               ("woman", "young"): 2}

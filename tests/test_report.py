@@ -10,7 +10,7 @@ from html.parser import HTMLParser
 import pytest
 from browser_driver import chromium
 
-from sortition.report import (
+from sortition.bundle.report import (
     bar_chart_svg,
     format_int,
     format_pct,

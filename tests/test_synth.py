@@ -10,9 +10,15 @@ import pyarrow.csv as pcsv
 import pyarrow.parquet as pq
 import pytest
 
-from sortition.errors import InputError
-from sortition.margins import AGE_BANDS, AREAS, DIPLOMA_LEVELS, GENDERS, load_occitanie_margins
-from sortition.synth import COLUMNS, synthesize_pool, write_pool
+from sortition.core.errors import InputError
+from sortition.inputs.margins import (
+    AGE_BANDS,
+    AREAS,
+    DIPLOMA_LEVELS,
+    GENDERS,
+    load_occitanie_margins,
+)
+from sortition.inputs.synth import COLUMNS, synthesize_pool, write_pool
 
 MARGINS = load_occitanie_margins()
 

@@ -17,14 +17,14 @@ openpyxl = pytest.importorskip("openpyxl")
 
 from cli_runner import run  # noqa: E402
 
-import sortition.limits as limits  # noqa: E402
-from sortition.errors import InputError  # noqa: E402
-from sortition.fingerprint import pool_fingerprint  # noqa: E402
-from sortition.invite import check_calls_audit  # noqa: E402
-from sortition.pool import load_pool  # noqa: E402
-from sortition.quotas import Quotas, ValueQuota, load_quotas  # noqa: E402
-from sortition.strata import build_strata  # noqa: E402
-from sortition.xlsx import cell_text, column_letter, read_sheet, split_sheet  # noqa: E402
+import sortition.core.limits as limits  # noqa: E402
+from sortition.core.errors import InputError  # noqa: E402
+from sortition.core.xlsx import cell_text, column_letter, read_sheet, split_sheet  # noqa: E402
+from sortition.inputs.fingerprint import pool_fingerprint  # noqa: E402
+from sortition.inputs.pool import load_pool  # noqa: E402
+from sortition.inputs.quotas import Quotas, ValueQuota, load_quotas  # noqa: E402
+from sortition.inputs.strata import build_strata  # noqa: E402
+from sortition.recruitment.invite import check_calls_audit  # noqa: E402
 
 FEATURES = ["gender", "age_band"]
 HEADER = ["id", "gender", "age_band"]
@@ -369,8 +369,8 @@ TRICKY = ["=1+1", "+cmd", "-", "@x", "\tx", "\rx", "'", "''x", "a\r\nb", " lead"
 def test_written_cells_read_back_exactly(tmp_path):
     import pyarrow as pa
 
-    from sortition.fileio import restore
-    from sortition.xlsx import write_xlsx_table
+    from sortition.core.fileio import restore
+    from sortition.core.xlsx import write_xlsx_table
 
     path = tmp_path / "t.xlsx"
     write_xlsx_table(pa.table({"=v": TRICKY, "n": list(range(-3, len(TRICKY) - 3))}), path)

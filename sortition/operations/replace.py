@@ -1,0 +1,654 @@
+"""Dropouts: replace the panel members who declined, keep every quota, and record it verifiably.
+
+Telling a member who accepted that they are out is the worst outcome, so it happens only when
+no panel keeping every member who did not decline exists; then the fewest are released (an
+integer program on the panel without the declined and without list swaps), chosen at random
+within their strata (stream "dropouts/<round>"). The swaps from the replacement lists
+(`replacements.csv` of the original draw) are chosen for all declined seats together: the most
+seats covered such that the people left can still complete the panel, and among those the
+first choice in seat and rank order (docs/draw-spec.md section 16) — a rule a plain program can
+re-derive; the solver only proves which prefixes can still be completed. Seats left open go to
+a new fair lottery: LEXIMIN over the people still available, with the quota bounds reduced by
+the members kept, drawn like a panel with its own lottery hash. Nobody who was ever on the
+panel or declined comes back.
+
+The result is a new public bundle whose `audit.json` references the previous one (relative path
+and SHA-256 of its `audit.json`); `verify` re-derives it and follows the history.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+from ortools.linear_solver import pywraplp
+
+from ..bundle.audit import SCHEMA, SCHEMA_VERSION
+from ..bundle.read import Bundle, origin_lists, read_bundle
+from ..bundle.verifier import NAME, page_bytes
+from ..bundle.write import draw_inputs
+from ..core import drawspec as drawing
+from ..core.audits import audit_bytes, versions
+from ..core.errors import InfeasibleError, InputError
+from ..core.fileio import csv_field
+from ..core.outputs import check_folder, write_folder
+from ..core.textopts import seed_option
+from ..draw.replacements import list_dict
+from ..inputs.fingerprint import quotas_document, quotas_fingerprint
+from ..inputs.load import Inputs
+from ..inputs.quotas import Quotas
+from ..inputs.strata import strata_from_counts
+from ..lottery.compute import compute_lottery
+from ..lottery.panels import QuotaSystem, quota_system
+from ..lottery.publish import PublishedLottery, lottery_problems, publish, read_lottery
+from ..lottery.run import check_lottery_target, write_lottery
+
+
+def check_replace_target(out_dir: Path, bundle_dir: Path, *, pool_path: Path | None,
+                         quotas_path: Path | None, declined_path: Path | None,
+                         force: bool) -> None:
+    """The new bundle may be written there (see `outputs`): never over an input, nor over any
+    bundle of the chain it builds on (that would destroy a published draw). Exit 2 if not."""
+    chain = read_bundle(bundle_dir).chain
+    check_folder(out_dir, inputs=[*draw_inputs(pool_path, quotas_path), declined_path, *chain],
+                 force=force, chain=chain)
+    if Path(out_dir).resolve().parent != Path(bundle_dir).resolve().parent:
+        raise InputError(f"--out {out_dir}: write the replacement bundle beside the bundle it "
+                         f"replaces (in {Path(bundle_dir).resolve().parent}): it refers to it "
+                         "as ../NAME, and verify follows nothing else")
+
+
+def read_declined(path: Path) -> list[str]:
+    """Ids, one per line, or a CSV with an `id` column; order kept, duplicates dropped."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8-sig")
+    except (OSError, UnicodeDecodeError) as e:
+        raise InputError(f"{path}: cannot read the declined file ({e})") from None
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    if lines and "," in lines[0]:
+        import csv
+
+        rows = list(csv.reader(lines))
+        header = [c.strip() for c in rows[0]]
+        if "id" not in header:
+            raise InputError(f"{path}: a CSV declined file needs an 'id' column (header: "
+                             f"{', '.join(header)})")
+        j = header.index("id")
+        lines = [r[j].strip() for r in rows[1:] if len(r) > j and r[j].strip()]
+    elif lines and lines[0] == "id":
+        lines = lines[1:]
+    if not lines:
+        raise InputError(f"{path}: no id in the declined file")
+    return list(dict.fromkeys(lines))
+
+
+@dataclass
+class Replacement:
+    position: int  # 1-based seat in the panel order
+    left: str  # who declined (or was released)
+    joined: str
+    how: str  # "replacement list" | "new lottery"
+    rank: int | None = None
+
+
+@dataclass
+class ReplaceResult:
+    out_dir: Path | None
+    audit: dict
+    files: dict[str, bytes]
+    panel: list[str]
+    replacements: list[Replacement] = field(default_factory=list)
+    released: list[str] = field(default_factory=list)
+    lottery_hash: str | None = None
+    lottery_committed: bool = False  # the new lottery was given (prepared beforehand)
+
+
+def _stratum_of(inputs: Inputs, ids: list[str], what: str) -> list[int]:
+    rows = pc.index_in(pa.array(ids, type=pa.string()), value_set=inputs.pool.ids)
+    rows = rows.to_numpy(zero_copy_only=False)
+    missing = [i for i, r in zip(ids, rows.tolist(), strict=True) if r is None or r != r]
+    if missing:
+        raise InputError(f"{what}: {len(missing)} id(s) not in the pool: "
+                         f"{', '.join(missing[:5])}")
+    return inputs.strata.row_stratum[np.asarray(rows, dtype=np.int64)].astype(int).tolist()
+
+
+def _seats(n_strata: int, strata: list[int]) -> np.ndarray:
+    x = np.zeros(n_strata, dtype=np.int64)
+    for s in strata:
+        x[s] += 1
+    return x
+
+
+@dataclass
+class ReplacePlan:
+    """Everything of a replacement that the seed does not decide (docs/draw-spec.md §16).
+
+    The list choice, how many members of each stratum must be released, and the new lottery's
+    problem (its strata and reduced quotas) depend only on the bundle, the pool and the
+    declined: so the new lottery can be computed and its hash published before the seed
+    exists (`replace --prepare`), like the first lottery.
+    """
+
+    bundle: Bundle
+    system: QuotaSystem
+    panel: list[str]
+    stratum: dict[str, int]
+    declined: list[str]
+    order: list[int]  # the declined members' seats (0-based), in panel order
+    seats: list  # each declined seat's listed candidates (`Listed`)
+    choice: list[int | None]  # per seat, the chosen candidate's index, or None (open)
+    release: np.ndarray | None  # members to release per stratum (None: nobody)
+    kept: np.ndarray  # seats per stratum of the members kept, with the list choices
+    excluded: set[str]  # never again on the panel
+    open_seats: int  # seats for the new lottery (open seats and released members' seats)
+    strata: object | None = None  # the new lottery's strata (people still available)
+    quotas: Quotas | None = None  # the new lottery's reduced quotas
+
+    @property
+    def needs_lottery(self) -> bool:
+        return self.open_seats > 0
+
+    def lottery_sha256_of_quotas(self) -> str:
+        return quotas_fingerprint(self.quotas, self.open_seats)
+
+
+def plan_replace(bundle_dir: Path, inputs: Inputs, declined: list[str], *,
+                 declined_source: str = "declined",
+                 lists: dict[str, list[str]] | None = None) -> ReplacePlan:
+    """The seed-independent part of a replacement (see `ReplacePlan`).
+
+    `lists`: member → candidates by rank, instead of the lists the draw's seed gives (to test
+    the list choice on hand-made lists)."""
+    bundle = read_bundle(bundle_dir)
+    recorded = bundle.audit["inputs"]["pool"]["sha256"]
+    if recorded != inputs.fingerprint.sha256:
+        raise InputError(f"{inputs.pool.path}: not the pool of {bundle_dir} (fingerprint "
+                         f"{inputs.fingerprint.sha256[:16]}…, the bundle records "
+                         f"{recorded[:16]}…)")
+    if bundle.audit["inputs"]["quotas"]["sha256"] != inputs.quotas_sha256:
+        raise InputError(f"{inputs.quotas_path}: not the quotas of {bundle_dir}")
+    panel = list(bundle.panel)
+    on_panel = set(panel)
+    unknown = [i for i in declined if i not in on_panel]
+    if unknown:
+        known = pc.is_in(pa.array(unknown, type=pa.string()), value_set=inputs.whole.ids)
+        strangers = [i for i, k in zip(unknown, known.to_pylist(), strict=True) if not k]
+        if strangers:
+            raise InputError(f"{declined_source}: {len(strangers)} id(s) not in the pool: "
+                             f"{', '.join(strangers[:5])}")
+        raise InputError(f"{declined_source}: {len(unknown)} id(s) not on the panel: "
+                         f"{', '.join(unknown[:5])}")
+    system = quota_system(inputs.strata, inputs.quotas, inputs.size)
+    n = system.n_strata
+    stratum = dict(zip(panel, _stratum_of(inputs, panel, "panel"), strict=True))
+    declined_set = set(declined)
+    excluded = set(bundle.excluded) | declined_set
+    order = [p for p, i in enumerate(panel) if i in declined_set]  # seats, in panel order
+    kept = _seats(n, [stratum[i] for i in panel if i not in declined_set])
+    avail = _available(inputs, excluded)
+    if lists is None:
+        lists = list_dict(origin_lists(bundle, inputs))
+    seats = _candidates(inputs, lists, [panel[p] for p in order], excluded)
+    # 1. a panel keeping every other member? If not, release the fewest (lists not used)
+    release = None
+    choice = _list_choice(system, kept, avail, seats, 0)
+    if choice is None:
+        release = _fewest_releases(system, kept, avail, len(order))
+        if release is None:
+            raise InfeasibleError(_why_not(system, kept, avail, len(order)))
+        kept = kept - release
+        # 2. the list choice, released seats counted as open seats the lists do not fill
+        choice = _list_choice(system, kept, avail, seats, int(release.sum()))
+        if choice is None:
+            raise RuntimeError("internal error: no completion after the releases")
+    chosen = set()
+    for cands, c in zip(seats, choice, strict=True):
+        if c is not None:
+            kept[cands[c].stratum] += 1
+            chosen.add(cands[c].id)
+    open_seats = sum(c is None for c in choice) + (0 if release is None else int(release.sum()))
+    plan = ReplacePlan(bundle, system, panel, stratum, list(declined), order, seats, choice,
+                       release, kept, excluded, open_seats)
+    if open_seats:
+        left = _available(inputs, excluded | chosen)
+        plan.quotas = _reduced_quotas(inputs.quotas, system, kept, open_seats)
+        keys = inputs.strata.keys
+        counts = {keys[s]: int(left[s]) for s in range(n) if left[s] > 0}
+        plan.strata = strata_from_counts(list(inputs.strata.features), counts)
+    return plan
+
+
+def completion_lottery(plan: ReplacePlan, inputs: Inputs) -> PublishedLottery:
+    """The new LEXIMIN lottery over the people still available, for the open seats."""
+    lottery = compute_lottery(plan.strata, plan.quotas, plan.open_seats, "leximin")
+    published = publish(lottery, pool_sha256=inputs.fingerprint.sha256,
+                        quotas_sha256=plan.lottery_sha256_of_quotas(),
+                        id_column=inputs.pool.id_column)
+    published.household_seed = inputs.household_seed
+    return published
+
+
+@dataclass
+class Prepared:
+    """`replace --prepare`: the plan, and the new lottery's hash to publish (None when the
+    lists cover every seat and no lottery is needed)."""
+
+    plan: ReplacePlan
+    lottery_hash: str | None
+    lottery_path: Path | None
+
+
+def prepare_replace(bundle_dir: Path, inputs: Inputs, declined: list[str], out_dir: Path, *,
+                    declined_source: str = "declined") -> Prepared:
+    """Compute the new lottery a replacement needs and write it to OUT/lottery.json (with its
+    `.sha256`), before the replacement's seed exists: its hash is then published, exactly like
+    the first lottery's, and `replace --seed … --lottery OUT` draws from it."""
+    declined_path = Path(declined_source) if Path(declined_source).is_file() else None
+    given = [*draw_inputs(inputs.whole.path, inputs.quotas_path), declined_path,
+             *read_bundle(bundle_dir).chain]
+    check_lottery_target(out_dir, inputs=given)
+    plan = plan_replace(bundle_dir, inputs, declined, declined_source=declined_source)
+    if not plan.needs_lottery:
+        return Prepared(plan, None, None)
+    digest = write_lottery(out_dir, completion_lottery(plan, inputs), inputs=given)
+    return Prepared(plan, digest, Path(out_dir) / "lottery.json")
+
+
+def run_replace(bundle_dir: Path, inputs: Inputs, declined: list[str], seed: str,
+                out_dir: Path | None, *, force: bool = False,
+                declined_source: str = "declined",
+                relative_to: Path | None = None,
+                completion: bytes | None = None,
+                lists: dict[str, list[str]] | None = None) -> ReplaceResult:
+    """Replace the declined members of the bundle's panel (see the module docstring).
+
+    `completion`: the new lottery as committed beforehand (`replace --prepare`); without it,
+    and when one is needed, it is computed here. `lists`: see `plan_replace`.
+    """
+    seed_b = _seed(seed)
+    declined_path = Path(declined_source) if Path(declined_source).is_file() else None
+    if out_dir is not None:
+        check_replace_target(out_dir, bundle_dir, pool_path=inputs.whole.path,
+                             quotas_path=inputs.quotas_path, declined_path=declined_path,
+                             force=force)
+    plan = plan_replace(bundle_dir, inputs, declined, declined_source=declined_source,
+                        lists=lists)
+    if completion is not None and not plan.needs_lottery:
+        raise InputError("--lottery: this replacement needs no new lottery (the lists cover "
+                         "every seat); draw without it")
+    bundle, system, panel, stratum = plan.bundle, plan.system, plan.panel, plan.stratum
+    n, order, seats, choice = system.n_strata, plan.order, plan.seats, plan.choice
+    declined_set, excluded = set(declined), plan.excluded
+    released: list[str] = []
+    if plan.release is not None:
+        released = _pick_released(inputs, panel, stratum, plan.release, declined_set, order,
+                                  seed_b, bundle.audit_sha256, bundle.round + 1)
+    new_panel = list(panel)
+    result_repl: list[Replacement] = []
+    chosen: set[str] = set()
+    uncovered = sorted([*(p for p, c in zip(order, choice, strict=True) if c is None),
+                        *(panel.index(i) for i in released)])
+    for pos, cands, c in zip(order, seats, choice, strict=True):
+        if c is not None:
+            cand = cands[c]
+            chosen.add(cand.id)
+            new_panel[pos] = cand.id
+            result_repl.append(Replacement(pos + 1, panel[pos], cand.id, "replacement list",
+                                           cand.rank))
+    # 3. a new lottery for the seats left open
+    lottery_files: dict[str, bytes] = {}
+    lottery_info = None
+    if uncovered:
+        if len(uncovered) != plan.open_seats:  # defensive: the plan counted them
+            raise RuntimeError("internal error: open seats differ from the plan")
+        if completion is None:
+            published = completion_lottery(plan, inputs)
+            lottery_bytes = published.to_bytes()
+        else:
+            published, lottery_bytes = given_completion(completion, inputs, plan)
+        drawn_ids = _draw_completion(published, lottery_bytes, inputs, seed_b,
+                                     excluded | chosen | set(released))
+        lottery_files["lottery.json"] = lottery_bytes
+        lottery_info = {"file": "lottery.json", "sha256": hashlib.sha256(lottery_bytes).hexdigest(),
+                        "algorithm": published.algorithm, "panels": len(published.weights),
+                        "seats": len(uncovered), "certified_gap": published.gap,
+                        "quotas": quotas_document(plan.quotas, plan.open_seats)}
+        for pos, new in zip(uncovered, drawn_ids, strict=True):
+            result_repl.append(Replacement(pos + 1, new_panel[pos], new, "new lottery"))
+            new_panel[pos] = new
+    result_repl.sort(key=lambda r: r.position)
+    final = _seats(n, _stratum_of(inputs, new_panel, "panel"))
+    if not system.satisfied(final):  # defensive: every step above keeps the quotas
+        raise RuntimeError("internal error: the new panel breaks a quota")
+    features = list(inputs.strata.features)
+    keys = inputs.strata.keys
+    rows = _stratum_of(inputs, new_panel, "panel")
+    lines = [",".join(csv_field(c) for c in ["id", *features])]
+    lines += [",".join(csv_field(v) for v in [i, *keys[s]]) for i, s in zip(new_panel, rows,
+                                                                           strict=True)]
+    files = {"panel.csv": ("\n".join(lines) + "\n").encode("utf-8"), **lottery_files}
+    # the previous bundle, relative to the new one (verify re-derives with relative_to = it)
+    rel = Path(os.path.relpath(Path(bundle_dir).resolve(),
+                               Path(relative_to if relative_to is not None else out_dir)
+                               .resolve())).as_posix()
+    achieved = _attainment(inputs, final)
+    audit = {
+        "schema": SCHEMA, "schema_version": SCHEMA_VERSION, "draw_spec": drawing.SPEC,
+        "kind": "replace", "round": bundle.round + 1,
+        "previous": {"path": rel, "audit_sha256": bundle.audit_sha256},
+        "inputs": bundle.audit["inputs"],
+        "seed": seed,
+        "declined": list(declined),
+        "released": released,
+        "replacements": [{"position": r.position, "left": r.left, "joined": r.joined,
+                          "how": r.how, "rank": r.rank} for r in result_repl],
+        "lottery": lottery_info,
+        "panel": {"ids": new_panel},
+        "quotas_achieved": achieved,
+        "files": {k: hashlib.sha256(v).hexdigest() for k, v in sorted(files.items())},
+        "run": {"versions": versions()},
+    }
+    files["audit.json"] = audit_bytes(audit)
+
+    files[NAME] = page_bytes()  # the packaged page, for convenience (verify compares it)
+    if out_dir is not None:
+        check_replace_target(out_dir, bundle_dir, pool_path=inputs.whole.path,
+                             quotas_path=inputs.quotas_path, declined_path=declined_path,
+                             force=force)
+        write_folder(out_dir, files)
+    return ReplaceResult(out_dir, audit, files, new_panel, result_repl, released,
+                         None if lottery_info is None else lottery_info["sha256"],
+                         completion is not None)
+
+
+def _seed(seed: str) -> bytes:
+    return seed_option("--seed", seed, "the replacement")
+
+
+def _available(inputs: Inputs, unavailable: set[str]) -> np.ndarray:
+    """People per stratum who may still join (never on the panel, never declined)."""
+    counts = inputs.strata.counts.astype(np.int64).copy()
+    if unavailable:
+        gone = sorted(unavailable, key=lambda i: i.encode("utf-8"))
+        for s in _stratum_of(inputs, gone, "history"):
+            counts[s] -= 1
+    return counts
+
+
+@dataclass(frozen=True)
+class Listed:
+    """A person on a declined member's replacement list who may still take the seat."""
+
+    rank: int  # 1-based rank on the member's list in replacements.csv
+    id: str
+    stratum: int
+
+
+def _candidates(inputs: Inputs, lists: dict[str, list[str]], members: list[str],
+                excluded: set[str]) -> list[list[Listed]]:
+    """Each member's list by rank, without anyone ever on the panel or declined."""
+    wanted = [c for m in members for c in lists.get(m, []) if c not in excluded]
+    strata = dict(zip(wanted, _stratum_of(inputs, wanted, "replacements.csv"), strict=True))
+    return [[Listed(rank, c, strata[c]) for rank, c in enumerate(lists.get(m, []), start=1)
+             if c not in excluded] for m in members]
+
+
+SOLVE_SECONDS = 60.0  # per feasibility question of the list choice; far above what it takes
+
+
+def _list_choice(system: QuotaSystem, kept: np.ndarray, avail: np.ndarray,
+                 seats: list[list[Listed]], extra: int) -> list[int | None] | None:
+    """The list choice of docs/draw-spec.md section 16: for each seat, the index of the listed
+    person who takes it, or None (left to the lottery); None if no choice is admissible.
+
+    The rule is a plain search (most seats covered, then the first choice in seat and rank
+    order). CP-SAT only answers, exactly, "can this prefix still be completed into an
+    admissible choice covering that many seats?", so the answer never depends on which of
+    several solutions the solver finds, and at most 1 + Σ (candidates + 1) questions are asked.
+    """
+    search = _ListSearch(system, kept, avail, seats, extra)
+    witness = search.most_covered()
+    if witness is None:
+        return None
+    best = sum(c is not None for c in witness)
+    search.require(best)
+    fixed: list[int | None] = []
+    used: set[str] = set()
+    for j, cands in enumerate(seats):
+        covered = sum(c is not None for c in fixed)
+        options: list[int | None] = [k for k, c in enumerate(cands) if c.id not in used]
+        if covered + len(seats) - j - 1 >= best:  # leaving seat j open can still reach best
+            options.append(None)
+        for option in options:
+            trial = [*fixed, option]
+            if witness[:j + 1] == trial:
+                break
+            found = search.extend(trial)
+            if found is not None:
+                witness = found
+                break
+        else:  # the prefix was admissible, so one of its extensions is
+            raise RuntimeError("internal error: the list choice lost its completion")
+        fixed = trial
+        if option is not None:
+            used.add(cands[option].id)
+    return fixed
+
+
+class _ListSearch:
+    """One CP-SAT model of the admissible list choices, asked about prefixes by assumptions.
+
+    y[j][k]: seat j goes to its k-th candidate; z[t]: people of stratum t (available, not
+    chosen) who complete the panel. Kept + chosen + z meets every quota, with one seat each.
+    """
+
+    def __init__(self, system: QuotaSystem, kept: np.ndarray, avail: np.ndarray,
+                 seats: list[list[Listed]], extra: int) -> None:
+        from ortools.sat.python import cp_model
+
+        self.cp = cp_model
+        model = cp_model.CpModel()
+        self.model = model
+        n = system.n_strata
+        self.y = [[model.new_bool_var(f"y{j}_{k}") for k in range(len(c))]
+                  for j, c in enumerate(seats)]
+        by_stratum: list[list] = [[] for _ in range(n)]
+        by_person: dict[str, list] = {}
+        for j, cands in enumerate(seats):
+            if self.y[j]:
+                model.add(sum(self.y[j]) <= 1)
+            for c, v in zip(cands, self.y[j], strict=True):
+                by_stratum[c.stratum].append(v)
+                by_person.setdefault(c.id, []).append(v)
+        for vs in by_person.values():
+            if len(vs) > 1:
+                model.add(sum(vs) <= 1)
+        seats_of: list = []
+        for t in range(n):
+            z = model.new_int_var(0, int(avail[t]), f"z{t}") if avail[t] > 0 else 0
+            if by_stratum[t]:
+                model.add(z + sum(by_stratum[t]) <= int(avail[t]))
+            seats_of.append(z + sum(by_stratum[t]))
+        self.covered = sum(v for row in self.y for v in row)
+        model.add(sum(seats_of) == len(seats) + extra)
+        for g, lo, hi in zip(system.groups, system.lo.tolist(), system.hi.tolist(),
+                             strict=True):
+            base = int(kept[g].sum())
+            expr = sum(seats_of[t] for t in g.tolist())
+            model.add(expr >= lo - base)
+            model.add(expr <= hi - base)
+
+    def most_covered(self) -> list[int | None] | None:
+        """An admissible choice covering as many seats as possible, or None if there is none."""
+        self.model.maximize(self.covered)
+        found = self._solve([], proven=True)
+        self.model.clear_objective()
+        return found
+
+    def require(self, covered: int) -> None:
+        self.model.add(self.covered >= covered)
+
+    def extend(self, prefix: list[int | None]) -> list[int | None] | None:
+        """An admissible choice starting with `prefix`, or None if there is none."""
+        lits = []
+        for row, k in zip(self.y, prefix, strict=False):
+            lits.extend(v if i == k else v.Not() for i, v in enumerate(row))
+        return self._solve(lits)
+
+    def _solve(self, assumptions: list, proven: bool = False) -> list[int | None] | None:
+        """`proven`: an optimum is asked for, and only a proven one will do."""
+        cp = self.cp
+        self.model.clear_assumptions()
+        self.model.add_assumptions(assumptions)
+        solver = cp.CpSolver()
+        solver.parameters.num_workers = 1
+        solver.parameters.max_time_in_seconds = SOLVE_SECONDS
+        status = solver.solve(self.model)
+        if status == cp.INFEASIBLE:
+            return None
+        if status not in ((cp.OPTIMAL,) if proven else (cp.OPTIMAL, cp.FEASIBLE)):
+            raise InfeasibleError(f"the replacement lists could not be searched: the solver "
+                                  f"gave no answer within {SOLVE_SECONDS:.0f} s")
+        return [next((k for k, v in enumerate(row) if solver.boolean_value(v)), None)
+                for row in self.y]
+
+
+def _fewest_releases(system: QuotaSystem, kept: np.ndarray, avail: np.ndarray, seats: int
+                     ) -> np.ndarray | None:
+    """Kept members to release per stratum, as few as possible, so the quotas can be met.
+
+    Among the release vectors of that fewest total, the lexicographically smallest in stratum
+    order (docs/draw-spec.md §16): each stratum in turn gives up as few members as the ones
+    before it allow. So the solver proves and bounds, but never picks among equal answers.
+    """
+    ip = pywraplp.Solver.CreateSolver("SCIP")
+    ip.SetNumThreads(1)
+    n = system.n_strata
+    x = [ip.IntVar(0.0, float(avail[s]), "") for s in range(n)]
+    z = [ip.IntVar(0.0, float(kept[s]), "") for s in range(n)]
+    ip.Add(ip.Sum(x) - ip.Sum(z) == seats)
+    for g, lo, hi in zip(system.groups, system.lo.tolist(), system.hi.tolist(), strict=True):
+        base = float(kept[g].sum())
+        expr = ip.Sum([x[s] - z[s] for s in g.tolist()])
+        ip.Add(expr >= lo - base)
+        ip.Add(expr <= hi - base)
+    ip.Minimize(ip.Sum(z))
+    if ip.Solve() != pywraplp.Solver.OPTIMAL:
+        return None
+    ip.Add(ip.Sum(z) == round(ip.Objective().Value()))
+    for s in np.flatnonzero(kept).tolist():
+        ip.Minimize(z[s])
+        if ip.Solve() != pywraplp.Solver.OPTIMAL:  # feasible by construction
+            raise RuntimeError("internal error: the release vector cannot be fixed")
+        z[s].SetBounds(round(z[s].solution_value()), round(z[s].solution_value()))
+    return np.array([round(v.lb()) for v in z], dtype=np.int64)
+
+
+def _why_not(system: QuotaSystem, kept: np.ndarray, avail: np.ndarray, seats: int) -> str:
+    reasons = []
+    for g, lo, label in zip(system.groups, system.lo.tolist(), system.labels, strict=True):
+        reachable = int(kept[g].sum() + avail[g].sum())
+        if reachable < lo:
+            reasons.append(f"{label} needs at least {lo} seats, only {reachable} people left")
+    if int(avail.sum()) < seats:
+        reasons.append(f"{seats} seats to fill, {int(avail.sum())} people left")
+    detail = ("; ".join(reasons) if reasons
+              else "no combination of the people left meets every quota")
+    return f"the pool cannot cover these dropouts: {detail}"
+
+
+def _pick_released(inputs: Inputs, panel: list[str], stratum: dict[str, int],
+                   release: np.ndarray, declined: set[str], uncovered: list[int], seed: bytes,
+                   previous_sha: str, rnd: int) -> list[str]:
+    """Which kept members to release: uniformly within each stratum, stream dropouts/<round>."""
+    stream = drawing.Stream(seed, previous_sha, drawing.dropouts_label(rnd))
+    open_seats = {panel[p] for p in uncovered}
+    out: list[str] = []
+    for s in np.flatnonzero(release).tolist():
+        group = sorted((i for i in panel if stratum[i] == s and i not in declined
+                        and i not in open_seats), key=lambda i: i.encode("utf-8"))
+        for k in range(int(release[s])):
+            j = k + stream.below(len(group) - k)
+            group[k], group[j] = group[j], group[k]
+        out.extend(group[:int(release[s])])
+    return out
+
+
+def _reduced_quotas(quotas: Quotas, system: QuotaSystem, kept: np.ndarray, seats: int
+                    ) -> Quotas:
+    """The quotas for the open seats: every bound lowered by the seats the kept members fill.
+
+    `system` was built from `quotas` (one group per one-way quota, then per cross quota, in
+    that order), so groups and quotas pair up one to one.
+    """
+    bounds = []
+    for g in system.groups:
+        bounds.append(int(kept[g].sum()))
+    n_values = len(quotas.values)
+    if len(bounds) != n_values + len(quotas.cross):
+        raise RuntimeError("internal error: quota groups and quotas do not pair up")
+    values = [replace(q, min=max(0, q.min - base), max=max(0, q.max - base))
+              for q, base in zip(quotas.values, bounds[:n_values], strict=True)]
+    cross = [replace(c, min=max(0, c.min - base), max=max(0, c.max - base))
+             for c, base in zip(quotas.cross, bounds[n_values:], strict=True)]
+    return Quotas(values, cross, seats, "reduced for the dropouts")
+
+
+def _draw_completion(published: PublishedLottery, data: bytes, inputs: Inputs, seed: bytes,
+                     unavailable: set[str]) -> list[str]:
+    """The new lottery drawn like a panel (docs/draw-spec.md §5, §7), among people still
+    available."""
+    digest = hashlib.sha256(data).hexdigest()
+    index = drawing.panel_index(published.weights, published.denominator, seed, digest)
+    full_index = {k: s for s, k in enumerate(inputs.strata.keys)}
+    out: list[str] = []
+    for s, x in enumerate(published.panels[index].tolist()):
+        if x:
+            members = [i for i in inputs.members(full_index[published.keys[s]])
+                       if i not in unavailable]
+            out.extend(drawing.choose_in_stratum(members, x, seed, digest, s))
+    return out
+
+
+def given_completion(data: bytes, inputs: Inputs, plan: ReplacePlan
+                     ) -> tuple[PublishedLottery, bytes]:
+    """A committed new lottery (`replace --prepare`), checked against what the replacement
+    needs: this pool, the people still available, the reduced quotas, every panel within them,
+    stated probabilities exactly those of the weights. (Whether it is the *fairest* lottery is
+    checked by `verify --recompute`.)"""
+    published = read_lottery(data, "lottery.json")
+    strata, quotas, seats = plan.strata, plan.quotas, plan.open_seats
+    problems = []
+    if published.algorithm != "leximin":
+        problems.append(f"its algorithm is {published.algorithm!r}, a new lottery is leximin")
+    if published.panel_size != seats:
+        problems.append(f"it is for {published.panel_size} seats, not the {seats} open seats")
+    if published.quotas_sha256 != plan.lottery_sha256_of_quotas():
+        problems.append("it is not for the reduced quotas of this replacement")
+    if published.pool_sha256 != inputs.fingerprint.sha256:
+        problems.append("it is not for this pool")
+    if published.household_seed != inputs.household_seed:
+        problems.append("its household seed is not the pool's")
+    if (published.keys != [tuple(k) for k in strata.keys]
+            or published.counts != [int(n) for n in strata.counts.tolist()]):
+        problems.append("its strata are not the people still available")
+    problems += lottery_problems(published, quota_system(strata, quotas, seats))
+    if problems:
+        raise InputError([f"lottery.json: {p}" for p in problems])
+    return published, data
+
+
+def _attainment(inputs: Inputs, seats: np.ndarray) -> list[dict]:
+    system = quota_system(inputs.strata, inputs.quotas, inputs.size)
+    out = []
+    for label, g, lo, hi in zip(system.labels, system.groups, system.lo.tolist(),
+                                system.hi.tolist(), strict=True):
+        out.append({"quota": label, "min": lo, "max": hi, "achieved": int(seats[g].sum())})
+    return sorted(out, key=lambda q: q["quota"].encode("utf-8"))
