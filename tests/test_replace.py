@@ -13,6 +13,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+from conftest import run_spec_programs
 from hypothesis import HealthCheck, assume, event, given, settings
 from hypothesis import strategies as st
 from typer.testing import CliRunner
@@ -451,13 +452,7 @@ def test_no_release_when_the_list_swap_is_what_blocks(tmp_path):
 
 
 def _spec_list_choice():
-    import re
-
-    text = (ROOT / "docs" / "draw-spec.md").read_text(encoding="utf-8")
-    src = re.search(r"<!-- list-choice-reference-begin -->\n```python\n(.*?)```", text, re.S)[1]
-    ns: dict = {}
-    exec(compile(src, "draw-spec.md", "exec"), ns)
-    return ns["list_choice"]
+    return run_spec_programs(("draw-spec.md", "Replacing dropouts"))["list_choice"]
 
 
 def _fewest_by_brute_force(system, kept, avail, seats: int) -> int | None:

@@ -8,13 +8,13 @@ from __future__ import annotations
 
 import hashlib
 import os
-import re
 import subprocess
 import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import run_spec_programs
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
@@ -162,16 +162,8 @@ def check_promises(case: Case, lists: ReplacementLists, r: int) -> None:
         assert acceptable_swaps(case, m, seen, by_member.get(m, [])) == []
 
 
-def reference():
-    text = SPEC_PATH.read_text(encoding="utf-8")
-    ns: dict = {}
-    for name in ("draw", "replacements"):
-        src = re.search(rf"<!-- {name}-reference-begin -->\n```python\n(.*?)```", text, re.S)[1]
-        exec(compile(src, "draw-spec.md", "exec"), ns)
-    return ns["replacement_lists"]
-
-
-REFERENCE = reference()
+REFERENCE = run_spec_programs(("draw-spec.md", "The whole algorithm in 25 lines"),
+                              ("draw-spec.md", "Reference program"))["replacement_lists"]
 
 
 def reference_lists(case: Case, r: int) -> dict[str, list[str]]:
