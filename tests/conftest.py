@@ -3,10 +3,13 @@ specification (`spec_program`, imported by the tests as `from conftest import sp
 
 from __future__ import annotations
 
+import json
 import os
 import re
+import shutil
 from pathlib import Path
 
+import pyarrow as pa
 import pytest
 from hypothesis import settings
 from rich.console import Console
@@ -61,3 +64,67 @@ def run_spec_programs(*sections: tuple[str, str]) -> dict:
     for doc, heading in sections:
         exec(compile(spec_program(doc, heading), f"{doc} ({heading})", "exec"), ns)
     return ns
+
+
+BUNDLE_SEED = "loto 2026-11-30 — 4 17 22 38 41 (n° 7)"
+
+
+@pytest.fixture(scope="session")
+def bundle_setup(tmp_path_factory) -> dict:
+    """A 500-row synthetic pool, quotas for 100, one bundle drawn from it (seed `BUNDLE_SEED`,
+    with a private export) and the pool's public extract: for tests/test_bundle.py and
+    tests/test_verify.py, which must not change these files (`copy_bundle` first)."""
+    from cli_runner import run
+
+    d = tmp_path_factory.mktemp("bundle")
+    pool, quotas = d / "pool.parquet", d / "quotas.csv"
+    for args in (("synth", "--rows", 500, "--seed", 1, "--out", pool),
+                 ("quotas", DOCS.parent / "quotas" / "occitanie-2020.toml", "--size", 100,
+                  "--out", quotas),
+                 ("draw", pool, "-q", quotas, "-k", 100, "--seed", BUNDLE_SEED,
+                  "-o", d / "bundle", "--private-out", d / "private.csv"),
+                 ("public-pool", pool, "-q", quotas, "-k", 100, "-o", d / "public.parquet")):
+        code, text = run(*args)
+        assert code == 0, text
+    audit = json.loads((d / "bundle" / "audit.json").read_text(encoding="utf-8"))
+    return {"dir": d, "pool": pool, "quotas": quotas, "bundle": d / "bundle",
+            "audit": audit, "public": d / "public.parquet"}
+
+
+def copy_bundle(bundle_setup: dict, tmp_path: Path) -> Path:
+    """A copy of the shared bundle, to tamper with."""
+    target = tmp_path / "copy"
+    shutil.copytree(bundle_setup["bundle"], target)
+    return target
+
+
+@pytest.fixture(scope="session")
+def contact_base(tmp_path_factory) -> Path:
+    """A 4,000-row synthetic contact base (seed 11), for the call list and respondents tests."""
+    from cli_runner import run
+
+    path = tmp_path_factory.mktemp("base") / "base.parquet"
+    code, text = run("synth", "--rows", 4000, "--seed", 11, "--out", path)
+    assert code == 0, text
+    return path
+
+
+def moved_household(table: pa.Table) -> pa.Table:
+    """The table with its first person moved into the household of the next person outside
+    theirs (a different partition into households, so different household numbers)."""
+    values = table.column("household").to_pylist()
+    other = next(v for v in values if v != values[0])
+    values[0] = other
+    return table.set_column(table.column_names.index("household"), "household",
+                            pa.array(values, type=pa.string()))
+
+
+def write_answers(calls: Path, path: Path, skip: int = 20) -> Path:
+    """Answers for all calls but the last `skip`, cycling through the three answers."""
+    import pyarrow.parquet as pq
+
+    ids = pq.read_table(calls, columns=["id"]).column("id").to_pylist()
+    choices = [" Yes", "no", "UNREACHABLE", "yes "]
+    lines = ["id,answer"] + [f"{i},{choices[k % 4]}" for k, i in enumerate(ids[:-skip])]
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path

@@ -13,13 +13,12 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+from cli_runner import run
 from conftest import run_spec_programs
 from hypothesis import HealthCheck, assume, event, given, settings
 from hypothesis import strategies as st
-from typer.testing import CliRunner
 
 from sortition.audit import load_inputs, run_draw
-from sortition.cli import app
 from sortition.errors import InfeasibleError
 from sortition.panels import quota_system
 from sortition.quotas import Quotas, ValueQuota, write_quotas
@@ -28,13 +27,6 @@ from sortition.synth import synthesize_pool, write_pool
 
 ROOT = Path(__file__).resolve().parents[1]
 SPEC = ROOT / "quotas" / "occitanie-2020.toml"
-
-
-def run(*args) -> tuple[int, str]:
-    res = CliRunner().invoke(app, [str(a) for a in args])
-    assert "Traceback" not in res.output
-    assert res.exception is None or isinstance(res.exception, SystemExit), repr(res.exception)
-    return res.exit_code, " ".join(res.output.split())
 
 
 @pytest.fixture(scope="module")
