@@ -1,7 +1,12 @@
 """Run the command line in-process, as tests need it: exit status and flattened output
-(`run`), or the whole result, for its exact stdout (`invoke`)."""
+(`run`), or the whole result, for its exact stdout (`invoke`); and in a fresh interpreter with
+a given hash seed (`with_hash_seed`)."""
 
 from __future__ import annotations
+
+import os
+import subprocess
+import sys
 
 from typer.testing import CliRunner, Result
 
@@ -26,3 +31,15 @@ def verify_unanchored(bundle: object, pool: object, *extra: object) -> tuple[int
     """`sortition verify BUNDLE --pool POOL --unanchored-ok …`: the consistency checks alone
     (anchoring has its own tests, tests/test_anchoring.py)."""
     return run("verify", bundle, "--pool", pool, "--unanchored-ok", *extra)
+
+
+def with_hash_seed(hash_seed: str, *argv: object, cwd: object = None,
+                   env: dict[str, str] | None = None,
+                   timeout: float = 120) -> subprocess.CompletedProcess[str]:
+    """`python ARGV…` in a fresh interpreter whose string hashing uses `hash_seed`
+    (PYTHONHASHSEED): for the tests that outputs do not depend on hash-table order. ARGV is
+    e.g. `"-m", "sortition", "draw", …` or `"-c", SCRIPT`; `env` adds variables. Output is
+    text; the exit status is the caller's to check."""
+    full = {**os.environ, **(env or {}), "PYTHONHASHSEED": hash_seed}
+    return subprocess.run([sys.executable, *map(str, argv)], env=full, cwd=cwd,
+                          capture_output=True, text=True, timeout=timeout)

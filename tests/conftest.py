@@ -9,6 +9,7 @@ import re
 import shutil
 from pathlib import Path
 
+import numpy as np
 import pyarrow as pa
 import pytest
 from hypothesis import settings
@@ -128,3 +129,24 @@ def write_answers(calls: Path, path: Path, skip: int = 20) -> Path:
     lines = ["id,answer"] + [f"{i},{choices[k % 4]}" for k, i in enumerate(ids[:-skip])]
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
     return path
+
+
+def quota_membership(features: list[str], keys, quotas) -> tuple[np.ndarray, np.ndarray,
+                                                                  np.ndarray]:
+    """The tests' one quota-membership oracle, written without the package's code: a 0/1
+    matrix (quotas × keys) whose row g says which value tuples `keys` — strata keys or people,
+    values in `features` order — quota g counts (every one-way quota in order, then every cross
+    quota), and the quotas' minima and maxima."""
+    rows, lo, hi = [], [], []
+    for q in quotas.values:
+        j = features.index(q.feature)
+        rows.append([key[j] == q.value for key in keys])
+        lo.append(q.min)
+        hi.append(q.max)
+    for c in quotas.cross:
+        j0, j1 = (features.index(f) for f in c.features)
+        rows.append([key[j0] == c.values[0] and key[j1] == c.values[1] for key in keys])
+        lo.append(c.min)
+        hi.append(c.max)
+    a = np.array(rows, dtype=np.int64).reshape(len(rows), len(keys))
+    return a, np.array(lo, dtype=np.int64), np.array(hi, dtype=np.int64)

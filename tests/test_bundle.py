@@ -5,16 +5,13 @@ from __future__ import annotations
 
 import json
 import math
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.csv  # noqa: F401  (pa.csv)
 import pyarrow.parquet as pq
-from cli_runner import run
+from cli_runner import run, with_hash_seed
 from cli_runner import verify_unanchored as verify
 from conftest import BUNDLE_SEED as SEED
 from conftest import copy_bundle
@@ -113,10 +110,9 @@ def test_fingerprint_ignores_row_order_and_file_format(bundle_setup, tmp_path):
 
 
 def _draw_in_process(bundle_setup, out: Path, hashseed: str) -> None:
-    env = dict(os.environ, PYTHONHASHSEED=hashseed)
-    subprocess.run([sys.executable, "-m", "sortition", "draw", str(bundle_setup["pool"]), "-q",
-                    str(bundle_setup["quotas"]), "-k", "100", "--seed", SEED, "-o", str(out)],
-                   check=True, env=env, capture_output=True)
+    res = with_hash_seed(hashseed, "-m", "sortition", "draw", bundle_setup["pool"], "-q",
+                         bundle_setup["quotas"], "-k", "100", "--seed", SEED, "-o", out)
+    assert res.returncode == 0, res.stderr
 
 
 def test_same_command_twice_gives_identical_files(bundle_setup, tmp_path):

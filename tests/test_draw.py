@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 import strategies
-from hypothesis import given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
 from sortition.draw import (
@@ -36,7 +36,7 @@ SPEC_PATH = Path(__file__).resolve().parent.parent / "docs" / "draw-spec.md"
 
 seeds = strategies.seeds()
 hashes = st.binary(min_size=1, max_size=16).map(lambda b: hashlib.sha256(b).hexdigest())
-fast = settings(max_examples=60, deadline=None)
+fast = strategies.examples(60)
 
 
 def independent_block(seed: bytes, lottery_hash: str, label: str, k: int) -> bytes:

@@ -7,9 +7,6 @@ re-derived here from the text of docs/draw-spec.md section 14 with `Stream` only
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from collections import Counter
 from pathlib import Path
 
@@ -17,8 +14,10 @@ import cli_runner
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+import strategies
+from cli_runner import with_hash_seed
 from conftest import moved_household, write_answers
-from hypothesis import given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
 from sortition.draw import Stream, seed_bytes
@@ -90,10 +89,8 @@ def test_same_seed_gives_identical_files(base, rates_file, tmp_path):
     assert without_run(audit_of(a)) == without_run(audit_of(b))
     # and in another process with another hash seed
     c = tmp_path / "c" / "calls.parquet"
-    env = {**os.environ, "PYTHONHASHSEED": "12345"}
-    proc = subprocess.run([sys.executable, "-m", "sortition", "invite", str(base), "--size",
-                           "400", "--seed", SEED, "--out", str(c), *map(str, extra)],
-                          env=env, capture_output=True, text=True, timeout=120)
+    proc = with_hash_seed("12345", "-m", "sortition", "invite", base, "--size", "400",
+                          "--seed", SEED, "--out", c, *extra)
     assert proc.returncode == 0, proc.stderr
     assert c.read_bytes() == a.read_bytes()
     text = lambda p: json.dumps(without_run(audit_of(p)), sort_keys=True)  # noqa: E731
@@ -360,7 +357,7 @@ def test_bad_rates_file(base, tmp_path):
 # Apportionment -----------------------------------------------------------------------------
 
 
-@settings(max_examples=150, deadline=None)
+@strategies.examples(150)
 @given(st.lists(st.tuples(st.integers(0, 1000), st.integers(0, 50)), min_size=1, max_size=12),
        st.data())
 def test_apportion_properties(cells, data):

@@ -13,9 +13,10 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+import strategies
 from cli_runner import run
 from conftest import run_spec_programs
-from hypothesis import HealthCheck, assume, event, given, settings
+from hypothesis import HealthCheck, assume, event, given
 from hypothesis import strategies as st
 
 from sortition.audit import load_inputs, run_draw
@@ -203,8 +204,7 @@ def _completion_exists(inputs, system, kept_seats, avail, seats) -> bool:
     return False
 
 
-@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow,
-                                                                  HealthCheck.function_scoped_fixture])
+@strategies.examples(25, HealthCheck.too_slow, HealthCheck.function_scoped_fixture)
 @given(small_cases())
 def test_replace_property(tmp_path_factory, case):
     g, h, k, slack, n_declined, salt = case
@@ -497,8 +497,8 @@ def list_cases(draw):
         st.integers(0, 10**6))
 
 
-@settings(max_examples=150, deadline=None, suppress_health_check=[
-    HealthCheck.too_slow, HealthCheck.function_scoped_fixture, HealthCheck.filter_too_much])
+@strategies.examples(150, HealthCheck.too_slow,
+                     HealthCheck.function_scoped_fixture, HealthCheck.filter_too_much)
 @given(case=list_cases(), data=st.data())
 def test_list_choice_property(tmp_path_factory, case, data):
     """Small pools, lists from the draw or made up (every swap fitting alone, other strata
@@ -580,8 +580,7 @@ def test_list_choice_property(tmp_path_factory, case, data):
         assert rep.lottery_hash is None and rep.audit["lottery"] is None
 
 
-@settings(max_examples=15, deadline=None, suppress_health_check=[
-    HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
+@strategies.examples(15, HealthCheck.too_slow, HealthCheck.function_scoped_fixture)
 @given(k=st.integers(3, 5), data=st.data())
 def test_list_choice_where_greedy_swaps_fail(tmp_path_factory, k, data):
     """Built so that greedy swaps fail: the panel is one seat below the maximum of `h=x`;
