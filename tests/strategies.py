@@ -7,6 +7,7 @@ test that generates text takes it from here, so a random run cannot draw an impo
 
 from __future__ import annotations
 
+from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 
 from sortition.core.drawspec import seed_bytes
@@ -49,3 +50,13 @@ def guide_panel(draw, counts, size: int):
         guide[s] += 1
         room[s] -= 1
     return guide
+
+
+def examples(n: int, *suppress: HealthCheck, **extra: object) -> settings:
+    """The one hypothesis setting tests use: `n` examples, no deadline (solver times vary on a
+    shared machine), and the health checks a test knowingly trips (`suppress`). Everything
+    else comes from the profile tests/conftest.py loads — in CI derandomised, without an example
+    database — so no test can make CI depend on chance; `extra` is for what a test needs beyond
+    that (e.g. `derandomize=True` everywhere)."""
+    return settings(max_examples=n, deadline=None, suppress_health_check=list(suppress),
+                    **extra)

@@ -7,18 +7,11 @@ from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.parquet as pq
-from typer.testing import CliRunner
+from cli_runner import run
 
-from sortition.cli import app
 from sortition.inputs.synth import synthesize_pool, write_pool
 
 SPEC = Path(__file__).resolve().parents[1] / "quotas" / "occitanie-2020.toml"
-
-
-def run(*args) -> tuple[int, str]:
-    res = CliRunner().invoke(app, [str(a) for a in args])
-    assert "Traceback" not in res.output
-    return res.exit_code, " ".join(res.output.split())
 
 
 def test_verify_follows_the_chain_back_to_the_base(tmp_path):

@@ -9,14 +9,15 @@ from __future__ import annotations
 import itertools
 import json
 import os
-import subprocess
-import sys
 import textwrap
 from pathlib import Path
 
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, event, given, settings
+import strategies
+from cli_runner import with_hash_seed
+from conftest import quota_membership
+from hypothesis import HealthCheck, event, given
 from hypothesis import strategies as st
 
 from sortition.inputs.quotas import CrossQuota, Quotas, ValueQuota
@@ -33,23 +34,6 @@ ROOT = Path(__file__).resolve().parents[1]
 
 # ---------------------------------------------------------------------------
 # Helpers
-
-
-def _quota_rows(strata: Strata, quotas: Quotas) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Membership matrix (quotas x strata) and bound vectors, built independently of check.py."""
-    rows, lo, hi = [], [], []
-    for q in quotas.values:
-        j = strata.features.index(q.feature)
-        rows.append([key[j] == q.value for key in strata.keys])
-        lo.append(q.min)
-        hi.append(q.max)
-    for c in quotas.cross:
-        j0, j1 = (strata.features.index(f) for f in c.features)
-        rows.append([key[j0] == c.values[0] and key[j1] == c.values[1] for key in strata.keys])
-        lo.append(c.min)
-        hi.append(c.max)
-    a = np.array(rows, dtype=np.int64).reshape(len(rows), len(strata.keys))
-    return a, np.array(lo, dtype=np.int64), np.array(hi, dtype=np.int64)
 
 
 def _all_panels(counts: list[int], size: int) -> np.ndarray:
@@ -70,7 +54,7 @@ def _all_panels(counts: list[int], size: int) -> np.ndarray:
 def _brute(strata: Strata, quotas: Quotas, size: int) -> dict:
     counts = [int(n) for n in strata.counts.tolist()]
     panels = _all_panels(counts, size)
-    a, lo, hi = _quota_rows(strata, quotas)
+    a, lo, hi = quota_membership(strata.features, strata.keys, quotas)
     sums = panels @ a.T
     ok = np.all((sums >= lo) & (sums <= hi), axis=1)
     violation = (np.maximum(0, lo - sums) + np.maximum(0, sums - hi)).sum(axis=1)
@@ -337,10 +321,10 @@ def test_deterministic_within_and_across_processes(tmp_path: Path) -> None:
     assert first == second
     assert first[0]["status"] == "feasible" and first[0]["witness"]
     assert first[1]["status"] == "infeasible" and first[1]["relaxation"]
-    env = dict(os.environ, PYTHONHASHSEED="12345",
-               PYTHONPATH=os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]))
-    out = subprocess.run([sys.executable, str(script)], env=env, cwd=ROOT, check=True,
-                         capture_output=True, text=True).stdout
+    res = with_hash_seed("12345", script, cwd=ROOT, env={
+        "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])})
+    assert res.returncode == 0, res.stderr
+    out = res.stdout
     assert json.loads(out) == json.loads(json.dumps(first))
 
 
@@ -393,7 +377,7 @@ def instances(draw: st.DrawFn) -> tuple[Strata, Quotas, int]:
     return strata_from_counts(feats, counts), Quotas(vs, cross), size
 
 
-@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@strategies.examples(150, HealthCheck.too_slow)
 @given(instances())
 def test_matches_brute_force(instance: tuple[Strata, Quotas, int]) -> None:
     strata, quotas, size = instance

@@ -1,4 +1,4 @@
-"""The call list (`sortition invite`) and the respondent pool (`sortition respondents`).
+"""The call list (`sortition invite`); the respondent pool is tested in test_respondents.py.
 
 Pools are small synthetic ones (a few thousand rows), written once per module. The draw is
 re-derived here from the text of docs/draw-spec.md section 14 with `Stream` only.
@@ -7,21 +7,19 @@ re-derived here from the text of docs/draw-spec.md section 14 with `Stream` only
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from collections import Counter
 from pathlib import Path
 
+import cli_runner
 import pyarrow as pa
-import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 import pytest
-from hypothesis import given, settings
+import strategies
+from cli_runner import with_hash_seed
+from conftest import moved_household, write_answers
+from hypothesis import given
 from hypothesis import strategies as st
-from typer.testing import CliRunner
 
-from sortition.cli import app
 from sortition.core.audits import ids_sha256
 from sortition.core.drawspec import Stream, seed_bytes
 from sortition.inputs.synth import synthesize_pool, write_pool
@@ -32,7 +30,6 @@ from sortition.recruitment.invite import (
     check_calls_audit,
     population_margins,
 )
-from sortition.recruitment.respondents import check_respondents_audit
 
 ROOT = Path(__file__).resolve().parents[1]
 SEED = "Loto 2026-03-04: 5 12 19 33 41 / 2"
@@ -43,10 +40,9 @@ AGE_RATES = {"18-24": 0.2, "25-34": 0.3, "35-49": 0.45, "50-64": 0.55, "65+": 0.
 
 
 @pytest.fixture(scope="module")
-def base(tmp_path_factory) -> Path:
-    path = tmp_path_factory.mktemp("base") / "base.parquet"
-    write_pool(synthesize_pool(4000, 11), path)
-    return path
+def base(contact_base) -> Path:
+    """The shared contact base (tests/conftest.py), as this module's tests call it."""
+    return contact_base
 
 
 @pytest.fixture(scope="module")
@@ -57,15 +53,8 @@ def rates_file(tmp_path_factory) -> Path:
     return path
 
 
-runner = CliRunner()
-
-
 def invoke(args: list[str]):
-    result = runner.invoke(app, [str(a) for a in args])
-    assert "Traceback" not in result.output
-    assert result.exception is None or isinstance(result.exception, SystemExit), \
-        repr(result.exception)
-    return result
+    return cli_runner.invoke(*args)
 
 
 def invite(base: Path, out: Path, size: int = 400, seed: str = SEED, *extra) -> Path:
@@ -100,10 +89,8 @@ def test_same_seed_gives_identical_files(base, rates_file, tmp_path):
     assert without_run(audit_of(a)) == without_run(audit_of(b))
     # and in another process with another hash seed
     c = tmp_path / "c" / "calls.parquet"
-    env = {**os.environ, "PYTHONHASHSEED": "12345"}
-    proc = subprocess.run([sys.executable, "-m", "sortition", "invite", str(base), "--size",
-                           "400", "--seed", SEED, "--out", str(c), *map(str, extra)],
-                          env=env, capture_output=True, text=True, timeout=120)
+    proc = with_hash_seed("12345", "-m", "sortition", "invite", base, "--size", "400",
+                          "--seed", SEED, "--out", c, *extra)
     assert proc.returncode == 0, proc.stderr
     assert c.read_bytes() == a.read_bytes()
     text = lambda p: json.dumps(without_run(audit_of(p)), sort_keys=True)  # noqa: E731
@@ -367,131 +354,10 @@ def test_bad_rates_file(base, tmp_path):
 # Respondents -------------------------------------------------------------------------------
 
 
-def write_answers(calls: Path, path: Path, skip: int = 20) -> Path:
-    """Answers for all calls but the last `skip`, cycling through the three answers."""
-    ids = pq.read_table(calls, columns=["id"]).column("id").to_pylist()
-    choices = [" Yes", "no", "UNREACHABLE", "yes "]
-    lines = ["id,answer"] + [f"{i},{choices[k % 4]}" for k, i in enumerate(ids[:-skip])]
-    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
-    return path
-
-
-@pytest.fixture
-def stage(base, tmp_path) -> dict[str, Path]:
-    calls = invite(base, tmp_path / "calls.parquet", 200, SEED, "--by", "gender", "--by",
-                   "age_band")
-    answers = write_answers(calls, tmp_path / "answers.csv")
-    pool = tmp_path / "pool.parquet"
-    result = invoke(["respondents", calls, "--answers", answers, "--out", pool])
-    assert result.exit_code == 0, result.output
-    return {"calls": calls, "answers": answers, "pool": pool,
-            "calls_audit": tmp_path / "calls.audit.json", "audit": tmp_path / "pool.audit.json"}
-
-
-def test_respondents_keep_the_yes_rows(stage):
-    calls = pq.read_table(stage["calls"])
-    pool = pq.read_table(stage["pool"])
-    ids = calls.column("id").to_pylist()
-    yes = [i for k, i in enumerate(ids[:-20]) if k % 4 in (0, 3)]
-    assert pool.column("id").to_pylist() == yes  # in call order
-    assert pool.column_names == calls.column_names
-    audit = json.loads(stage["audit"].read_text(encoding="utf-8"))
-    assert audit["counts"] == {"calls": 200, "yes": 90, "no": 45, "unreachable": 65,
-                               "unreachable_answered": 45, "missing": 20}
-    assert audit["features"] == ["age_band", "gender"]
-    assert audit["respondent_ids"]["sha256"] == ids_sha256(yes)
-    assert sum(r["respondents"] for r in audit["per_value"]["gender"]) == 90
-
-
-def test_respondents_csv_output_and_missing_calls_audit(stage, tmp_path):
-    stage["calls_audit"].rename(tmp_path / "elsewhere.json")
-    out = tmp_path / "pool-2.csv"  # pool.csv's audit would be pool.parquet's: refused
-    result = invoke(["respondents", stage["calls"], "--answers", stage["answers"], "--out",
-                     out])
-    assert result.exit_code == 0, result.output
-    assert "warning" in result.output
-    audit = json.loads((tmp_path / "pool-2.audit.json").read_text(encoding="utf-8"))
-    assert audit["inputs"]["calls_audit"] is None
-    assert audit["features"] == []
-    assert pacsv.read_csv(out).num_rows == 90
-    assert any("none recorded" in d
-               for d in check_respondents_audit(tmp_path / "pool-2.audit.json"))
-
-
-@pytest.mark.parametrize(("line", "message"), [
-    ("{id},maybe", "row 3, column answer: 'maybe' is not yes, no or unreachable"),
-    ("stranger,yes", "row 3, column id: 'stranger' is not in"),
-    ("{first},no", "row 3, column id: '{first}' already answered in row 1"),
-])
-def test_bad_answers(stage, tmp_path, line, message):
-    ids = pq.read_table(stage["calls"], columns=["id"]).column("id").to_pylist()
-    answers = tmp_path / "bad.csv"
-    answers.write_text(f"id,answer\n{ids[0]},yes\n{ids[1]},no\n"
-                       + line.format(id=ids[2], first=ids[0]) + "\n", encoding="utf-8")
-    out = tmp_path / "new" / "pool.parquet"
-    result = invoke(["respondents", stage["calls"], "--answers", answers, "--out", out])
-    assert result.exit_code == 2
-    assert message.format(first=ids[0]) in result.output
-    assert not out.parent.exists() or list(out.parent.iterdir()) == []
-
-
-def test_nobody_said_yes(stage, tmp_path):
-    answers = tmp_path / "none.csv"
-    answers.write_text("id,answer\n", encoding="utf-8")
-    out = tmp_path / "empty.parquet"
-    result = invoke(["respondents", stage["calls"], "--answers", answers, "--out", out])
-    assert result.exit_code == 1 and "nobody answered yes" in result.output
-    assert not out.exists()
-
-
-# Audit checks ------------------------------------------------------------------------------
-
-
-def test_checks_pass_on_untouched_files(stage, base):
-    assert check_respondents_audit(stage["audit"]) == []
-    assert check_calls_audit(stage["calls_audit"]) == []
-    assert check_calls_audit(stage["calls_audit"], base) == []
-
-
-def test_check_detects_an_edited_calls_audit(stage):
-    data = json.loads(stage["calls_audit"].read_text(encoding="utf-8"))
-    data["seed"] = "another seed"
-    stage["calls_audit"].write_text(json.dumps(data), encoding="utf-8")
-    assert any("call list audit" in d for d in check_respondents_audit(stage["audit"]))
-    assert any("call order" in d for d in check_calls_audit(stage["calls_audit"]))
-
-
-def test_check_detects_edited_answers(stage):
-    text = stage["answers"].read_text(encoding="utf-8")
-    stage["answers"].write_text(text.replace(",no\n", ",yes\n", 1), encoding="utf-8")
-    assert any("answers file" in d for d in check_respondents_audit(stage["audit"]))
-
-
-def test_check_detects_an_edited_pool(stage):
-    table = pq.read_table(stage["pool"])
-    pq.write_table(table.slice(1), stage["pool"])
-    differences = check_respondents_audit(stage["audit"])
-    assert any("fingerprint" in d for d in differences)
-    assert any("stratum" in d for d in differences)
-
-
-def test_check_detects_a_changed_call_list_or_base(stage, base, tmp_path):
-    table = pq.read_table(stage["calls"])
-    order = table.column("call_order").to_pylist()
-    order[0], order[1] = order[1], order[0]
-    pq.write_table(table.set_column(0, "call_order", pa.array(order)), stage["calls"])
-    assert any("call order" in d for d in check_calls_audit(stage["calls_audit"]))
-    other = tmp_path / "other-base.parquet"
-    write_pool(synthesize_pool(4000, 12), other)
-    differences = check_calls_audit(stage["calls_audit"], other)
-    assert any("fingerprint" in d for d in differences)
-    assert any("drawn ids" in d for d in differences)
-
-
 # Apportionment -----------------------------------------------------------------------------
 
 
-@settings(max_examples=150, deadline=None)
+@strategies.examples(150)
 @given(st.lists(st.tuples(st.integers(0, 1000), st.integers(0, 50)), min_size=1, max_size=12),
        st.data())
 def test_apportion_properties(cells, data):
@@ -523,16 +389,6 @@ def test_help(command):
 
 
 # Households --------------------------------------------------------------------------------
-
-
-def moved_household(table: pa.Table) -> pa.Table:
-    """The table with its first person moved into the household of the next person outside
-    theirs (a different partition into households, so different household numbers)."""
-    values = table.column("household").to_pylist()
-    other = next(v for v in values if v != values[0])
-    values[0] = other
-    return table.set_column(table.column_names.index("household"), "household",
-                            pa.array(values, type=pa.string()))
 
 
 def flat(output: str) -> str:
@@ -575,52 +431,3 @@ def test_invite_missing_household_column(base, tmp_path):
     assert not out.parent.exists() or list(out.parent.iterdir()) == []
 
 
-@pytest.fixture
-def household_stage(base, tmp_path) -> dict[str, Path]:
-    calls = invite(base, tmp_path / "calls.parquet", 1500, SEED, "--by", "gender",
-                   "--household-column", "household")
-    answers = write_answers(calls, tmp_path / "answers.csv")
-    pool = tmp_path / "pool.parquet"
-    result = invoke(["respondents", calls, "--answers", answers, "--out", pool])
-    assert result.exit_code == 0, result.output
-    return {"calls": calls, "answers": answers, "pool": pool,
-            "calls_audit": tmp_path / "calls.audit.json", "audit": tmp_path / "pool.audit.json"}
-
-
-def test_respondents_use_the_recorded_household_column(household_stage, base):
-    audit = json.loads(household_stage["audit"].read_text(encoding="utf-8"))
-    households = pq.read_table(household_stage["pool"], columns=["household"]) \
-        .column("household").to_pylist()
-    assert audit["household_column"] == "household"
-    assert audit["pool"]["households"] == len(set(households)) < len(households)
-    assert check_respondents_audit(household_stage["audit"]) == []
-    assert check_calls_audit(household_stage["calls_audit"], base) == []
-    # one respondent's household changed in the pool
-    pq.write_table(moved_household(pq.read_table(household_stage["pool"])),
-                   household_stage["pool"])
-    differences = check_respondents_audit(household_stage["audit"])
-    assert any("fingerprint" in d for d in differences)
-
-
-def test_respondents_household_column_option(household_stage, tmp_path):
-    household_stage["calls_audit"].rename(tmp_path / "elsewhere.json")
-    out = tmp_path / "given" / "pool.parquet"
-    result = invoke(["respondents", household_stage["calls"], "--answers",
-                     household_stage["answers"], "--out", out, "--household-column",
-                     "household"])
-    assert result.exit_code == 0, result.output
-    audit = json.loads((out.parent / "pool.audit.json").read_text(encoding="utf-8"))
-    assert audit["household_column"] == "household" and audit["pool"]["households"]
-    out = tmp_path / "none" / "pool.parquet"
-    result = invoke(["respondents", household_stage["calls"], "--answers",
-                     household_stage["answers"], "--out", out])
-    assert result.exit_code == 0, result.output
-    audit = json.loads((out.parent / "pool.audit.json").read_text(encoding="utf-8"))
-    assert audit["household_column"] is None and audit["pool"]["households"] is None
-    out = tmp_path / "missing" / "pool.parquet"
-    result = invoke(["respondents", household_stage["calls"], "--answers",
-                     household_stage["answers"], "--out", out, "--household-column", "foyer"])
-    assert result.exit_code == 2
-    assert f"{household_stage['calls']}: household column 'foyer' not found" in \
-        flat(result.output)
-    assert not out.parent.exists() or list(out.parent.iterdir()) == []

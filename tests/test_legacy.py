@@ -8,16 +8,16 @@ from __future__ import annotations
 
 import hashlib
 import itertools
-import os
-import subprocess
-import sys
 import textwrap
 from fractions import Fraction
 from pathlib import Path
 
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, assume, event, given, settings
+import strategies
+from cli_runner import with_hash_seed
+from conftest import quota_membership
+from hypothesis import HealthCheck, assume, event, given
 from hypothesis import strategies as st
 
 from sortition.core.errors import InfeasibleError, InputError
@@ -30,13 +30,6 @@ NATURE_SMALL = ROOT / "data" / "peers" / "flanigan2021" / "example_small_20"
 
 # ---------------------------------------------------------------------------
 # Helpers
-
-
-def _groups(quotas: Quotas) -> list[tuple[dict[str, str], int, int]]:
-    """Every quota as ({feature: value}, min, max), in quota order."""
-    out = [({q.feature: q.value}, q.min, q.max) for q in quotas.values]
-    out += [(dict(zip(c.features, c.values, strict=True)), c.min, c.max) for c in quotas.cross]
-    return out
 
 
 def _in_group(features: list[str], key: tuple[str, ...], cond: dict[str, str]) -> bool:
@@ -53,11 +46,10 @@ def _violations(strata: Strata, quotas: Quotas, size: int, seats: np.ndarray) ->
         problems.append(f"{int(seats.sum())} seats instead of {size}")
     if (seats < 0).any() or (seats > strata.counts).any():
         problems.append("seats outside 0..counts")
-    for cond, lo, hi in _groups(quotas):
-        n = sum(int(x) for key, x in zip(strata.keys, seats, strict=True)
-                if _in_group(strata.features, key, cond))
-        if not lo <= n <= hi:
-            problems.append(f"{cond}: {n} seats outside [{lo}, {hi}]")
+    a, lo, hi = quota_membership(strata.features, strata.keys, quotas)
+    for g, n in enumerate((a @ seats).tolist()):
+        if not lo[g] <= n <= hi[g]:
+            problems.append(f"quota {g}: {n} seats outside [{lo[g]}, {hi[g]}]")
     return problems
 
 
@@ -109,8 +101,9 @@ def _exact_legacy(people: list[tuple[str, ...]], features: list[str], quotas: Qu
     """The exact distribution of the legacy draw's panels (sets of people, given that an attempt
     succeeds) and one attempt's success probability, by following every choice of the
     procedure on individual people."""
-    groups = _groups(quotas)
-    member = [[_in_group(features, p, cond) for p in people] for cond, _, _ in groups]
+    a, los, his = quota_membership(features, people, quotas)
+    member = a.astype(bool).tolist()
+    groups = list(zip([None] * len(member), los.tolist(), his.tolist(), strict=True))
     memo: dict[frozenset[int], dict[frozenset[int], Fraction]] = {}
 
     def outcomes(chosen: frozenset[int]) -> dict[frozenset[int], Fraction]:
@@ -183,7 +176,7 @@ def _exact_stratum_moments(strata: Strata, final: dict[frozenset[int], Fraction]
 # Panels
 
 
-@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@strategies.examples(150, HealthCheck.too_slow)
 @given(feasible_instances(), st.integers(0, 2**32 - 1))
 def test_every_panel_meets_every_quota(instance, seed):
     strata, quotas, size = instance
@@ -197,7 +190,7 @@ def test_every_panel_meets_every_quota(instance, seed):
     assert _violations(strata, quotas, size, seats) == []
 
 
-@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@strategies.examples(40, HealthCheck.too_slow)
 @given(feasible_instances(), st.integers(0, 2**32 - 1))
 def test_estimate_accounts_for_every_seat(instance, seed):
     strata, quotas, size = instance
@@ -326,8 +319,7 @@ def test_estimate_matches_exact_legacy_probabilities(case):
         assert est.failures > 0
 
 
-@settings(max_examples=25, deadline=None, derandomize=True,
-          suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much])
+@strategies.examples(25, HealthCheck.too_slow, HealthCheck.filter_too_much, derandomize=True)
 @given(st.one_of(feasible_instances(max_features=2, max_count=2, max_size=5),
                 feasible_instances(max_features=2, max_count=2, max_size=6, slack=1, cross=True)),
        st.integers(0, 2**32 - 1))
@@ -408,9 +400,8 @@ _DETERMINISM_SCRIPT = textwrap.dedent("""
 
 
 def _run_determinism_script(hash_seed: str) -> str:
-    env = dict(os.environ, PYTHONHASHSEED=hash_seed)
-    out = subprocess.run([sys.executable, "-c", _DETERMINISM_SCRIPT], env=env, cwd=ROOT,
-                         capture_output=True, text=True, check=True, timeout=60)
+    out = with_hash_seed(hash_seed, "-c", _DETERMINISM_SCRIPT, cwd=ROOT, timeout=60)
+    assert out.returncode == 0, out.stderr
     return out.stdout.strip()
 
 

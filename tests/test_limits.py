@@ -17,9 +17,9 @@ from pathlib import Path
 import pytest
 import strategies
 import typer.main
+from cli_runner import run
 from hypothesis import given
 from hypothesis import strategies as st
-from typer.testing import CliRunner
 
 from sortition.cli import app
 from sortition.core import limits
@@ -45,13 +45,6 @@ def setup(tmp_path_factory) -> dict:
                      "--replacements", "2", "-o", d / "bundle")
     assert code == 0, text
     return {"dir": d, "pool": pool, "quotas": d / "quotas.csv", "bundle": d / "bundle"}
-
-
-def run(*args: object) -> tuple[int, str]:
-    res = CliRunner().invoke(app, [str(a) for a in args])
-    assert "Traceback" not in res.output
-    assert res.exception is None or isinstance(res.exception, SystemExit), repr(res.exception)
-    return res.exit_code, " ".join(res.output.split())
 
 
 def refused(*args: object) -> str:

@@ -10,17 +10,17 @@ from __future__ import annotations
 import csv
 import itertools
 import json
-import os
 import random
 import subprocess
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pytest
 import strategies
-from hypothesis import HealthCheck, assume, given, settings
+from cli_runner import with_hash_seed
+from conftest import quota_membership
+from hypothesis import HealthCheck, assume, given
 from hypothesis import strategies as st
 from ortools.linear_solver import pywraplp
 from typer.testing import CliRunner
@@ -59,16 +59,8 @@ class Instance:
 
 def quota_groups(inst: Instance) -> list[tuple[np.ndarray, int, int]]:
     """(0/1 membership over strata, min, max) for every quota, from the keys directly."""
-    keys, features = inst.strata.keys, inst.features
-    out = []
-    for q in inst.quotas.values:
-        j = features.index(q.feature)
-        out.append((np.array([k[j] == q.value for k in keys], dtype=np.int64), q.min, q.max))
-    for c in inst.quotas.cross:
-        j0, j1 = features.index(c.features[0]), features.index(c.features[1])
-        out.append((np.array([k[j0] == c.values[0] and k[j1] == c.values[1] for k in keys],
-                             dtype=np.int64), c.min, c.max))
-    return out
+    a, lo, hi = quota_membership(inst.features, inst.strata.keys, inst.quotas)
+    return list(zip(a, lo.tolist(), hi.tolist(), strict=True))
 
 
 def all_panels(inst: Instance) -> np.ndarray:
@@ -314,8 +306,7 @@ def check_leximin(inst: Instance, panels: np.ndarray):
     return lex
 
 
-@settings(max_examples=60, deadline=None,
-          suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much])
+@strategies.examples(60, HealthCheck.too_slow, HealthCheck.filter_too_much)
 @given(tiny_instances())
 def test_leximin_and_maximin_match_brute_force(instance):
     check_leximin(*feasible_instance(instance))
@@ -338,8 +329,7 @@ def check_nash(inst: Instance, panels: np.ndarray):
     return nash
 
 
-@settings(max_examples=25, deadline=None,
-          suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much])
+@strategies.examples(25, HealthCheck.too_slow, HealthCheck.filter_too_much)
 @given(tiny_instances())
 def test_nash_matches_brute_force(instance):
     inst, panels = feasible_instance(instance)
@@ -569,9 +559,8 @@ def test_same_lottery_whatever_the_row_order_nature(tmp_path):
 
 
 def run_cli_subprocess(args: list[str], hash_seed: str, cwd: Path) -> subprocess.CompletedProcess:
-    env = {**os.environ, "PYTHONHASHSEED": hash_seed}
-    return subprocess.run([sys.executable, "-c", "from sortition.cli import main; main()", *args],
-                          env=env, cwd=cwd, capture_output=True, text=True, timeout=120)
+    return with_hash_seed(hash_seed, "-c", "from sortition.cli import main; main()", *args,
+                          cwd=cwd)
 
 
 @pytest.mark.parametrize("algorithm", ["leximin", "nash"])

@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import strategies
-from hypothesis import HealthCheck, assume, given, settings
+from hypothesis import HealthCheck, assume, given
 from hypothesis import strategies as st
 from test_lottery import Instance, all_panels, check_leximin
 from typer.testing import CliRunner
@@ -60,16 +60,14 @@ def _feasible(inst: Instance):
     return inst, panels
 
 
-@settings(max_examples=40, deadline=None,
-          suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much])
+@strategies.examples(40, HealthCheck.too_slow, HealthCheck.filter_too_much)
 @given(many_feature_instances())
 def test_many_strata_leximin_matches_brute_force(instance):
     check_leximin(*_feasible(instance))
 
 
-@settings(max_examples=40, deadline=None,
-          suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much,
-                                 HealthCheck.function_scoped_fixture])
+@strategies.examples(40, HealthCheck.too_slow, HealthCheck.filter_too_much,
+                     HealthCheck.function_scoped_fixture)
 @given(many_feature_instances())
 def test_cpsat_rounding_matches_brute_force(monkeypatch, instance):
     monkeypatch.setattr(decompose, "ENUMERATE", 0)  # every fractional vertex goes to CP-SAT

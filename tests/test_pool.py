@@ -12,7 +12,8 @@ import pyarrow as pa
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 import pytest
-from hypothesis import given, settings
+import strategies
+from hypothesis import given
 from hypothesis import strategies as st
 
 import sortition.inputs.pool as pool_module
@@ -479,7 +480,7 @@ VALUES = {
 }
 
 
-@settings(max_examples=40, deadline=None)
+@strategies.examples(40)
 @given(
     rows=st.lists(st.tuples(st.sampled_from(VALUES["gender"]),
                             st.sampled_from(VALUES["department"])), min_size=1, max_size=60),

@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from hypothesis import given, settings
+import strategies
+from hypothesis import given
 from hypothesis import strategies as st
 
 from sortition.core.errors import InputError
@@ -308,7 +309,7 @@ def exact(w: list[int], k: int) -> list[Fraction]:
 weights_st = st.lists(st.integers(1, 10**6), min_size=1, max_size=20)
 
 
-@settings(max_examples=300, deadline=None)
+@strategies.examples(300)
 @given(weights=weights_st, k=st.integers(0, 500))
 def test_largest_remainder_sums_to_k_and_stays_within_one_seat(weights, k):
     seats = apportion(weights, k, "largest_remainder")
@@ -319,7 +320,7 @@ def test_largest_remainder_sums_to_k_and_stays_within_one_seat(weights, k):
     assert apportion(weights, k) == seats  # the default method, deterministic
 
 
-@settings(max_examples=200, deadline=None)
+@strategies.examples(200)
 @given(weights=st.lists(st.floats(0.001, 1000, allow_nan=False), min_size=1, max_size=20),
        k=st.integers(0, 500))
 def test_largest_remainder_with_float_weights(weights, k):
@@ -330,7 +331,7 @@ def test_largest_remainder_with_float_weights(weights, k):
         assert abs(s - Fraction(w) * k / total) < 1 + Fraction(1, 10**6)
 
 
-@settings(max_examples=200, deadline=None)
+@strategies.examples(200)
 @given(weights=weights_st, k=st.integers(0, 500))
 def test_sainte_lague_sums_to_k(weights, k):
     seats = apportion(weights, k, "sainte_lague")

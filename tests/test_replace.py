@@ -13,13 +13,14 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
-from hypothesis import HealthCheck, assume, event, given, settings
+import strategies
+from cli_runner import run
+from conftest import run_spec_programs
+from hypothesis import HealthCheck, assume, event, given
 from hypothesis import strategies as st
-from typer.testing import CliRunner
 
 from sortition.bundle.read import origin_lists, read_bundle
 from sortition.bundle.write import run_draw
-from sortition.cli import app
 from sortition.core.errors import InfeasibleError
 from sortition.draw.replacements import list_dict
 from sortition.inputs.load import load_inputs
@@ -30,13 +31,6 @@ from sortition.operations.replace import run_replace
 
 ROOT = Path(__file__).resolve().parents[1]
 SPEC = ROOT / "quotas" / "occitanie-2020.toml"
-
-
-def run(*args) -> tuple[int, str]:
-    res = CliRunner().invoke(app, [str(a) for a in args])
-    assert "Traceback" not in res.output
-    assert res.exception is None or isinstance(res.exception, SystemExit), repr(res.exception)
-    return res.exit_code, " ".join(res.output.split())
 
 
 @pytest.fixture(scope="module")
@@ -213,8 +207,7 @@ def _completion_exists(inputs, system, kept_seats, avail, seats) -> bool:
     return False
 
 
-@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow,
-                                                                  HealthCheck.function_scoped_fixture])
+@strategies.examples(25, HealthCheck.too_slow, HealthCheck.function_scoped_fixture)
 @given(small_cases())
 def test_replace_property(tmp_path_factory, case):
     g, h, k, slack, n_declined, salt = case
@@ -454,13 +447,7 @@ def test_no_release_when_the_list_swap_is_what_blocks(tmp_path):
 
 
 def _spec_list_choice():
-    import re
-
-    text = (ROOT / "docs" / "draw-spec.md").read_text(encoding="utf-8")
-    src = re.search(r"<!-- list-choice-reference-begin -->\n```python\n(.*?)```", text, re.S)[1]
-    ns: dict = {}
-    exec(compile(src, "draw-spec.md", "exec"), ns)
-    return ns["list_choice"]
+    return run_spec_programs(("draw-spec.md", "Replacing dropouts"))["list_choice"]
 
 
 def _fewest_by_brute_force(system, kept, avail, seats: int) -> int | None:
@@ -513,8 +500,8 @@ def list_cases(draw):
         st.integers(0, 10**6))
 
 
-@settings(max_examples=150, deadline=None, suppress_health_check=[
-    HealthCheck.too_slow, HealthCheck.function_scoped_fixture, HealthCheck.filter_too_much])
+@strategies.examples(150, HealthCheck.too_slow,
+                     HealthCheck.function_scoped_fixture, HealthCheck.filter_too_much)
 @given(case=list_cases(), data=st.data())
 def test_list_choice_property(tmp_path_factory, case, data):
     """Small pools, lists from the draw or made up (every swap fitting alone, other strata
@@ -596,8 +583,7 @@ def test_list_choice_property(tmp_path_factory, case, data):
         assert rep.lottery_hash is None and rep.audit["lottery"] is None
 
 
-@settings(max_examples=15, deadline=None, suppress_health_check=[
-    HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
+@strategies.examples(15, HealthCheck.too_slow, HealthCheck.function_scoped_fixture)
 @given(k=st.integers(3, 5), data=st.data())
 def test_list_choice_where_greedy_swaps_fail(tmp_path_factory, k, data):
     """Built so that greedy swaps fail: the panel is one seat below the maximum of `h=x`;

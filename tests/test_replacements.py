@@ -7,15 +7,14 @@ checker, and the reference program printed in the spec must give the same lists.
 from __future__ import annotations
 
 import hashlib
-import os
-import re
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
-from hypothesis import assume, given, settings
+import strategies
+from cli_runner import with_hash_seed
+from conftest import run_spec_programs
+from hypothesis import assume, given
 from hypothesis import strategies as st
 
 from sortition.core.drawspec import Stream, draw_people, seed_bytes
@@ -33,7 +32,7 @@ from sortition.operations.simulate import person_rate, read_rates, simulate, uni
 SEED = "Convention citoyenne Occitanie 2020 — tirage du 12 mars".encode()
 HASH = hashlib.sha256(b"example lottery").hexdigest()
 SPEC_PATH = Path(__file__).resolve().parent.parent / "docs" / "draw-spec.md"
-fast = settings(max_examples=80, deadline=None)
+fast = strategies.examples(80)
 
 
 class Case:
@@ -162,16 +161,8 @@ def check_promises(case: Case, lists: ReplacementLists, r: int) -> None:
         assert acceptable_swaps(case, m, seen, by_member.get(m, [])) == []
 
 
-def reference():
-    text = SPEC_PATH.read_text(encoding="utf-8")
-    ns: dict = {}
-    for name in ("draw", "replacements"):
-        src = re.search(rf"<!-- {name}-reference-begin -->\n```python\n(.*?)```", text, re.S)[1]
-        exec(compile(src, "draw-spec.md", "exec"), ns)
-    return ns["replacement_lists"]
-
-
-REFERENCE = reference()
+REFERENCE = run_spec_programs(("draw-spec.md", "The whole algorithm in 25 lines"),
+                              ("draw-spec.md", "Reference program"))["replacement_lists"]
 
 
 def reference_lists(case: Case, r: int) -> dict[str, list[str]]:
@@ -324,11 +315,10 @@ def test_independent_of_hash_seed():
     here = str(Path(__file__).resolve().parent)
     outs = []
     for hash_seed in ("0", "12345"):
-        env = {**os.environ, "PYTHONHASHSEED": hash_seed}
-        res = subprocess.run([sys.executable, "-c", script, here], capture_output=True,
-                             env=env, check=True)
+        res = with_hash_seed(hash_seed, "-c", script, here)
+        assert res.returncode == 0, res.stderr
         outs.append(res.stdout)
-    assert outs[0] == outs[1] and outs[0].count(b"\n") > 5
+    assert outs[0] == outs[1] and outs[0].count("\n") > 5
 
 
 def test_refuses_bad_input():
