@@ -772,6 +772,8 @@ def replace(
                         "bundle replaced nor any bundle of its chain, nor an input.")] = False,
     id_column: IdColumnOpt = None,
     encoding: EncodingOpt = "utf-8",
+    time_limit: TimeLimitOpt = None,
+    accept_gap: AcceptGapOpt = None,
 ) -> None:
     """Replace panel members who declined, keeping every quota; write a new public bundle.
 
@@ -825,12 +827,16 @@ def replace(
         if prepare:
             with err.status("computing the new lottery…"):
                 prepared = prepare_replace(bundle, inputs, declined, out_dir,
-                                           declined_source=str(declined_path))
+                                           declined_source=str(declined_path),
+                                           time_limit=time_limit, accept_gap=accept_gap)
         else:
             with err.status("replacing…"):
                 result = run_replace(bundle, inputs, declined, seed or "", out_dir,
                                      force=force, declined_source=str(declined_path),
-                                     completion=completion)
+                                     completion=completion, time_limit=time_limit,
+                                     accept_gap=accept_gap)
+    except SolverTimeout as e:
+        _stopped(e)
     except SortitionError as e:
         _fail(e)
     if prepare:

@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import strategies
+from cli_runner import run as cli_run
 from hypothesis import HealthCheck, assume, given
 from hypothesis import strategies as st
 from test_lottery import Instance, all_panels, check_leximin
@@ -168,3 +169,122 @@ def test_time_limit_is_honoured_on_a_hard_instance(tmp_path):
         assert doc["certified_upper_bound"] > 0 and 0 < doc["gap"] <= 1
     assert doc["seconds"] <= 1 + 2 + 10
     assert not (tmp_path / "p.csv").exists()
+
+
+# ---------------------------------------------------------------------------
+# A walk stopped by the time limit: the point it left is covered, nobody is left at zero
+
+
+def _system(extended, size: int):
+    from sortition.inputs.pool import load_pool
+    from sortition.inputs.quotas import load_quotas
+    from sortition.inputs.strata import build_strata
+    from sortition.lottery.panels import quota_system
+
+    q = load_quotas(extended["quotas"], size)
+    strata = build_strata(load_pool(extended["pool"], q.all_features, quotas=q),
+                          q.all_features)
+    return quota_system(strata, q, size)
+
+
+@pytest.mark.parametrize("steps", [1, 4, 12])
+def test_completion_covers_the_point_the_walk_left(extended, steps):
+    system = _system(extended, 30)
+    target = leximin.relaxed_leximin(system)
+    n = system.counts.astype(float)
+    m = target * n
+    full = decompose.walk(system, m)
+    assert full.remainder < 1e-9 and len(full.panels) > steps
+    # the walk as the time limit would have left it after `steps` panels: the point left is
+    # what the remaining weight must still give, by the walk's invariant
+    shared = full.weights[:steps]
+    rest = 1.0 - float(shared.sum())
+    point = (m - shared @ full.panels[:steps].astype(float)) / rest
+    cut = decompose.Walk(full.panels[:steps], shared, rest, steps, steps, 0, "time limit",
+                         point=point)
+    done = decompose.complete(system, m, cut, deadline=None)
+    assert done is not None and done.uncovered == 0
+    assert all(system.satisfied(p) for p in done.panels)
+    assert float(done.weights.sum()) == pytest.approx(rest, abs=1e-12)
+    weights = np.concatenate([shared, done.weights])
+    assert float(weights.sum()) == pytest.approx(1.0, abs=1e-12)
+    implied = weights @ np.vstack([cut.panels, done.panels]).astype(float) / n
+    assert (implied[target > 0] > 0).all()  # nobody with a chance in the optimum is left out
+    assert float(implied @ n) == pytest.approx(30, abs=1e-9)  # the panel size, in expectation
+
+
+def test_a_walk_stopped_by_the_time_limit_is_completed(monkeypatch, extended):
+    """Through compute_lottery: the stopped walk's lottery, completed, gives everyone a chance."""
+    from sortition.inputs.pool import load_pool
+    from sortition.inputs.quotas import load_quotas
+    from sortition.inputs.strata import build_strata
+
+    real = decompose.walk
+
+    def stopped_walk(system, target, **kwargs):
+        found = real(system, target)
+        k = 3
+        shared = found.weights[:k]
+        rest = 1.0 - float(shared.sum())
+        point = (target - shared @ found.panels[:k].astype(float)) / rest
+        return decompose.Walk(found.panels[:k], shared, rest, k, k, 0, "time limit",
+                              point=point)
+
+    monkeypatch.setattr(leximin, "walk", stopped_walk)
+    q = load_quotas(extended["quotas"], 30)
+    strata = build_strata(load_pool(extended["pool"], q.all_features, quotas=q),
+                          q.all_features)
+    with pytest.raises(SolverTimeout) as stopped:
+        compute_lottery(strata, q, 30, "leximin", time_limit=600)
+    best = stopped.value.lottery
+    assert best is not None and best.details["status"] == "time_limit"
+    p = best.stratum_probabilities()
+    assert (p[best.target > 0] > 0).all() and 0 <= best.gap < float(best.target.max())
+    assert "covered" in stopped.value.problems[0]
+
+
+# ---------------------------------------------------------------------------
+# --time-limit in the other phases: legacy runs, replacements, check
+
+
+def test_legacy_runs_stop_at_the_time_limit(extended, tmp_path):
+    import time
+
+    start = time.perf_counter()
+    code, out = cli_run("probabilities", extended["pool"], "-q", extended["quotas"], "-k", 30,
+                        "-a", "legacy", "--runs", 100_000, "--time-limit", 0.5,
+                        "--out", tmp_path / "p.csv", "--json")
+    elapsed = time.perf_counter() - start
+    assert code == 1, out
+    doc = json.loads(out[out.index("{"):])
+    assert doc["status"] == "time_limit" and "legacy runs" in doc["message"]
+    assert 0 < doc["expected_panel_size"] <= 30 + 1e-9
+    assert elapsed <= 0.5 + 2 + 3  # max(2 s, 2 %) plus loading on a busy machine
+    assert not (tmp_path / "p.csv").exists()
+
+
+def test_replace_honours_the_time_limit(extended, tmp_path):
+    pool, quotas = extended["pool"], extended["quotas"]
+    code, out = cli_run("draw", pool, "-q", quotas, "-k", 30, "--seed", "s",
+                        "-o", tmp_path / "b")
+    assert code == 0, out
+    panel = (tmp_path / "b" / "panel.csv").read_text(encoding="utf-8").splitlines()
+    (tmp_path / "no.txt").write_text(panel[1].split(",")[0] + "\n", encoding="utf-8")
+    for extra in (["--prepare"], ["--seed", "s2"]):
+        code, out = cli_run("replace", tmp_path / "b", "--pool", pool, "--declined",
+                            tmp_path / "no.txt", "-o", tmp_path / "b2", "--time-limit",
+                            0.000001, *extra)
+        assert code == 1 and "time limit" in out, out
+        assert not (tmp_path / "b2").exists()
+
+
+def test_check_stops_within_its_time_limit(tmp_path):
+    import time
+
+    pool = tmp_path / "pool.parquet"
+    write_pool(synthesize_pool(12000, 1, extended=True), pool)
+    quotas = builtin_path("quotas/occitanie-2020-extended-opinion.toml")
+    start = time.perf_counter()
+    code, out = cli_run("check", pool, "-q", quotas, "-k", 150, "--time-limit", 1)
+    assert code in (0, 1), out
+    assert time.perf_counter() - start <= 1 + 2 + 10  # max(2 s, 2 %) plus loading, busy machine

@@ -28,6 +28,7 @@ the box) the caller finishes by column generation from the panels found.
 
 from __future__ import annotations
 
+import math
 import time
 from dataclasses import dataclass
 
@@ -396,8 +397,8 @@ class Completion:
     lp_solves: int
 
 
-def complete(system: QuotaSystem, target_seats: np.ndarray, found: Walk, deadline: float, *,
-             seed: int = 0) -> Completion | None:
+def complete(system: QuotaSystem, target_seats: np.ndarray, found: Walk,
+             deadline: float | None, *, seed: int = 0) -> Completion | None:
     """Share the weight a walk stopped by the time limit left, approximately but usably.
 
     The walk's lottery is exact for the weight it shared out; the point left (expected seats
@@ -406,7 +407,7 @@ def complete(system: QuotaSystem, target_seats: np.ndarray, found: Walk, deadlin
     no completion panel holds yet, then those furthest behind their share. One LP then weighs
     them to give the largest fraction z of every stratum's target seats (walk + completion ≥
     z·target): the lottery is no longer exact, and the caller reports its certified gap. Stops
-    at `deadline`; None when no panel could be found.
+    at `deadline` (None: when every stratum is held); None when no panel could be found.
     """
     if found.point is None or found.remainder <= 0.0:
         return None
@@ -422,7 +423,8 @@ def complete(system: QuotaSystem, target_seats: np.ndarray, found: Walk, deadlin
     noise = 1e-6 * np.random.default_rng(seed).standard_normal(len(point))
     held = np.zeros(len(point))
     panels: list[np.ndarray] = []
-    until = deadline - max(0.5, 0.1 * (deadline - time.perf_counter()))  # then the LP
+    until = (math.inf if deadline is None  # leave time for the LP
+             else deadline - max(0.5, 0.1 * (deadline - time.perf_counter())))
     while time.perf_counter() < until:
         lag = point * max(plan, len(panels) + 1) - held  # seats behind its share
         objective = np.where(owed & (held == 0), 1.0, 0.0) + 1e-3 * np.tanh(lag) + noise
@@ -444,11 +446,12 @@ def complete(system: QuotaSystem, target_seats: np.ndarray, found: Walk, deadlin
 
 
 def _cover_weights(found: Walk, target_seats: np.ndarray, panels: np.ndarray,
-                   deadline: float) -> np.ndarray | None:
+                   deadline: float | None) -> np.ndarray | None:
     """Weights (summing to the remainder) maximising min_s (walk_s + completion_s) / target_s."""
     base = found.weights @ found.panels.astype(float) if len(found.panels) else 0 * target_seats
     lp = pywraplp.Solver.CreateSolver("GLOP")
-    lp.SetTimeLimit(max(1, int(1000 * (deadline - time.perf_counter()))))
+    if deadline is not None:
+        lp.SetTimeLimit(max(1, int(1000 * (deadline - time.perf_counter()))))
     z = lp.NumVar(0.0, 1.0, "z")
     lam = [lp.NumVar(0.0, found.remainder, "") for _ in range(len(panels))]
     lp.Add(lp.Sum(lam) == found.remainder)

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -34,8 +35,9 @@ from ..bundle.verifier import NAME, page_bytes
 from ..bundle.write import draw_inputs
 from ..core import drawspec as drawing
 from ..core.audits import audit_bytes, versions
-from ..core.errors import InfeasibleError, InputError
+from ..core.errors import InfeasibleError, InputError, SolverTimeout
 from ..core.fileio import csv_field
+from ..core.limits import check_seconds
 from ..core.outputs import check_folder, write_folder
 from ..core.textopts import seed_option
 from ..draw.replacements import list_dict
@@ -161,11 +163,13 @@ class ReplacePlan:
 
 def plan_replace(bundle_dir: Path, inputs: Inputs, declined: list[str], *,
                  declined_source: str = "declined",
-                 lists: dict[str, list[str]] | None = None) -> ReplacePlan:
+                 lists: dict[str, list[str]] | None = None,
+                 deadline: float | None = None) -> ReplacePlan:
     """The seed-independent part of a replacement (see `ReplacePlan`).
 
     `lists`: member → candidates by rank, instead of the lists the draw's seed gives (to test
-    the list choice on hand-made lists)."""
+    the list choice on hand-made lists). `deadline` (a `time.perf_counter()` value, from
+    `--time-limit`): past it, the list search and the releases stop with SolverTimeout."""
     bundle = read_bundle(bundle_dir)
     recorded = bundle.audit["inputs"]["pool"]["sha256"]
     if recorded != inputs.fingerprint.sha256:
@@ -198,14 +202,14 @@ def plan_replace(bundle_dir: Path, inputs: Inputs, declined: list[str], *,
     seats = _candidates(inputs, lists, [panel[p] for p in order], excluded)
     # 1. a panel keeping every other member? If not, release the fewest (lists not used)
     release = None
-    choice = _list_choice(system, kept, avail, seats, 0)
+    choice = _list_choice(system, kept, avail, seats, 0, deadline)
     if choice is None:
-        release = _fewest_releases(system, kept, avail, len(order))
+        release = _fewest_releases(system, kept, avail, len(order), deadline)
         if release is None:
             raise InfeasibleError(_why_not(system, kept, avail, len(order)))
         kept = kept - release
         # 2. the list choice, released seats counted as open seats the lists do not fill
-        choice = _list_choice(system, kept, avail, seats, int(release.sum()))
+        choice = _list_choice(system, kept, avail, seats, int(release.sum()), deadline)
         if choice is None:
             raise RuntimeError("internal error: no completion after the releases")
     chosen = set()
@@ -225,9 +229,12 @@ def plan_replace(bundle_dir: Path, inputs: Inputs, declined: list[str], *,
     return plan
 
 
-def completion_lottery(plan: ReplacePlan, inputs: Inputs) -> PublishedLottery:
-    """The new LEXIMIN lottery over the people still available, for the open seats."""
-    lottery = compute_lottery(plan.strata, plan.quotas, plan.open_seats, "leximin")
+def completion_lottery(plan: ReplacePlan, inputs: Inputs, *, deadline: float | None = None,
+                       accept_gap: float | None = None) -> PublishedLottery:
+    """The new LEXIMIN lottery over the people still available, for the open seats (within
+    what is left of `--time-limit`, as for a first lottery; `accept_gap` likewise)."""
+    lottery = compute_lottery(plan.strata, plan.quotas, plan.open_seats, "leximin",
+                              time_limit=_left(deadline), accept_gap=accept_gap)
     published = publish(lottery, pool_sha256=inputs.fingerprint.sha256,
                         quotas_sha256=plan.lottery_sha256_of_quotas(),
                         id_column=inputs.pool.id_column)
@@ -246,18 +253,23 @@ class Prepared:
 
 
 def prepare_replace(bundle_dir: Path, inputs: Inputs, declined: list[str], out_dir: Path, *,
-                    declined_source: str = "declined") -> Prepared:
+                    declined_source: str = "declined", time_limit: float | None = None,
+                    accept_gap: float | None = None) -> Prepared:
     """Compute the new lottery a replacement needs and write it to OUT/lottery.json (with its
     `.sha256`), before the replacement's seed exists: its hash is then published, exactly like
-    the first lottery's, and `replace --seed … --lottery OUT` draws from it."""
+    the first lottery's, and `replace --seed … --lottery OUT` draws from it. `time_limit`
+    bounds the whole computation (SolverTimeout, nothing written), as for `lottery`."""
+    deadline = _deadline(time_limit)
     declined_path = Path(declined_source) if Path(declined_source).is_file() else None
     given = [*draw_inputs(inputs.whole.path, inputs.quotas_path), declined_path,
              *read_bundle(bundle_dir).chain]
     check_lottery_target(out_dir, inputs=given)
-    plan = plan_replace(bundle_dir, inputs, declined, declined_source=declined_source)
+    plan = plan_replace(bundle_dir, inputs, declined, declined_source=declined_source,
+                        deadline=deadline)
     if not plan.needs_lottery:
         return Prepared(plan, None, None)
-    digest = write_lottery(out_dir, completion_lottery(plan, inputs), inputs=given)
+    published = completion_lottery(plan, inputs, deadline=deadline, accept_gap=accept_gap)
+    digest = write_lottery(out_dir, published, inputs=given)
     return Prepared(plan, digest, Path(out_dir) / "lottery.json")
 
 
@@ -266,12 +278,17 @@ def run_replace(bundle_dir: Path, inputs: Inputs, declined: list[str], seed: str
                 declined_source: str = "declined",
                 relative_to: Path | None = None,
                 completion: bytes | None = None,
-                lists: dict[str, list[str]] | None = None) -> ReplaceResult:
+                lists: dict[str, list[str]] | None = None,
+                time_limit: float | None = None,
+                accept_gap: float | None = None) -> ReplaceResult:
     """Replace the declined members of the bundle's panel (see the module docstring).
 
     `completion`: the new lottery as committed beforehand (`replace --prepare`); without it,
-    and when one is needed, it is computed here. `lists`: see `plan_replace`.
+    and when one is needed, it is computed here. `lists`: see `plan_replace`. `time_limit`
+    bounds the list choice, the releases and the new lottery (SolverTimeout, nothing written);
+    `accept_gap` accepts a new lottery stopped by it, as for `lottery`.
     """
+    deadline = _deadline(time_limit)
     seed_b = _seed(seed)
     declined_path = Path(declined_source) if Path(declined_source).is_file() else None
     if out_dir is not None:
@@ -279,7 +296,7 @@ def run_replace(bundle_dir: Path, inputs: Inputs, declined: list[str], seed: str
                              quotas_path=inputs.quotas_path, declined_path=declined_path,
                              force=force)
     plan = plan_replace(bundle_dir, inputs, declined, declined_source=declined_source,
-                        lists=lists)
+                        lists=lists, deadline=deadline)
     if completion is not None and not plan.needs_lottery:
         raise InputError("--lottery: this replacement needs no new lottery (the lists cover "
                          "every seat); draw without it")
@@ -309,7 +326,8 @@ def run_replace(bundle_dir: Path, inputs: Inputs, declined: list[str], seed: str
         if len(uncovered) != plan.open_seats:  # defensive: the plan counted them
             raise RuntimeError("internal error: open seats differ from the plan")
         if completion is None:
-            published = completion_lottery(plan, inputs)
+            published = completion_lottery(plan, inputs, deadline=deadline,
+                                           accept_gap=accept_gap)
             lottery_bytes = published.to_bytes()
         else:
             published, lottery_bytes = given_completion(completion, inputs, plan)
@@ -403,8 +421,24 @@ def _candidates(inputs: Inputs, lists: dict[str, list[str]], members: list[str],
 SOLVE_SECONDS = 60.0  # per feasibility question of the list choice; far above what it takes
 
 
+def _deadline(time_limit: float | None) -> float | None:
+    check_seconds("--time-limit", time_limit)
+    return None if time_limit is None else time.perf_counter() + float(time_limit)
+
+
+def _left(deadline: float | None, what: str = "the replacement") -> float | None:
+    """Seconds left before `deadline` (None: no limit); SolverTimeout when none are left."""
+    if deadline is None:
+        return None
+    left = deadline - time.perf_counter()
+    if left <= 0:
+        raise SolverTimeout(f"time limit reached during {what}")
+    return left
+
+
 def _list_choice(system: QuotaSystem, kept: np.ndarray, avail: np.ndarray,
-                 seats: list[list[Listed]], extra: int) -> list[int | None] | None:
+                 seats: list[list[Listed]], extra: int,
+                 deadline: float | None = None) -> list[int | None] | None:
     """The list choice of docs/draw-spec.md section 16: for each seat, the index of the listed
     person who takes it, or None (left to the lottery); None if no choice is admissible.
 
@@ -413,7 +447,7 @@ def _list_choice(system: QuotaSystem, kept: np.ndarray, avail: np.ndarray,
     admissible choice covering that many seats?", so the answer never depends on which of
     several solutions the solver finds, and at most 1 + Σ (candidates + 1) questions are asked.
     """
-    search = _ListSearch(system, kept, avail, seats, extra)
+    search = _ListSearch(system, kept, avail, seats, extra, deadline)
     witness = search.most_covered()
     if witness is None:
         return None
@@ -450,7 +484,8 @@ class _ListSearch:
     """
 
     def __init__(self, system: QuotaSystem, kept: np.ndarray, avail: np.ndarray,
-                 seats: list[list[Listed]], extra: int) -> None:
+                 seats: list[list[Listed]], extra: int, deadline: float | None = None) -> None:
+        self.deadline = deadline
         from ortools.sat.python import cp_model
 
         self.cp = cp_model
@@ -509,19 +544,22 @@ class _ListSearch:
         self.model.add_assumptions(assumptions)
         solver = cp.CpSolver()
         solver.parameters.num_workers = 1
-        solver.parameters.max_time_in_seconds = SOLVE_SECONDS
+        left = _left(self.deadline, "the choice of replacement lists")
+        solver.parameters.max_time_in_seconds = SOLVE_SECONDS if left is None else min(
+            SOLVE_SECONDS, left)
         status = solver.solve(self.model)
         if status == cp.INFEASIBLE:
             return None
         if status not in ((cp.OPTIMAL,) if proven else (cp.OPTIMAL, cp.FEASIBLE)):
+            _left(self.deadline, "the choice of replacement lists")
             raise InfeasibleError(f"the replacement lists could not be searched: the solver "
                                   f"gave no answer within {SOLVE_SECONDS:.0f} s")
         return [next((k for k, v in enumerate(row) if solver.boolean_value(v)), None)
                 for row in self.y]
 
 
-def _fewest_releases(system: QuotaSystem, kept: np.ndarray, avail: np.ndarray, seats: int
-                     ) -> np.ndarray | None:
+def _fewest_releases(system: QuotaSystem, kept: np.ndarray, avail: np.ndarray, seats: int,
+                     deadline: float | None = None) -> np.ndarray | None:
     """Kept members to release per stratum, as few as possible, so the quotas can be met.
 
     Among the release vectors of that fewest total, the lexicographically smallest in stratum
@@ -540,15 +578,26 @@ def _fewest_releases(system: QuotaSystem, kept: np.ndarray, avail: np.ndarray, s
         ip.Add(expr >= lo - base)
         ip.Add(expr <= hi - base)
     ip.Minimize(ip.Sum(z))
-    if ip.Solve() != pywraplp.Solver.OPTIMAL:
+    if _ip_solve(ip, deadline) != pywraplp.Solver.OPTIMAL:
         return None
     ip.Add(ip.Sum(z) == round(ip.Objective().Value()))
     for s in np.flatnonzero(kept).tolist():
         ip.Minimize(z[s])
-        if ip.Solve() != pywraplp.Solver.OPTIMAL:  # feasible by construction
+        if _ip_solve(ip, deadline) != pywraplp.Solver.OPTIMAL:  # feasible by construction
             raise RuntimeError("internal error: the release vector cannot be fixed")
         z[s].SetBounds(round(z[s].solution_value()), round(z[s].solution_value()))
     return np.array([round(v.lb()) for v in z], dtype=np.int64)
+
+
+def _ip_solve(ip: pywraplp.Solver, deadline: float | None) -> int:
+    """Solve within what is left of the time limit; SolverTimeout if it ran out first."""
+    left = _left(deadline, "the choice of members to release")
+    if left is not None:
+        ip.SetTimeLimit(max(1, int(1000 * left)))
+    status = ip.Solve()
+    if status not in (pywraplp.Solver.OPTIMAL, pywraplp.Solver.INFEASIBLE):
+        _left(deadline, "the choice of members to release")
+    return status
 
 
 def _why_not(system: QuotaSystem, kept: np.ndarray, avail: np.ndarray, seats: int) -> str:
