@@ -240,7 +240,7 @@ def walk(system: QuotaSystem, target_seats: np.ndarray, *, deadline: float | Non
     cur = np.clip(target_seats.astype(float), lower, upper)
     rest = 1.0
     noise = 1e-6 * rng.standard_normal(len(cur))
-    panels: list[np.ndarray] = []
+    panels: list[tuple[np.ndarray, np.ndarray]] = []
     weights: list[float] = []
     steps = 0
     stopped = "complete"
@@ -260,7 +260,7 @@ def walk(system: QuotaSystem, target_seats: np.ndarray, *, deadline: float | Non
         rounded = np.round(cur)
         if np.abs(cur - rounded).max() < TIGHT:
             if system.satisfied(rounded.astype(np.int64)):
-                panels.append(rounded)
+                panels.append(_sparse(rounded))
                 weights.append(rest)
                 rest = 0.0
             else:
@@ -312,7 +312,7 @@ def walk(system: QuotaSystem, target_seats: np.ndarray, *, deadline: float | Non
         if not np.isfinite(t) or t <= 1e-12:
             stopped = "no room to move (numerical precision reached)"
             break
-        panels.append(v)
+        panels.append(_sparse(v))
         weights.append(rest * t / (1 + t))
         rest /= 1 + t
         cur = np.clip(cur + t * d, lower, upper)
@@ -367,24 +367,32 @@ def _face_panel(face: _FaceModel, objective: np.ndarray, member: np.ndarray, glo
         face.set_bounds(lb, ub)
 
 
-def _merge(panels: list[np.ndarray], weights: list[float], n_strata: int
+def _sparse(v: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """A panel as (strata with seats, seats): a panel holds ~k of S strata, and the walk keeps
+    thousands of them when strata ≈ people (dense, 21 224 strata × 2 437 panels = 0.4 GB)."""
+    x = np.round(v).astype(np.int64)
+    nz = np.flatnonzero(x).astype(np.int32)
+    return nz, x[nz]
+
+
+def _merge(panels: list[tuple[np.ndarray, np.ndarray]], weights: list[float], n_strata: int
            ) -> tuple[np.ndarray, np.ndarray]:
-    """Distinct panels with their total weights, in order of first appearance."""
+    """Distinct panels (dense, once) with their total weights, in order of first appearance."""
     index: dict[bytes, int] = {}
-    out: list[np.ndarray] = []
+    out: list[tuple[np.ndarray, np.ndarray]] = []
     w: list[float] = []
-    for p, wt in zip(panels, weights, strict=True):
-        x = np.round(p).astype(np.int64)
-        key = x.tobytes()
+    for (nz, seats), wt in zip(panels, weights, strict=True):
+        key = nz.tobytes() + b"|" + seats.tobytes()
         if key in index:
             w[index[key]] += wt
         else:
             index[key] = len(out)
-            out.append(x)
+            out.append((nz, seats))
             w.append(wt)
-    if not out:
-        return np.zeros((0, n_strata), dtype=np.int64), np.zeros(0)
-    return np.array(out, dtype=np.int64), np.array(w)
+    dense = np.zeros((len(out), n_strata), dtype=np.int64)
+    for row, (nz, seats) in enumerate(out):
+        dense[row, nz] = seats
+    return dense, np.array(w)
 
 
 @dataclass

@@ -428,7 +428,7 @@ def _walk_timeout(system: QuotaSystem, found: Walk, target: np.ndarray,
 def _walk_solution(found: Walk, target: np.ndarray, stages: int, method: str,
                    details: dict | None = None) -> LotterySolution:
     w = found.weights / found.weights.sum()
-    return LotterySolution(found.panels.copy(), w, target, 0.0, stages, found.steps, method,
+    return LotterySolution(found.panels, w, target, 0.0, stages, found.steps, method,
                            dict(details or {}, walk_steps=found.steps,
                                 walk_lp_solves=found.lp_solves,
                                 walk_ip_solves=found.ip_solves,
