@@ -42,13 +42,8 @@ def draw_panel(published: PublishedLottery, lottery_hash: str, seed: bytes,
                          "equally likely numbered panels; this one's panels have unequal "
                          "weights, so the panel must come from the seed")
     index = drawing.panel_index(published.weights, published.denominator, seed, lottery_hash)
-    given = False
-    people: list[tuple[int, str]] = []
-    for s, x in enumerate(published.panels[index].tolist()):
-        if x:
-            chosen = drawing.choose_in_stratum(members(s), x, seed, lottery_hash, s)
-            people.extend((s, i) for i in chosen)
-    return Drawn(index + 1, given, people)
+    people = drawing.draw_people(published.panels[index].tolist(), members, seed, lottery_hash)
+    return Drawn(index + 1, False, people)
 
 
 def _stratum_lookup(published: PublishedLottery, members: Callable[[int], list[str]],

@@ -25,8 +25,6 @@ from ..core.errors import InputError
 from ..core.textopts import seed_option
 from .pool import Pool, subset
 
-LABEL = "households"
-
 
 def representatives(pool: Pool, seed: str, pool_sha256: str) -> np.ndarray:
     """Rows (0-based, increasing) of the people who represent their household."""
@@ -39,7 +37,7 @@ def representatives(pool: Pool, seed: str, pool_sha256: str) -> np.ndarray:
     starts = np.flatnonzero(np.r_[True, numbers[1:] != numbers[:-1]])
     sizes = np.diff(np.r_[starts, len(numbers)])
     keep = by_household[starts].copy()  # households alone: their only member
-    stream = drawing.Stream(seed_b, pool_sha256, LABEL)
+    stream = drawing.Stream(seed_b, pool_sha256, drawing.HOUSEHOLDS)
     for k in np.flatnonzero(sizes > 1).tolist():
         keep[k] = by_household[starts[k] + stream.below(int(sizes[k]))]
     return np.sort(keep)

@@ -574,9 +574,7 @@ def _pick_released(inputs: Inputs, panel: list[str], stratum: dict[str, int],
     for s in np.flatnonzero(release).tolist():
         group = sorted((i for i in panel if stratum[i] == s and i not in declined
                         and i not in open_seats), key=lambda i: i.encode("utf-8"))
-        for k in range(int(release[s])):
-            j = k + stream.below(len(group) - k)
-            group[k], group[j] = group[j], group[k]
+        drawing.shuffle_prefix(group, int(release[s]), stream)
         out.extend(group[:int(release[s])])
     return out
 
@@ -608,13 +606,12 @@ def _draw_completion(published: PublishedLottery, data: bytes, inputs: Inputs, s
     digest = hashlib.sha256(data).hexdigest()
     index = drawing.panel_index(published.weights, published.denominator, seed, digest)
     full_index = {k: s for s, k in enumerate(inputs.strata.keys)}
-    out: list[str] = []
-    for s, x in enumerate(published.panels[index].tolist()):
-        if x:
-            members = [i for i in inputs.members(full_index[published.keys[s]])
-                       if i not in unavailable]
-            out.extend(drawing.choose_in_stratum(members, x, seed, digest, s))
-    return out
+
+    def members(s: int) -> list[str]:
+        return [i for i in inputs.members(full_index[published.keys[s]]) if i not in unavailable]
+
+    return [i for _, i in drawing.draw_people(published.panels[index].tolist(), members, seed,
+                                              digest)]
 
 
 def given_completion(data: bytes, inputs: Inputs, plan: ReplacePlan

@@ -10,10 +10,8 @@ the figures can be reproduced; they change nothing in the draw.
 from __future__ import annotations
 
 import csv
-import hashlib
 import io
 import math
-import struct
 from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,7 +26,6 @@ from ..core.textopts import seed_option
 from ..draw.replacements import stratum_lookup, validate_panel
 from ..lottery.panels import QuotaSystem, quota_system
 
-SIMULATE = "simulate"
 THRESHOLD = 0.05  # a quota broken in at least this share of trials is reported as risky
 _CHUNK = 1024  # trials whose random words are generated at once
 _MASK = (1 << 53) - 1
@@ -46,7 +43,7 @@ class Simulation:
 
 
 def uniforms(seed: bytes, lottery_hash: str, start: int, count: int,
-             label: str = SIMULATE) -> np.ndarray:
+             label: str = drawing.SIMULATE) -> np.ndarray:
     """Words start … start+count−1 of a stream as below(2**53) / 2**53, in one go.
 
     below(2**53) never rejects (2**53 divides 2**64) and keeps a word's low 53 bits, so word w
@@ -56,33 +53,9 @@ def uniforms(seed: bytes, lottery_hash: str, start: int, count: int,
     if count <= 0:
         return np.zeros(0, dtype=np.float64)
     first, last = start // 4, (start + count - 1) // 4
-    data = _blocks(stream, seed, lottery_hash, label, first, last)
+    data = stream.blocks(first, last)
     words = np.frombuffer(data, dtype=">u8")[start - 4 * first:start - 4 * first + count]
     return (words & np.uint64(_MASK)).astype(np.float64) / float(1 << 53)
-
-
-def _blocks(stream: drawing.Stream, seed: bytes, lottery_hash: str, label: str, first: int,
-            last: int) -> bytes:
-    """Blocks first … last of the stream, concatenated.
-
-    Hashing resumes from the state after the fixed message prefix (section 2 of the spec)
-    instead of rehashing it for every block: twice as fast. The prefix is checked against
-    `Stream.block` itself, and `Stream.block` is used if they ever disagree.
-    """
-    lab, key = label.encode("ascii"), lottery_hash.encode("ascii")
-    prefix = (drawing.SPEC.encode("ascii") + struct.pack(">I", len(lab)) + lab
-              + struct.pack(">I", len(key)) + key + struct.pack(">Q", len(seed)) + bytes(seed))
-    base = hashlib.sha256(prefix)
-    pack = struct.Struct(">Q").pack
-
-    def block(k: int) -> bytes:
-        h = base.copy()
-        h.update(pack(k))
-        return h.digest()
-
-    if block(first) != stream.block(first):
-        return b"".join(stream.block(k) for k in range(first, last + 1))
-    return b"".join([block(k) for k in range(first, last + 1)])
 
 
 def person_rate(key: tuple[str, ...], features: list[str], rate: float,

@@ -73,8 +73,6 @@ from ..inputs.strata import build_strata
 
 SCHEMA = CALLS_SCHEMA  # "sortition-calls"
 SCHEMA_VERSION = 2  # 2: no per-stratum hashes (they linked ids to features)
-CHOOSE_LABEL = drawing.CALLS  # "calls"
-ORDER_LABEL = "calls/order"
 MARGIN_FEATURES: tuple[str, ...] = ("age_band", "area", "department", "diploma", "gender")
 CONTACT_COLUMNS: tuple[str, ...] = ("name", "phone", "email", "address")
 MARGIN_FILES: tuple[str, ...] = ("age.csv", "departments.csv", "diploma.csv", "gender.csv",
@@ -285,10 +283,7 @@ def call_order(drawn_ids: Sequence[str], seed: bytes, base_hash: str) -> list[st
     """The drawn ids in call order: Fisher–Yates on the `calls/order` stream over the ids
     sorted by UTF-8 bytes."""
     a = sorted(drawn_ids, key=_utf8)
-    stream = drawing.Stream(seed, base_hash, ORDER_LABEL)
-    for i in range(len(a)):
-        j = i + stream.below(len(a) - i)
-        a[i], a[j] = a[j], a[i]
+    drawing.shuffle_prefix(a, len(a), drawing.Stream(seed, base_hash, drawing.CALLS_ORDER))
     return a
 
 
@@ -424,16 +419,13 @@ def plan_calls(pool: Pool, *, size: int, seed: str, by: Sequence[str],
     order = order[eligible[order]]
     grouped = order[np.argsort(cell_of_row[order], kind="stable")]
     bounds = np.concatenate([[0], np.cumsum(counts)])
-    stream = drawing.Stream(seed_b, fingerprint.sha256, CHOOSE_LABEL)
+    stream = drawing.Stream(seed_b, fingerprint.sha256, drawing.CALLS)
     chosen: list[np.ndarray] = []
     for c, k in enumerate(seats):
         if k == 0:
             continue
         a = grouped[bounds[c]:bounds[c + 1]].copy()
-        length = len(a)
-        for i in range(k):
-            j = i + stream.below(length - i)
-            a[i], a[j] = a[j], a[i]
+        drawing.shuffle_prefix(a, k, stream)  # one stream for every cell (section 14)
         chosen.append(a[:k])
     rows = np.concatenate(chosen) if chosen else np.zeros(0, dtype=np.int64)
     drawn_ids = pool.ids.take(pa.array(rows)).to_pylist()
@@ -525,7 +517,7 @@ def calls_audit_document(plan: CallPlan, *, audit_dir: Path, calls_file: Path,
                        "encoding": encoding},
         "seed": plan.seed,
         "streams": {"hash": plan.fingerprint.sha256, "hash_is": "the base's pool fingerprint",
-                    "choose": CHOOSE_LABEL, "order": ORDER_LABEL},
+                    "choose": drawing.CALLS, "order": drawing.CALLS_ORDER},
         "sizes": {"base": plan.base_rows, "excluded": plan.excluded, "eligible": plan.eligible,
                   "drawn": len(plan.ids)},
         "fit": plan.ipf,
@@ -737,7 +729,7 @@ def _check_calls(audit_path: Path, audit: dict, base_path: Path | None, exclude:
                     found = [i for _, i in sorted(zip(orders, ids, strict=True))]
                     if found != expected:
                         out.append(f"{calls_file}: the call order is not the one the seed gives "
-                                   f"(stream {ORDER_LABEL})")
+                                   f"(stream {drawing.CALLS_ORDER})")
     if base_path is None:
         return out
 
