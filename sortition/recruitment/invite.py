@@ -63,6 +63,7 @@ from ..core.fileio import restore_array
 from ..core.limits import MAX_CALLS, count_problem
 from ..core.outputs import check_pair, write_pair
 from ..core.resources import occitanie_data_dir
+from ..core.rounding import largest_remainder
 from ..core.tables import capped_problems, delimiter_of, read_table_csv, read_text, write_table
 from ..core.textopts import check_text, seed_option
 from ..core.xlsx import read_sheet
@@ -267,15 +268,11 @@ def apportion(weights: Sequence[int], caps: Sequence[int], n: int) -> tuple[list
                               "cells with a positive target")
     seats = [caps[i] if capped[i] else 0 for i in range(m)]
     shares = [float(caps[i]) if capped[i] else 0.0 for i in range(m)]
-    remainders: list[tuple[int, int]] = []
-    for i in free:
-        q, r = divmod(rest * weights[i], total)
-        seats[i] = q
-        shares[i] = rest * weights[i] / total
-        remainders.append((-r, i))
-    short = rest - sum(seats[i] for i in free)
-    for _, i in sorted(remainders)[:short]:
-        seats[i] += 1
+    if free:
+        for i, x in zip(free, largest_remainder([rest * weights[i] for i in free], total, rest),
+                        strict=True):
+            seats[i] = x
+            shares[i] = rest * weights[i] / total
     return seats, shares
 
 
