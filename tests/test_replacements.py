@@ -47,7 +47,7 @@ class Case:
         self.system = QuotaSystem(np.array([len(m) for m in members], dtype=np.int64),
                                   int(sum(x)), [np.array(g, dtype=np.int64) for g in groups],
                                   np.array(lo, dtype=np.int64), np.array(hi, dtype=np.int64),
-                                  labels)
+                                  labels, *quota_names(labels))
         self.seed = seed
         self.people = draw_people(self.x, members, seed, HASH)
         self.households = households
@@ -61,6 +61,13 @@ class Case:
                                  lambda s: list(self.members[s]), r,
                                  self.seed if seed is None else seed, HASH,
                                  self.household_of())
+
+
+def quota_names(labels):
+    """Each group's features and values, from labels written as `quota_system` writes them
+    (`f=v`, `f0=v0 & f1=v1`)."""
+    pairs = [[part.split("=", 1) for part in label.split(" & ")] for label in labels]
+    return ([tuple(f for f, _ in p) for p in pairs], [tuple(v for _, v in p) for p in pairs])
 
 
 def value_groups(keys):
@@ -422,14 +429,6 @@ def test_uniforms_are_the_stream():
     assert uniforms(SEED, HASH, 0, 23).tolist() == expected
     assert uniforms(SEED, HASH, 5, 13).tolist() == expected[5:18]
     assert uniforms(SEED, HASH, 7, 0).tolist() == []
-
-
-def test_uniforms_fall_back_to_the_stream(monkeypatch):
-    import sortition.operations.simulate as sim
-
-    expected = uniforms(SEED, HASH, 3, 40).tolist()
-    monkeypatch.setattr(sim.drawing, "SPEC", "not-the-spec")  # the shortcut's prefix is wrong
-    assert uniforms(SEED, HASH, 3, 40).tolist() == expected
 
 
 def test_simulation_is_deterministic_and_sane():

@@ -28,7 +28,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from ortools.linear_solver import pywraplp
 
-from ..bundle.audit import SCHEMA, SCHEMA_VERSION
+from ..bundle.audit import SCHEMA, SCHEMA_VERSION, replacement_attainment
 from ..bundle.read import Bundle, origin_lists, read_bundle
 from ..bundle.verifier import NAME, page_bytes
 from ..bundle.write import draw_inputs
@@ -38,13 +38,14 @@ from ..core.errors import InfeasibleError, InputError
 from ..core.fileio import csv_field
 from ..core.outputs import check_folder, write_folder
 from ..core.textopts import seed_option
+from ..draw.panel import seat_counts
 from ..draw.replacements import list_dict
 from ..inputs.fingerprint import quotas_document, quotas_fingerprint
 from ..inputs.load import Inputs
 from ..inputs.quotas import Quotas
 from ..inputs.strata import strata_from_counts
 from ..lottery.compute import compute_lottery
-from ..lottery.panels import QuotaSystem, quota_system
+from ..lottery.panels import QuotaSystem, add_quotas_cp, add_quotas_lp, quota_system
 from ..lottery.publish import PublishedLottery, lottery_problems, publish, read_lottery
 from ..lottery.run import check_lottery_target, write_lottery
 
@@ -119,13 +120,6 @@ def _stratum_of(inputs: Inputs, ids: list[str], what: str) -> list[int]:
     return inputs.strata.row_stratum[np.asarray(rows, dtype=np.int64)].astype(int).tolist()
 
 
-def _seats(n_strata: int, strata: list[int]) -> np.ndarray:
-    x = np.zeros(n_strata, dtype=np.int64)
-    for s in strata:
-        x[s] += 1
-    return x
-
-
 @dataclass
 class ReplacePlan:
     """Everything of a replacement that the seed does not decide (docs/draw-spec.md §16).
@@ -191,7 +185,7 @@ def plan_replace(bundle_dir: Path, inputs: Inputs, declined: list[str], *,
     declined_set = set(declined)
     excluded = set(bundle.excluded) | declined_set
     order = [p for p, i in enumerate(panel) if i in declined_set]  # seats, in panel order
-    kept = _seats(n, [stratum[i] for i in panel if i not in declined_set])
+    kept = seat_counts([stratum[i] for i in panel if i not in declined_set], n)
     avail = _available(inputs, excluded)
     if lists is None:
         lists = list_dict(origin_lists(bundle, inputs))
@@ -324,7 +318,7 @@ def run_replace(bundle_dir: Path, inputs: Inputs, declined: list[str], seed: str
             result_repl.append(Replacement(pos + 1, new_panel[pos], new, "new lottery"))
             new_panel[pos] = new
     result_repl.sort(key=lambda r: r.position)
-    final = _seats(n, _stratum_of(inputs, new_panel, "panel"))
+    final = seat_counts(_stratum_of(inputs, new_panel, "panel"), n)
     if not system.satisfied(final):  # defensive: every step above keeps the quotas
         raise RuntimeError("internal error: the new panel breaks a quota")
     features = list(inputs.strata.features)
@@ -338,7 +332,7 @@ def run_replace(bundle_dir: Path, inputs: Inputs, declined: list[str], seed: str
     rel = Path(os.path.relpath(Path(bundle_dir).resolve(),
                                Path(relative_to if relative_to is not None else out_dir)
                                .resolve())).as_posix()
-    achieved = _attainment(inputs, final)
+    achieved = replacement_attainment(system, final)
     audit = {
         "schema": SCHEMA, "schema_version": SCHEMA_VERSION, "draw_spec": drawing.SPEC,
         "kind": "replace", "round": bundle.round + 1,
@@ -477,13 +471,7 @@ class _ListSearch:
                 model.add(z + sum(by_stratum[t]) <= int(avail[t]))
             seats_of.append(z + sum(by_stratum[t]))
         self.covered = sum(v for row in self.y for v in row)
-        model.add(sum(seats_of) == len(seats) + extra)
-        for g, lo, hi in zip(system.groups, system.lo.tolist(), system.hi.tolist(),
-                             strict=True):
-            base = int(kept[g].sum())
-            expr = sum(seats_of[t] for t in g.tolist())
-            model.add(expr >= lo - base)
-            model.add(expr <= hi - base)
+        add_quotas_cp(model, seats_of, system, size=len(seats) + extra, kept=kept)
 
     def most_covered(self) -> list[int | None] | None:
         """An admissible choice covering as many seats as possible, or None if there is none."""
@@ -533,12 +521,7 @@ def _fewest_releases(system: QuotaSystem, kept: np.ndarray, avail: np.ndarray, s
     n = system.n_strata
     x = [ip.IntVar(0.0, float(avail[s]), "") for s in range(n)]
     z = [ip.IntVar(0.0, float(kept[s]), "") for s in range(n)]
-    ip.Add(ip.Sum(x) - ip.Sum(z) == seats)
-    for g, lo, hi in zip(system.groups, system.lo.tolist(), system.hi.tolist(), strict=True):
-        base = float(kept[g].sum())
-        expr = ip.Sum([x[s] - z[s] for s in g.tolist()])
-        ip.Add(expr >= lo - base)
-        ip.Add(expr <= hi - base)
+    add_quotas_lp(ip, x, system, size=seats, less=z, kept=kept)
     ip.Minimize(ip.Sum(z))
     if ip.Solve() != pywraplp.Solver.OPTIMAL:
         return None
@@ -586,16 +569,14 @@ def _reduced_quotas(quotas: Quotas, system: QuotaSystem, kept: np.ndarray, seats
     `system` was built from `quotas` (one group per one-way quota, then per cross quota, in
     that order), so groups and quotas pair up one to one.
     """
-    bounds = []
-    for g in system.groups:
-        bounds.append(int(kept[g].sum()))
+    bounds = [(max(0, lo), max(0, hi)) for _, lo, hi in system.rows(kept)]
     n_values = len(quotas.values)
     if len(bounds) != n_values + len(quotas.cross):
         raise RuntimeError("internal error: quota groups and quotas do not pair up")
-    values = [replace(q, min=max(0, q.min - base), max=max(0, q.max - base))
-              for q, base in zip(quotas.values, bounds[:n_values], strict=True)]
-    cross = [replace(c, min=max(0, c.min - base), max=max(0, c.max - base))
-             for c, base in zip(quotas.cross, bounds[n_values:], strict=True)]
+    values = [replace(q, min=lo, max=hi)
+              for q, (lo, hi) in zip(quotas.values, bounds[:n_values], strict=True)]
+    cross = [replace(c, min=lo, max=hi)
+             for c, (lo, hi) in zip(quotas.cross, bounds[n_values:], strict=True)]
     return Quotas(values, cross, seats, "reduced for the dropouts")
 
 
@@ -640,12 +621,3 @@ def given_completion(data: bytes, inputs: Inputs, plan: ReplacePlan
     if problems:
         raise InputError([f"lottery.json: {p}" for p in problems])
     return published, data
-
-
-def _attainment(inputs: Inputs, seats: np.ndarray) -> list[dict]:
-    system = quota_system(inputs.strata, inputs.quotas, inputs.size)
-    out = []
-    for label, g, lo, hi in zip(system.labels, system.groups, system.lo.tolist(),
-                                system.hi.tolist(), strict=True):
-        out.append({"quota": label, "min": lo, "max": hi, "achieved": int(seats[g].sum())})
-    return sorted(out, key=lambda q: q["quota"].encode("utf-8"))

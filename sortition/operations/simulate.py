@@ -23,6 +23,7 @@ from ..core import drawspec as drawing
 from ..core.errors import InputError
 from ..core.limits import MAX_TRIALS, check_count
 from ..core.textopts import seed_option
+from ..draw.panel import seat_counts
 from ..draw.replacements import stratum_lookup, validate_panel
 from ..lottery.panels import QuotaSystem, quota_system
 
@@ -77,28 +78,14 @@ def _check_rate(what: str, value: float) -> float:
     return v
 
 
-def _describe(system: QuotaSystem, keys: list[tuple[str, ...]], features: list[str],
-              g: int) -> tuple[str, str, list[tuple[str, str]]]:
+def _describe(system: QuotaSystem, g: int) -> tuple[str, str, list[tuple[str, str]]]:
     """(feature, value) of a quota group, as the audit names quotas ("a & b" when crossed),
-    and the (feature, value) pairs that define it.
-
-    Found by matching the group's label exactly against the forms `quota_system` writes, with
-    the values of its first stratum; the label itself if none matches.
-    """
-    label = system.labels[g]
-    strata = system.groups[g].tolist()
-    if not strata:
-        return label, "", []
-    key = keys[strata[0]]
-    for j, f in enumerate(features):
-        if label == f"{f}={key[j]}":
-            return f, key[j], [(f, key[j])]
-    for j0, f0 in enumerate(features):
-        for j1, f1 in enumerate(features):
-            if j0 != j1 and label == f"{f0}={key[j0]} & {f1}={key[j1]}":
-                return (f"{f0} & {f1}", f"{key[j0]} & {key[j1]}",
-                        [(f0, key[j0]), (f1, key[j1])])
-    return label, "", []
+    and the (feature, value) pairs that define it (the label alone for a system built by hand,
+    without its quotas' names)."""
+    if not system.features:
+        return system.labels[g], "", []
+    features, values = system.features[g], system.values[g]
+    return " & ".join(features), " & ".join(values), list(zip(features, values, strict=True))
 
 
 def simulate(system: QuotaSystem, keys: list[tuple[str, ...]], features: list[str],
@@ -204,7 +191,7 @@ def simulate(system: QuotaSystem, keys: list[tuple[str, ...]], features: list[st
     per_value = []
     seats_in = membership @ x
     for g in range(n_groups):
-        feature, value, pairs = _describe(system, keys, features, g)
+        feature, value, pairs = _describe(system, g)
         in_group = [m for m, s in enumerate(member_stratum) if membership[g, s]]
         if in_group:
             dropout_rate = math.fsum(p_members[in_group].tolist()) / len(in_group)
@@ -291,7 +278,7 @@ def run_simulation(bundle: Path, pool_path: Path, *, seed: str, rate: float,
         raise InputError(f"{pool_path}: panel member(s) not in the pool: "
                          f"{', '.join(missing[:5])}")
     people = [(where[i], i) for i in panel]
-    seats = np.bincount([s for s, _ in people], minlength=system.n_strata)
+    seats = seat_counts(people, system.n_strata)
     known = {f: sorted({k[j] for k in inputs.strata.keys})
              for j, f in enumerate(inputs.strata.features)}
     rates = None if rates_path is None else read_rates(rates_path, known)

@@ -57,7 +57,7 @@ from ..core.limits import (
 )
 from ..core.textopts import check_text
 from ..core.xlsx import split_sheet
-from ..draw.panel import Drawn, draw_panel
+from ..draw.panel import Drawn, draw_panel, seat_counts
 from ..draw.replacements import (
     check_replacements,
     draw_replacements,
@@ -696,7 +696,7 @@ def _check_list_file(path: Path, again, drawn: Drawn, inputs: Inputs,
     try:
         rows = read_replacements_csv(found, name)
         system = quota_system(inputs.strata, inputs.quotas, inputs.size)
-        seats = np.bincount([s for s, _ in drawn.people], minlength=system.n_strata)
+        seats = seat_counts(drawn.people, system.n_strata)
         wanted = sorted({r for _, _, r in rows})
         where = stratum_lookup(inputs.pool.ids, inputs.strata.row_stratum, wanted)
         for line in check_replacements(system, seats, drawn.people, rows,
