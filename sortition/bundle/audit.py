@@ -23,9 +23,11 @@ from ..core.fileio import csv_field
 from ..core.outputs import BUNDLE_SCHEMA
 from ..draw.panel import Drawn, seat_counts
 from ..inputs.fingerprint import quotas_document
+from ..inputs.households import for_everyone, of_representatives
 from ..inputs.load import Inputs
 from ..inputs.quotas import Quotas
 from ..inputs.strata import Strata
+from ..lottery.compute import at_minimum
 from ..lottery.panels import QuotaSystem, quota_label, quota_system
 from ..lottery.publish import PublishedLottery
 
@@ -41,12 +43,7 @@ def person_probabilities(published: PublishedLottery, inputs: Inputs) -> np.ndar
         m = int(published.n_tickets or 0)
         return np.array([appear.get(i, 0) / m for i in inputs.whole.ids.to_pylist()])
     per_stratum = np.array(published.stratum_probabilities(), dtype=float)
-    eligible = per_stratum[inputs.strata.row_stratum]
-    if inputs.everyone is None:
-        return eligible
-    out = np.zeros(len(inputs.everyone))
-    out[inputs.pool.rows] = eligible
-    return out
+    return for_everyone(inputs.pool, per_stratum[inputs.strata.row_stratum], len(inputs.whole))
 
 
 def panel_csv(drawn: Drawn, published: PublishedLottery) -> bytes:
@@ -92,16 +89,10 @@ def replacement_attainment(system: QuotaSystem, seats: np.ndarray) -> list[dict]
     return sorted(out, key=lambda q: q["quota"].encode("utf-8"))
 
 
-def eligible_values(inputs: Inputs, values: np.ndarray) -> np.ndarray:
-    """Values over the whole pool restricted to the lottery's pool (household representatives;
-    everybody without households): the figures that say something about fairness."""
-    return values if inputs.everyone is None else values[inputs.pool.rows]
-
-
 def probability_figures(probabilities: np.ndarray) -> dict:
     low, high = float(probabilities.min()), float(probabilities.max())
     return {"min": low, "max": high, "sum": float(math_fsum(probabilities)),
-            "people_at_min": int((probabilities <= low * (1 + 1e-9)).sum())}
+            "people_at_min": int(at_minimum(probabilities).sum())}
 
 
 def math_fsum(values: np.ndarray) -> float:
@@ -149,7 +140,7 @@ def audit_document(inputs: Inputs, published: PublishedLottery, lottery_hash: st
                  "ids": [i for _, i in drawn.people]},
         "quotas_achieved": attainment,
         "probabilities": {"file": "probabilities.csv",
-                          **probability_figures(eligible_values(inputs, probabilities))},
+                          **probability_figures(of_representatives(inputs.pool, probabilities))},
         "files": {name: hashlib.sha256(data).hexdigest() for name, data in sorted(files.items())},
     }
 

@@ -24,7 +24,6 @@ import numpy as np
 from ..bundle.audit import (
     SCHEMA,
     SCHEMA_VERSION,
-    eligible_values,
     panel_csv,
     person_probabilities,
     probability_figures,
@@ -70,7 +69,7 @@ from ..inputs.fingerprint import (
     quotas_fingerprint,
     stratum_differences,
 )
-from ..inputs.households import eligible_pool
+from ..inputs.households import eligible_pool, of_representatives
 from ..inputs.load import Inputs
 from ..inputs.pool import load_recorded_pool
 from ..inputs.quotas import Quotas, load_quotas
@@ -591,7 +590,7 @@ def _check_draw(pub: PublishedLottery, lottery_hash: str, seed: str, audit: dict
             diff(f"{name}: SHA-256 differs from the one recorded in audit.json")
     stated = dict(audit.get("probabilities") or {})
     stated.pop("file", None)
-    figures = probability_figures(eligible_values(inputs, probs))
+    figures = probability_figures(of_representatives(inputs.pool, probs))
     for key, value in figures.items():
         if stated.get(key) != value:
             diff(f"audit.json, probabilities.{key}: {stated.get(key)!r} recorded, {value!r} "
