@@ -37,6 +37,7 @@ from ..core.audits import audit_bytes, versions
 from ..core.errors import InfeasibleError, InputError
 from ..core.fileio import csv_field
 from ..core.outputs import check_folder, write_folder
+from ..core.tables import read_ids
 from ..core.textopts import seed_option
 from ..draw.panel import seat_counts
 from ..draw.replacements import list_dict
@@ -65,28 +66,12 @@ def check_replace_target(out_dir: Path, bundle_dir: Path, *, pool_path: Path | N
 
 
 def read_declined(path: Path) -> list[str]:
-    """Ids, one per line, or a CSV with an `id` column; order kept, duplicates dropped."""
-    path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8-sig")
-    except (OSError, UnicodeDecodeError) as e:
-        raise InputError(f"{path}: cannot read the declined file ({e})") from None
-    lines = [line.strip() for line in text.splitlines() if line.strip()]
-    if lines and "," in lines[0]:
-        import csv
-
-        rows = list(csv.reader(lines))
-        header = [c.strip() for c in rows[0]]
-        if "id" not in header:
-            raise InputError(f"{path}: a CSV declined file needs an 'id' column (header: "
-                             f"{', '.join(header)})")
-        j = header.index("id")
-        lines = [r[j].strip() for r in rows[1:] if len(r) > j and r[j].strip()]
-    elif lines and lines[0] == "id":
-        lines = lines[1:]
-    if not lines:
+    """Ids, one per line, or a CSV with an `id` column (`tables.read_ids`); order kept,
+    duplicates dropped, at least one id."""
+    ids = read_ids(path, "declined file").ids
+    if not ids:
         raise InputError(f"{path}: no id in the declined file")
-    return list(dict.fromkeys(lines))
+    return ids
 
 
 @dataclass

@@ -9,8 +9,6 @@ the figures can be reproduced; they change nothing in the draw.
 
 from __future__ import annotations
 
-import csv
-import io
 import math
 from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
@@ -22,6 +20,7 @@ from ..bundle.read import bundle_inputs, origin_lists, panel_ids, read_bundle
 from ..core import drawspec as drawing
 from ..core.errors import InputError
 from ..core.limits import MAX_TRIALS, check_count
+from ..core.tables import read_rate_table
 from ..core.textopts import seed_option
 from ..draw.panel import seat_counts
 from ..draw.replacements import stratum_lookup, validate_panel
@@ -209,51 +208,22 @@ def simulate(system: QuotaSystem, keys: list[tuple[str, ...]], features: list[st
 
 def read_rates(path: Path, known: Mapping[str, Collection[str]] | None = None
                ) -> dict[tuple[str, str], float]:
-    """Dropout rates from a CSV `feature,value,rate`; InputError names the file, line and value.
+    """Dropout rates from a CSV `feature,value,rate` (`tables.read_rate_table`, rates from 0
+    to 1); InputError names the file, row and value.
 
     `known`: the quota features and their values, to catch a misspelt one rather than silently
     ignore it.
     """
-    path = Path(path)
-    try:
-        text = path.read_bytes().decode("utf-8-sig")
-    except OSError as e:
-        raise InputError(f"{path}: cannot read the dropout rates ({e.strerror or e})") from None
-    except UnicodeDecodeError as e:
-        raise InputError(f"{path}: not UTF-8 text ({e})") from None
-    reader = csv.reader(io.StringIO(text, newline=""))
-    header = [h.strip() for h in next(reader, [])]
-    missing = [c for c in ("feature", "value", "rate") if c not in header]
-    if missing:
-        raise InputError(f"{path}: missing column(s) {', '.join(missing)} (the header must be "
-                         "feature,value,rate)")
-    jf, jv, jr = (header.index(c) for c in ("feature", "value", "rate"))
-    out: dict[tuple[str, str], float] = {}
-    for fields in reader:
-        if not any(f.strip() for f in fields):
-            continue
-        where = f"{path}, line {reader.line_num}"
-        if len(fields) != len(header):
-            raise InputError(f"{where}: {len(fields)} fields, the header has {len(header)}")
-        feature, value, text_rate = fields[jf].strip(), fields[jv].strip(), fields[jr].strip()
-        try:
-            r = float(text_rate)
-        except ValueError:
-            raise InputError(f"{where}: rate {text_rate!r} for {feature}={value} is not a "
-                             "number") from None
-        if not 0.0 <= r <= 1.0:
-            raise InputError(f"{where}: rate {text_rate!r} for {feature}={value} is not "
-                             "between 0 and 1")
-        if known is not None:
-            if feature not in known:
-                raise InputError(f"{where}: {feature!r} is not a quota feature "
-                                 f"({', '.join(known)})")
-            if value not in known[feature]:
-                raise InputError(f"{where}: {value!r} is not a value of {feature}")
-        if (feature, value) in out:
-            raise InputError(f"{where}: a second rate for {feature}={value}")
-        out[(feature, value)] = r
-    return out
+    def check(feature: str, value: str) -> str | None:
+        if known is None:
+            return None
+        if feature not in known:
+            return f"column feature: {feature!r} is not a quota feature ({', '.join(known)})"
+        if value not in known[feature]:
+            return f"column value: {value!r} is not a value of {feature}"
+        return None
+
+    return read_rate_table(path, "dropout rates", zero=True, check=check)[0]
 
 
 def run_simulation(bundle: Path, pool_path: Path, *, seed: str, rate: float,

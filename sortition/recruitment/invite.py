@@ -64,7 +64,7 @@ from ..core.limits import MAX_CALLS, count_problem
 from ..core.outputs import check_pair, write_pair
 from ..core.resources import occitanie_data_dir
 from ..core.rounding import largest_remainder
-from ..core.tables import capped_problems, delimiter_of, read_table_csv, read_text, write_table
+from ..core.tables import capped_problems, read_ids, read_rate_table, write_table
 from ..core.textopts import check_text, seed_option
 from ..core.xlsx import read_sheet
 from ..inputs.fingerprint import PoolFingerprint, pool_fingerprint, stratum_differences
@@ -136,40 +136,19 @@ class ResponseRates:
 
 
 def read_response_rates(path: Path, encoding: str = "utf-8") -> ResponseRates:
-    """`feature,value,rate` with 0 < rate <= 1, one row per value."""
+    """`feature,value,rate` with 0 < rate <= 1, one row per value (`tables.read_rate_table`);
+    no contact column (its values would reach the public audit)."""
     path = Path(path)
-    text, sha = read_text(path, encoding, "response-rates file")
-    rows, _ = read_table_csv(path, text, ("feature", "value", "rate"))
-    problems: list[str] = []
+
+    def contact(feature: str, _value: str) -> str | None:
+        return (f"column feature: {feature!r} is a contact column; its values would reach the "
+                "public audit" if feature in CONTACT_COLUMNS else None)
+
+    found, sha = read_rate_table(path, "response-rates file", encoding, zero=False,
+                                 check=contact)
     rates: dict[str, dict[str, float]] = {}
-    seen: dict[tuple[str, str], int] = {}
-    for number, (feature, value, rate_text) in rows:
-        if not feature or not value:
-            column = "feature" if not feature else "value"
-            problems.append(f"{path}, row {number}, column {column}: empty")
-            continue
-        if feature in CONTACT_COLUMNS:
-            problems.append(f"{path}, row {number}, column feature: {feature!r} is a contact "
-                            "column; its values would reach the public audit")
-            continue
-        try:
-            rate = float(rate_text)
-        except ValueError:
-            rate = float("nan")
-        if not 0.0 < rate <= 1.0:
-            problems.append(f"{path}, row {number}, column rate: {rate_text!r} is not a number "
-                            "in (0, 1]")
-            continue
-        if (feature, value) in seen:
-            problems.append(f"{path}, row {number}: {feature}={value!r} already has a rate "
-                            f"(row {seen[(feature, value)]})")
-            continue
-        seen[(feature, value)] = number
+    for (feature, value), rate in found.items():
         rates.setdefault(feature, {})[value] = rate
-    if not rows:
-        problems.append(f"{path}: no rates (expected rows feature,value,rate)")
-    if problems:
-        raise InputError(capped_problems(problems))
     ordered = {f: {v: rates[f][v] for v in sorted(rates[f], key=_utf8)}
                for f in sorted(rates, key=_utf8)}
     return ResponseRates(ordered, sha, path)
@@ -184,29 +163,9 @@ class Exclusion:
 
 
 def read_exclude(path: Path, encoding: str = "utf-8") -> Exclusion:
-    """One id per line, or a CSV with an `id` column (a first line `id` is a header)."""
-    path = Path(path)
-    text, sha = read_text(path, encoding, "exclusion list")
-    lines = text.splitlines()
-    first = next((i for i, line in enumerate(lines) if line.strip()), None)
-    found: dict[str, int] = {}
-    if first is not None:
-        head = lines[first]
-        cells = [c.strip().strip('"').strip() for c in head.split(delimiter_of(head))]
-        if len(cells) > 1 or cells == ["id"]:
-            if "id" not in cells:
-                raise InputError(f"{path}, line {first + 1}: a CSV exclusion list needs an "
-                                 f"'id' column (found: {', '.join(cells)})")
-            rows, _ = read_table_csv(path, text, ("id",))
-            for number, (i,) in rows:
-                if i:
-                    found.setdefault(i, first + 1 + number)  # its line, quoted newlines aside
-        else:
-            for number, line in enumerate(lines, start=1):
-                i = line.strip()
-                if i:
-                    found.setdefault(i, number)
-    return Exclusion(sorted(found, key=_utf8), sha, path, found)
+    """One id per line, or a CSV with an `id` column (`tables.read_ids`)."""
+    found = read_ids(path, "exclusion list", encoding)
+    return Exclusion(sorted(found.ids, key=_utf8), found.sha256, Path(path), found.lines)
 
 
 # The plan: cells, fitting, apportionment, draw -------------------------------------------------
