@@ -60,20 +60,22 @@ def _check_count(name: str, n: int) -> int:
         raise ValueError(f"{name} must be an integer, got {n!r}") from None
 
 
+def _indexed_label(prefix: str, what: str, n: int) -> str:
+    """`prefix` followed by n in decimal, without leading zeros (n a non-negative integer)."""
+    n = _check_count(what, n)
+    if n < 0:
+        raise ValueError(f"{what} must be a non-negative integer, got {n!r}")
+    return f"{prefix}{n}"
+
+
 def people_label(stratum: int) -> str:
     """The label of the stream that chooses people inside a stratum (0-based index)."""
-    stratum = _check_count("stratum index", stratum)
-    if stratum < 0:
-        raise ValueError(f"stratum index must be a non-negative integer, got {stratum!r}")
-    return f"{PEOPLE}{stratum}"
+    return _indexed_label(PEOPLE, "stratum index", stratum)
 
 
 def dropouts_label(round_: int) -> str:
     """The label reserved for drawing dropouts in a given round."""
-    round_ = _check_count("round", round_)
-    if round_ < 0:
-        raise ValueError(f"round must be a non-negative integer, got {round_!r}")
-    return f"{DROPOUTS}{round_}"
+    return _indexed_label(DROPOUTS, "round", round_)
 
 
 def seed_bytes(seed: str) -> bytes:
