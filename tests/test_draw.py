@@ -8,6 +8,7 @@ Statistical tests run over a fixed list of seeds, so they are deterministic.
 
 from __future__ import annotations
 
+import ast
 import hashlib
 import re
 import struct
@@ -19,6 +20,7 @@ import strategies
 from hypothesis import given
 from hypothesis import strategies as st
 
+from sortition.core import drawspec
 from sortition.core.drawspec import (
     SPEC,
     Stream,
@@ -26,6 +28,7 @@ from sortition.core.drawspec import (
     draw_people,
     panel_index,
     seed_bytes,
+    shuffle_prefix,
     ticket,
 )
 
@@ -316,3 +319,91 @@ def test_bad_counts_refused():
         ticket(0, SEED, HASH)
     with pytest.raises(ValueError):
         Stream(SEED, HASH, "personnes/é")
+
+
+# --- stream labels: the spec's list is the code's list ------------------------------------------
+
+
+def _indexed(label: str) -> str:
+    """`people/<s>`, `people/4` → `people/` (a label followed by a decimal number)."""
+    return re.sub(r"/(?:<[^>]+>|[0-9]+)$", "/", label)
+
+
+def spec_labels() -> set[str]:
+    """Every stream label docs/draw-spec.md defines: the first column of the table of section 4
+    ("Labels: one stream per purpose"), and any label a later section names (`Stream(S, H,
+    "…")`, "stream `…`", "streams `…` and `…`", "label `…`")."""
+    text = SPEC_PATH.read_text(encoding="utf-8")
+    start = text.index("## 4. Labels: one stream per purpose")
+    table = text[start:text.index("\n## 5.", start)]
+    found = set(re.findall(r"^\| `([^`]+)` \|", table, flags=re.M))
+    assert len(found) >= 8, found  # the table was read
+    found |= set(re.findall(r'Stream\(S, H, "([^"]+)"\)', text))
+    label = r"`([a-z]+(?:/[a-z]+|/<[a-z]+>|/[0-9]+)?)`"  # a label as the spec writes one
+    for m in re.finditer(rf"\b(?:streams?|label) ({label}(?:(?:,| and| or) {label})*)", text):
+        found |= set(re.findall(label, m[1]))
+    return {_indexed(label) for label in found}
+
+
+def test_stream_labels_are_the_spec_labels():
+    code = set(drawspec.LABELS) | set(drawspec.INDEXED_LABELS)
+    assert len(code) == len(drawspec.LABELS) + len(drawspec.INDEXED_LABELS)
+    assert spec_labels() == code
+    assert drawspec.people_label(17) == "people/17"
+    assert drawspec.dropouts_label(1) == "dropouts/1"
+
+
+def test_every_stream_label_comes_from_drawspec():
+    """No module spells a label itself: every `Stream(…)` in the package takes its label from
+    `sortition.core.drawspec` (a name or a call), never from a string written there."""
+    package = Path(__file__).resolve().parent.parent / "sortition"
+    found = 0
+    for path in sorted(package.rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if not (isinstance(node, ast.Call) and getattr(node.func, "attr",
+                                                           getattr(node.func, "id", None))
+                    == "Stream"):
+                continue
+            label = node.args[2] if len(node.args) > 2 else next(
+                (k.value for k in node.keywords if k.arg == "label"), None)
+            assert label is not None, f"{path}:{node.lineno}"
+            found += 1
+            assert not isinstance(label, ast.Constant | ast.JoinedStr), \
+                f"{path.relative_to(package)}:{node.lineno}: a label written in place"
+            if isinstance(label, ast.Attribute | ast.Name):
+                name = label.attr if isinstance(label, ast.Attribute) else label.id
+                assert name in {"PANEL", "CALLS", "CALLS_ORDER", "REPLACEMENTS", "SIMULATE",
+                                "HOUSEHOLDS", "label"}, f"{path}:{node.lineno}: {name}"
+    assert found >= 8
+
+
+def test_blocks_are_the_blocks():
+    stream = Stream(SEED, HASH, "panel")
+    assert stream.blocks(0, 1) == stream.block(0) + stream.block(1)
+    assert stream.blocks(3, 2) == b""
+    assert stream.blocks(5, 7) == b"".join(stream.block(k) for k in range(5, 8))
+    assert stream.consumed == 0
+
+
+def test_shuffle_prefix_is_section_7():
+    a = list(MEMBERS)
+    shuffle_prefix(a, 3, Stream(SEED, HASH, "people/4"))
+    assert a[:3] == ["p10", "p05", "p09"]
+    assert sorted(a) == MEMBERS
+    whole = list(MEMBERS)
+    stream = Stream(SEED, HASH, "calls/order")
+    shuffle_prefix(whole, len(whole), stream)
+    assert whole == "p01 p03 p10 p09 p06 p07 p08 p05 p04 p02".split()  # section 14
+    assert stream.consumed == 8 * (len(MEMBERS) - 1)  # the last step reads nothing
+
+
+def test_draw_people_takes_a_function_too():
+    members = [[f"s{s}-{i}" for i in range(5)] for s in range(3)]
+    asked = []
+
+    def of(s: int) -> list[str]:
+        asked.append(s)
+        return members[s]
+
+    assert draw_people([2, 0, 1], of, SEED, HASH) == draw_people([2, 0, 1], members, SEED, HASH)
+    assert asked == [0, 2]  # only strata with seats

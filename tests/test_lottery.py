@@ -31,7 +31,12 @@ from sortition.inputs.pool import load_pool
 from sortition.inputs.quotas import CrossQuota, Quotas, ValueQuota, load_quotas
 from sortition.inputs.strata import Strata, build_strata, strata_from_counts
 from sortition.lottery.check import check_feasibility
-from sortition.lottery.compute import compute_lottery, compute_probabilities, verify_panels
+from sortition.lottery.compute import (
+    at_minimum,
+    compute_lottery,
+    compute_probabilities,
+    verify_panels,
+)
 from sortition.lottery.leximin import relaxed_leximin
 from sortition.lottery.panels import quota_system
 
@@ -788,3 +793,14 @@ def test_library_errors_are_typed():
     q = Quotas(values=[ValueQuota(*v) for v in FALLBACK_QUOTAS], size=4)
     with pytest.raises(SolverTimeout):
         compute_lottery(big, q, 4, "leximin", time_limit=1e-9)
+
+
+def test_people_at_the_minimum_one_relative_tolerance():
+    """docs/bundle-format.md section 9: `people_at_min` counts probabilities ≤ min × (1 + 10^-9);
+    the same definition serves `probabilities --json`, audit.json and the report."""
+    low = 0.1
+    p = np.array([low, low * (1 + 5e-10), low * (1 + 2e-9), 0.5, low])
+    assert at_minimum(p).tolist() == [True, True, False, False, True]
+    # relative, not absolute: a tiny positive probability is not "at" a minimum of 0
+    assert at_minimum(np.array([0.0, 1e-10, 0.0])).tolist() == [True, False, True]
+    assert at_minimum(np.array([1e-12, 1.5e-12])).tolist() == [True, False]

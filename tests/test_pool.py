@@ -7,6 +7,7 @@ import random
 import tempfile
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.csv as pacsv
@@ -18,7 +19,8 @@ from hypothesis import strategies as st
 
 import sortition.inputs.pool as pool_module
 from sortition.core.errors import InputError
-from sortition.inputs.pool import load_pool
+from sortition.inputs.households import for_everyone, of_representatives
+from sortition.inputs.pool import load_pool, subset
 from sortition.inputs.quotas import Quotas, ValueQuota
 from sortition.inputs.strata import build_strata
 
@@ -523,3 +525,20 @@ def test_unclosed_quote_is_reported_not_swallowed(tmp_path):
         load_pool(path, ["gender"])
     message = "\n".join(info.value.problems)
     assert "column gender" in message and "row 2" in message and "unclosed quote" in message
+
+
+def test_representatives_both_ways(tmp_path):
+    """`households.for_everyone` spreads the representatives' values over the whole pool (0 for
+    the others), `of_representatives` takes them back; without households both are the values
+    themselves."""
+    path = tmp_path / "pool.csv"
+    path.write_text("id,gender,home\n1,man,a\n2,woman,a\n3,man,b\n4,woman,\n", encoding="utf-8")
+    whole = load_pool(path, ["gender"], household_column="home")
+    reps = subset(whole, np.array([1, 2, 3]))
+    values = np.array([0.5, 0.25, 0.125])
+    spread = for_everyone(reps, values, len(whole))
+    assert spread.tolist() == [0.0, 0.5, 0.25, 0.125]
+    assert of_representatives(reps, spread).tolist() == values.tolist()
+    alone = load_pool(path, ["gender"])
+    assert for_everyone(alone, spread, len(alone)) is spread
+    assert of_representatives(alone, spread) is spread

@@ -47,7 +47,7 @@ class Case:
         self.system = QuotaSystem(np.array([len(m) for m in members], dtype=np.int64),
                                   int(sum(x)), [np.array(g, dtype=np.int64) for g in groups],
                                   np.array(lo, dtype=np.int64), np.array(hi, dtype=np.int64),
-                                  labels)
+                                  labels, *quota_names(labels))
         self.seed = seed
         self.people = draw_people(self.x, members, seed, HASH)
         self.households = households
@@ -61,6 +61,13 @@ class Case:
                                  lambda s: list(self.members[s]), r,
                                  self.seed if seed is None else seed, HASH,
                                  self.household_of())
+
+
+def quota_names(labels):
+    """Each group's features and values, from labels written as `quota_system` writes them
+    (`f=v`, `f0=v0 & f1=v1`)."""
+    pairs = [[part.split("=", 1) for part in label.split(" & ")] for label in labels]
+    return ([tuple(f for f, _ in p) for p in pairs], [tuple(v for _, v in p) for p in pairs])
 
 
 def value_groups(keys):
@@ -424,14 +431,6 @@ def test_uniforms_are_the_stream():
     assert uniforms(SEED, HASH, 7, 0).tolist() == []
 
 
-def test_uniforms_fall_back_to_the_stream(monkeypatch):
-    import sortition.operations.simulate as sim
-
-    expected = uniforms(SEED, HASH, 3, 40).tolist()
-    monkeypatch.setattr(sim.drawing, "SPEC", "not-the-spec")  # the shortcut's prefix is wrong
-    assert uniforms(SEED, HASH, 3, 40).tolist() == expected
-
-
 def test_simulation_is_deterministic_and_sane():
     case, lists = sim_case()
     a, b = run_sim(case, lists), run_sim(case, lists)
@@ -545,20 +544,25 @@ def test_read_rates(tmp_path):
         with pytest.raises(InputError, match=match):
             read_rates(path, known)
 
-    bad("feature,value\ngender,man\n", r"bad.csv: missing column\(s\) rate")
+    bad("feature,value\ngender,man\n", r"bad.csv, header: missing column\(s\) rate")
     bad("feature,value,rate\ngender,man,high\n",
-        r"bad.csv, line 2: rate 'high' for gender=man is not a number")
+        r"bad.csv, row 1, column rate: 'high' is not a number in \[0, 1\]")
     bad("feature,value,rate\ngender,man,0.1\ngender,woman,1.2\n",
-        r"bad.csv, line 3: rate '1.2' for gender=woman is not between 0 and 1")
-    bad("feature,value,rate\ngender,man,nan\n", "line 2: rate 'nan'")
-    bad("feature,value,rate\ngender,man\n", "line 2: 2 fields")
-    bad("feature,value,rate\ngendre,man,0.1\n", "line 2: 'gendre' is not a quota feature")
-    bad("feature,value,rate\ngender,men,0.1\n", "line 2: 'men' is not a value of gender")
-    bad("feature,value,rate\ngender,man,0.1\ngender,man,0.2\n", "line 3: a second rate")
-    with pytest.raises(InputError, match="missing.csv: cannot read"):
+        r"bad.csv, row 2, column rate: '1.2' is not a number in \[0, 1\]")
+    bad("feature,value,rate\ngender,man,nan\n", "row 1, column rate: 'nan'")
+    bad("feature,value,rate\ngender,man\n", r"row 1: 2 cell\(s\), the header has 3")
+    bad("feature,value,rate\ngendre,man,0.1\n", "row 1, column feature: 'gendre' is not a quota "
+        "feature")
+    bad("feature,value,rate\ngender,men,0.1\n", "row 1, column value: 'men' is not a value of "
+        "gender")
+    bad("feature,value,rate\ngender,man,0.1\ngender,man,0.2\n",
+        r"row 2: gender='man' already has a rate \(row 1\)")
+    bad("feature,value,rate\n", "no rates")
+    bad("feature;value;rate\ngender;man;2\n", "row 1, column rate: '2'")  # delimiter: `;`
+    with pytest.raises(InputError, match="missing.csv: dropout rates not found"):
         read_rates(tmp_path / "missing.csv")
     (tmp_path / "latin.csv").write_bytes("feature,value,rate\nâge,x,0.1\n".encode("latin-1"))
-    with pytest.raises(InputError, match="latin.csv: not UTF-8"):
+    with pytest.raises(InputError, match="latin.csv, line 2: not valid utf-8"):
         read_rates(tmp_path / "latin.csv")
 
 

@@ -21,10 +21,14 @@ from ..core.audits import RESPONDENTS_SCHEMA as RESPONDENTS
 from ..core.audits import audit_path_for
 from ..core.fileio import csv_field
 from ..core.outputs import BUNDLE_SCHEMA
-from ..draw.panel import Drawn
+from ..draw.panel import Drawn, seat_counts
 from ..inputs.fingerprint import quotas_document
+from ..inputs.households import for_everyone, of_representatives
 from ..inputs.load import Inputs
 from ..inputs.quotas import Quotas
+from ..inputs.strata import Strata
+from ..lottery.compute import at_minimum
+from ..lottery.panels import QuotaSystem, quota_label, quota_system
 from ..lottery.publish import PublishedLottery
 
 SCHEMA = BUNDLE_SCHEMA
@@ -39,12 +43,7 @@ def person_probabilities(published: PublishedLottery, inputs: Inputs) -> np.ndar
         m = int(published.n_tickets or 0)
         return np.array([appear.get(i, 0) / m for i in inputs.whole.ids.to_pylist()])
     per_stratum = np.array(published.stratum_probabilities(), dtype=float)
-    eligible = per_stratum[inputs.strata.row_stratum]
-    if inputs.everyone is None:
-        return eligible
-    out = np.zeros(len(inputs.everyone))
-    out[inputs.pool.rows] = eligible
-    return out
+    return for_everyone(inputs.pool, per_stratum[inputs.strata.row_stratum], len(inputs.whole))
 
 
 def panel_csv(drawn: Drawn, published: PublishedLottery) -> bytes:
@@ -55,38 +54,45 @@ def panel_csv(drawn: Drawn, published: PublishedLottery) -> bytes:
     return ("\n".join(lines) + "\n").encode("utf-8")
 
 
+def quota_seats(system: QuotaSystem, seats: np.ndarray) -> list[dict]:
+    """The seats a panel (seats per stratum) gives each quota row, with the row's features,
+    values and bounds, in the system's row order: the one count behind both shapes of
+    `quotas_achieved` (a draw bundle's, `quota_attainment`; a replacement bundle's,
+    `replacement_attainment`)."""
+    sums = [int(np.asarray(seats)[g].sum()) for g in system.groups]
+    return [{"features": fs, "values": vs, "min": lo, "max": hi, "achieved": got}
+            for fs, vs, lo, hi, got in zip(system.features, system.values, system.lo.tolist(),
+                                           system.hi.tolist(), sums, strict=True)]
+
+
 def quota_attainment(published: PublishedLottery, quotas: Quotas, drawn: Drawn
                      ) -> list[dict]:
-    """Per quota: min, max and the seats the drawn panel gives it, sorted by feature and value."""
-    keys = published.keys
-    feats = published.features
-    out = []
-    for q in quotas.values:
-        j = feats.index(q.feature)
-        got = sum(1 for s, _ in drawn.people if keys[s][j] == q.value)
-        out.append({"feature": q.feature, "value": q.value, "min": q.min, "max": q.max,
-                    "achieved": got})
-    for c in quotas.cross:
-        j0, j1 = feats.index(c.features[0]), feats.index(c.features[1])
-        got = sum(1 for s, _ in drawn.people
-                  if keys[s][j0] == c.values[0] and keys[s][j1] == c.values[1])
-        out.append({"feature": f"{c.features[0]} & {c.features[1]}",
-                    "value": f"{c.values[0]} & {c.values[1]}", "min": c.min, "max": c.max,
-                    "achieved": got})
+    """A draw bundle's `quotas_achieved`: per quota, `feature` and `value` (`f0 & f1`,
+    `v0 & v1` when crossed), min, max and the drawn panel's seats, sorted by feature and value
+    (docs/bundle-format.md section 9). Counted over the lottery's own strata."""
+    strata = Strata(list(published.features), [tuple(k) for k in published.keys],
+                    np.asarray(published.counts, dtype=np.int64))
+    system = quota_system(strata, quotas, published.panel_size)
+    out = [{"feature": " & ".join(q["features"]), "value": " & ".join(q["values"]),
+            "min": q["min"], "max": q["max"], "achieved": q["achieved"]}
+           for q in quota_seats(system, seat_counts(drawn.people, system.n_strata))]
     # canonical order (as in the quotas' fingerprint), whatever the quota file's order
     return sorted(out, key=lambda q: (q["feature"].encode("utf-8"), q["value"].encode("utf-8")))
 
 
-def eligible_values(inputs: Inputs, values: np.ndarray) -> np.ndarray:
-    """Values over the whole pool restricted to the lottery's pool (household representatives;
-    everybody without households): the figures that say something about fairness."""
-    return values if inputs.everyone is None else values[inputs.pool.rows]
+def replacement_attainment(system: QuotaSystem, seats: np.ndarray) -> list[dict]:
+    """A replacement bundle's `quotas_achieved`: per quota, its label (`feature=value`,
+    `f0=v0 & f1=v1`), min, max and the new panel's seats, sorted by label (docs/bundle-format.md
+    section 12.2)."""
+    out = [{"quota": quota_label(q["features"], q["values"]), "min": q["min"], "max": q["max"],
+            "achieved": q["achieved"]} for q in quota_seats(system, seats)]
+    return sorted(out, key=lambda q: q["quota"].encode("utf-8"))
 
 
 def probability_figures(probabilities: np.ndarray) -> dict:
     low, high = float(probabilities.min()), float(probabilities.max())
     return {"min": low, "max": high, "sum": float(math_fsum(probabilities)),
-            "people_at_min": int((probabilities <= low * (1 + 1e-9)).sum())}
+            "people_at_min": int(at_minimum(probabilities).sum())}
 
 
 def math_fsum(values: np.ndarray) -> float:
@@ -134,7 +140,7 @@ def audit_document(inputs: Inputs, published: PublishedLottery, lottery_hash: st
                  "ids": [i for _, i in drawn.people]},
         "quotas_achieved": attainment,
         "probabilities": {"file": "probabilities.csv",
-                          **probability_figures(eligible_values(inputs, probabilities))},
+                          **probability_figures(of_representatives(inputs.pool, probabilities))},
         "files": {name: hashlib.sha256(data).hexdigest() for name, data in sorted(files.items())},
     }
 

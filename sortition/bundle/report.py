@@ -84,6 +84,7 @@ from markupsafe import Markup
 from ..core.errors import SortitionError
 from ..draw.panel import Drawn
 from ..inputs.load import Inputs
+from ..lottery.compute import at_minimum
 from ..lottery.legacy import clearly_below, legacy_probabilities
 from ..lottery.publish import PublishedLottery
 
@@ -739,7 +740,7 @@ def report_context(inputs: Inputs, published: PublishedLottery, audit: dict, dra
             features.append({"name": f, "values": values})
     low, high = float(probabilities.min()), float(probabilities.max())
     edges = np.linspace(low, high if high > low else low + 1e-12, 21)
-    at_min = probabilities <= low * (1 + 1e-9)
+    at_min = at_minimum(probabilities)
     strata_at_min = int(np.unique(inputs.strata.row_stratum[at_min]).size)
     figures = {"min": low, "max": high, "mean": float(probabilities.mean()),
                "people_at_min": int(at_min.sum()), "strata_at_min": strata_at_min,

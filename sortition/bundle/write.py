@@ -30,6 +30,7 @@ from ..core.textopts import check_text, seed_option
 from ..core.xlsx import write_xlsx_table
 from ..draw.panel import Drawn, draw_panel
 from ..draw.replacements import draw_replacements
+from ..inputs.households import of_representatives
 from ..inputs.load import Inputs
 from ..inputs.pool import Pool, read_rows
 from ..lottery.compute import Lottery, probability_classes_csv
@@ -100,8 +101,7 @@ def run_draw(inputs: Inputs, *, seed: str, out_dir: Path, algorithm: str | None,
     if lists is not None:
         audit["replacements"] = lists_record(lists, replacements)
 
-    eligible = (probabilities if inputs.everyone is None
-                else probabilities[inputs.pool.rows])  # household representatives
+    eligible = of_representatives(inputs.pool, probabilities)  # household representatives
     legacy = (legacy_comparison(inputs, eligible, legacy_runs, legacy_estimate)
               if legacy_runs else None)
     audit["run"] = {"versions": versions()}  # timings go to the operator's screen only

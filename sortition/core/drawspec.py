@@ -11,17 +11,27 @@ from __future__ import annotations
 import hashlib
 import operator
 import struct
-from collections.abc import Sequence
+from collections.abc import Callable, MutableSequence, Sequence
 
 SPEC = "sortition-draw-v1"
 
 _DOMAIN = SPEC.encode("ascii")
 _HEX = frozenset("0123456789abcdef")
 _TWO64 = 1 << 64
+_U64 = struct.Struct(">Q")
 
-PANEL = "panel"
-CALLS = "calls"
-REPLACEMENTS = "replacements"
+# Every stream label, here and nowhere else (docs/draw-spec.md section 4; a test compares this
+# list with the specification's). Each use of randomness has its own label.
+PANEL = "panel"  # the lottery panel, or the winning ticket (sections 5, 6)
+PEOPLE = "people/"  # + the stratum index: people inside a stratum (section 7), `people_label`
+CALLS = "calls"  # the people of the call list (section 14)
+CALLS_ORDER = "calls/order"  # the order of the call list (section 14)
+REPLACEMENTS = "replacements"  # the replacement lists (section 12)
+SIMULATE = "simulate"  # the dropout simulation (section 13)
+HOUSEHOLDS = "households"  # the household pre-draw (section 15)
+DROPOUTS = "dropouts/"  # + the round: members released by `replace` (section 16), `dropouts_label`
+LABELS = (PANEL, CALLS, CALLS_ORDER, REPLACEMENTS, SIMULATE, HOUSEHOLDS)  # whole labels
+INDEXED_LABELS = (PEOPLE, DROPOUTS)  # prefixes, followed by a decimal number
 
 
 def _check_hash(lottery_hash: str) -> bytes:
@@ -50,20 +60,22 @@ def _check_count(name: str, n: int) -> int:
         raise ValueError(f"{name} must be an integer, got {n!r}") from None
 
 
+def _indexed_label(prefix: str, what: str, n: int) -> str:
+    """`prefix` followed by n in decimal, without leading zeros (n a non-negative integer)."""
+    n = _check_count(what, n)
+    if n < 0:
+        raise ValueError(f"{what} must be a non-negative integer, got {n!r}")
+    return f"{prefix}{n}"
+
+
 def people_label(stratum: int) -> str:
     """The label of the stream that chooses people inside a stratum (0-based index)."""
-    stratum = _check_count("stratum index", stratum)
-    if stratum < 0:
-        raise ValueError(f"stratum index must be a non-negative integer, got {stratum!r}")
-    return f"people/{stratum}"
+    return _indexed_label(PEOPLE, "stratum index", stratum)
 
 
 def dropouts_label(round_: int) -> str:
     """The label reserved for drawing dropouts in a given round."""
-    round_ = _check_count("round", round_)
-    if round_ < 0:
-        raise ValueError(f"round must be a non-negative integer, got {round_!r}")
-    return f"dropouts/{round_}"
+    return _indexed_label(DROPOUTS, "round", round_)
 
 
 def seed_bytes(seed: str) -> bytes:
@@ -89,10 +101,12 @@ class Stream:
             raise ValueError(f"label must be non-empty ASCII text, got {label!r}")
         label_ascii = label.encode("ascii")
         self.label = label
-        self._prefix = (_DOMAIN
-                        + struct.pack(">I", len(label_ascii)) + label_ascii
-                        + struct.pack(">I", len(hash_ascii)) + hash_ascii
-                        + struct.pack(">Q", len(seed)) + seed)
+        # The fixed part of every block's message (section 2), hashed once: each block then
+        # only adds its counter to a copy of this state.
+        self._prefix = hashlib.sha256(_DOMAIN
+                                      + struct.pack(">I", len(label_ascii)) + label_ascii
+                                      + struct.pack(">I", len(hash_ascii)) + hash_ascii
+                                      + struct.pack(">Q", len(seed)) + seed)
         self._counter = 0
         self._buffer = b""
         self._consumed = 0
@@ -101,7 +115,22 @@ class Stream:
         """Block k of the stream (does not consume anything): useful for checking by hand."""
         if not 0 <= k < _TWO64:
             raise ValueError(f"block counter out of range: {k}")
-        return hashlib.sha256(self._prefix + struct.pack(">Q", k)).digest()
+        h = self._prefix.copy()
+        h.update(_U64.pack(k))
+        return h.digest()
+
+    def blocks(self, first: int, last: int) -> bytes:
+        """Blocks first … last of the stream, concatenated (consumes nothing): for reading
+        many words at once, as the dropout simulation does."""
+        if not 0 <= first <= last + 1 or last >= _TWO64:
+            raise ValueError(f"block range out of range: {first} … {last}")
+        prefix, pack = self._prefix, _U64.pack
+        out = []
+        for k in range(first, last + 1):
+            h = prefix.copy()
+            h.update(pack(k))
+            out.append(h.digest())
+        return b"".join(out)
 
     @property
     def consumed(self) -> int:
@@ -132,6 +161,15 @@ class Stream:
             x = int.from_bytes(self.read(8), "big")
             if x < limit:
                 return x % n
+
+
+def shuffle_prefix(a: MutableSequence, k: int, stream: Stream) -> None:
+    """The first k steps of a Fisher–Yates shuffle of `a`, in place, reading `stream`
+    (section 7): afterwards a[:k] are the people chosen, in the order chosen. With k = len(a)
+    the whole of `a` is shuffled (the last step reads nothing)."""
+    for i in range(k):
+        j = i + stream.below(len(a) - i)
+        a[i], a[j] = a[j], a[i]
 
 
 def panel_index(weights: Sequence[int], denominator: int, seed: bytes,
@@ -174,24 +212,27 @@ def choose_in_stratum(members: Sequence[str], k: int, seed: bytes, lottery_hash:
         raise ValueError(f"duplicate member ids in stratum {stratum}")
     if k < 0 or k > len(a):
         raise ValueError(f"cannot choose {k} people from a stratum of {len(a)}")
-    stream = Stream(seed, lottery_hash, people_label(stratum))
-    for i in range(k):
-        j = i + stream.below(len(a) - i)
-        a[i], a[j] = a[j], a[i]
+    shuffle_prefix(a, k, Stream(seed, lottery_hash, people_label(stratum)))
     return a[:k]
 
 
-def draw_people(seats: Sequence[int], members: Sequence[Sequence[str]], seed: bytes,
+def draw_people(seats: Sequence[int],
+                members: Sequence[Sequence[str]] | Callable[[int], Sequence[str]], seed: bytes,
                 lottery_hash: str) -> list[tuple[int, str]]:
-    """(stratum index, id) for everyone drawn, strata in index order, each in the order chosen."""
-    if len(seats) != len(members):
+    """(stratum index, id) for everyone drawn, strata in index order, each in the order chosen.
+
+    `members[s]`, or `members(s)` when it is a function (asked only for strata with seats),
+    gives the ids of stratum s.
+    """
+    if not callable(members) and len(seats) != len(members):
         raise ValueError(f"{len(seats)} seat counts for {len(members)} strata")
     drawn: list[tuple[int, str]] = []
-    for s, (x, ids) in enumerate(zip(seats, members, strict=True)):
+    for s, x in enumerate(seats):
         x = _check_count("seats", x)
         if x < 0:
             raise ValueError(f"stratum {s} has a negative number of seats: {x}")
         if x == 0:
             continue
+        ids = members(s) if callable(members) else members[s]
         drawn.extend((s, person) for person in choose_in_stratum(ids, x, seed, lottery_hash, s))
     return drawn

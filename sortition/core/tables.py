@@ -1,6 +1,12 @@
 """Small operator files and private tables: a text file read whole with its SHA-256, a small
-CSV (answers, exclusions, response rates) read with its row numbers, problems capped for the
-screen, and a table written as Parquet, CSV or .xlsx by its extension.
+CSV (answers, exclusions, response rates) read with its row numbers, the one reader of id
+lists (`invite --exclude`, `replace --declined`) and of rate files (`invite --response-rates`,
+`simulate --rates`), problems capped for the screen, and a table written as Parquet, CSV or
+.xlsx by its extension.
+
+Every one of these files is read like a CSV pool (docs/bundle-format.md section 2.1): UTF-8
+unless `--encoding` says otherwise, a byte-order mark ignored, the delimiter (`,`, `;` or a
+tab) judged on the first line, cells stripped of surrounding whitespace.
 """
 
 from __future__ import annotations
@@ -9,7 +15,8 @@ import codecs
 import csv
 import hashlib
 import io
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import pyarrow as pa
@@ -73,6 +80,90 @@ def read_table_csv(path: Path, text: str, required: Sequence[str]
     if problems:
         raise InputError(capped_problems(problems))
     return rows, header
+
+
+@dataclass
+class IdList:
+    """Ids read from a file, in file order, each once."""
+
+    ids: list[str]
+    lines: dict[str, int]  # the first line of each id, for messages
+    sha256: str  # of the file's bytes
+
+
+def read_ids(path: Path, what: str, encoding: str = "utf-8") -> IdList:
+    """One id per line, or a CSV with an `id` column (a first line that is exactly `id` is a
+    header). The first non-blank line decides: split at its delimiter, it is a CSV header when
+    it has several cells or is `id` (each cell stripped of whitespace and `"`). Blank lines and
+    empty ids are skipped; an id given twice counts once, at its first line."""
+    path = Path(path)
+    text, sha = read_text(path, encoding, what)
+    lines = text.splitlines()
+    first = next((i for i, line in enumerate(lines) if line.strip()), None)
+    found: dict[str, int] = {}
+    if first is not None:
+        head = lines[first]
+        cells = [c.strip().strip('"').strip() for c in head.split(delimiter_of(head))]
+        if len(cells) > 1 or cells == ["id"]:
+            if "id" not in cells:
+                raise InputError(f"{path}, line {first + 1}: a CSV {what} needs an 'id' column "
+                                 f"(found: {', '.join(cells)})")
+            rows, _ = read_table_csv(path, text, ("id",))
+            for number, (i,) in rows:
+                if i:
+                    found.setdefault(i, first + 1 + number)  # its line, quoted newlines aside
+        else:
+            for number, line in enumerate(lines, start=1):
+                i = line.strip()
+                if i:
+                    found.setdefault(i, number)
+    return IdList(list(found), found, sha)
+
+
+RATE_COLUMNS = ("feature", "value", "rate")
+
+
+def read_rate_table(path: Path, what: str, encoding: str = "utf-8", *, zero: bool,
+                    check: Callable[[str, str], str | None] | None = None
+                    ) -> tuple[dict[tuple[str, str], float], str]:
+    """A CSV `feature,value,rate` (other columns ignored): {(feature, value): rate} in file
+    order, and the SHA-256 of the file. A rate is a number between 0 and 1 (0 itself only
+    when `zero`); a feature or value may not be empty nor given twice; `check(feature, value)`
+    may name one more problem of a row. Every problem, with its row, in one InputError."""
+    path = Path(path)
+    text, sha = read_text(path, encoding, what)
+    rows, _ = read_table_csv(path, text, RATE_COLUMNS)
+    span = "[0, 1]" if zero else "(0, 1]"
+    problems: list[str] = []
+    out: dict[tuple[str, str], float] = {}
+    seen: dict[tuple[str, str], int] = {}
+    for number, (feature, value, rate_text) in rows:
+        where = f"{path}, row {number}"
+        if not feature or not value:
+            problems.append(f"{where}, column {'feature' if not feature else 'value'}: empty")
+            continue
+        problem = check(feature, value) if check is not None else None
+        if problem:
+            problems.append(f"{where}, {problem}")
+            continue
+        try:
+            rate = float(rate_text)
+        except ValueError:
+            rate = float("nan")
+        if not (0.0 <= rate <= 1.0 if zero else 0.0 < rate <= 1.0):  # also refuses NaN
+            problems.append(f"{where}, column rate: {rate_text!r} is not a number in {span}")
+            continue
+        if (feature, value) in seen:
+            problems.append(f"{where}: {feature}={value!r} already has a rate "
+                            f"(row {seen[(feature, value)]})")
+            continue
+        seen[(feature, value)] = number
+        out[(feature, value)] = rate
+    if not rows:
+        problems.append(f"{path}: no rates (expected rows feature,value,rate)")
+    if problems:
+        raise InputError(capped_problems(problems))
+    return out, sha
 
 
 def capped_problems(problems: list[str], limit: int = 10) -> list[str]:

@@ -5,8 +5,10 @@ seed's number).
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+
+import numpy as np
 
 from ..core import drawspec as drawing
 from ..core.errors import InputError
@@ -18,6 +20,13 @@ class Drawn:
     number: int  # 1-based panel (or ticket) number
     ticket_given: bool
     people: list[tuple[int, str]]  # (stratum, id) in draw order
+
+
+def seat_counts(people: Sequence[tuple[int, str]] | Sequence[int], n_strata: int) -> np.ndarray:
+    """Seats per stratum (int64, length `n_strata`) of people given as (stratum, id) pairs or
+    as their strata alone."""
+    strata = [p if isinstance(p, int | np.integer) else p[0] for p in people]
+    return np.bincount(np.array(strata, dtype=np.int64), minlength=n_strata).astype(np.int64)
 
 
 def draw_panel(published: PublishedLottery, lottery_hash: str, seed: bytes,
@@ -42,13 +51,8 @@ def draw_panel(published: PublishedLottery, lottery_hash: str, seed: bytes,
                          "equally likely numbered panels; this one's panels have unequal "
                          "weights, so the panel must come from the seed")
     index = drawing.panel_index(published.weights, published.denominator, seed, lottery_hash)
-    given = False
-    people: list[tuple[int, str]] = []
-    for s, x in enumerate(published.panels[index].tolist()):
-        if x:
-            chosen = drawing.choose_in_stratum(members(s), x, seed, lottery_hash, s)
-            people.extend((s, i) for i in chosen)
-    return Drawn(index + 1, given, people)
+    people = drawing.draw_people(published.panels[index].tolist(), members, seed, lottery_hash)
+    return Drawn(index + 1, False, people)
 
 
 def _stratum_lookup(published: PublishedLottery, members: Callable[[int], list[str]],

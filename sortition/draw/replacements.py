@@ -23,7 +23,7 @@ from ..core.fileio import csv_field, restore
 from ..core.limits import MAX_REPLACEMENTS, check_count
 from ..inputs.load import Inputs
 from ..lottery.panels import QuotaSystem, quota_system
-from .panel import Drawn
+from .panel import Drawn, seat_counts
 
 HEADER = ("member_id", "rank", "replacement_id")
 
@@ -121,8 +121,7 @@ def validate_panel(system: QuotaSystem, panel_seats: np.ndarray,
     if x.shape != system.counts.shape:
         raise ValueError(f"{x.shape[0] if x.ndim else 0} seat counts for "
                          f"{system.n_strata} strata")
-    seats = np.bincount(np.array([s for s, _ in people], dtype=np.int64),
-                        minlength=system.n_strata)
+    seats = seat_counts(people, system.n_strata)
     if seats.shape != x.shape or (seats != x).any():
         raise ValueError("the panel's people do not match its seats per stratum")
     if len({i for _, i in people}) != len(people):
@@ -256,8 +255,7 @@ def check_replacements(system: QuotaSystem, panel_seats: np.ndarray,
     """
     out: list[str] = []
     x = np.asarray(panel_seats, dtype=np.int64)
-    seats = np.bincount(np.array([s for s, _ in people], dtype=np.int64),
-                        minlength=system.n_strata)
+    seats = seat_counts(people, system.n_strata)
     if seats.shape != x.shape or (seats != x).any():
         out.append("the panel's people do not match its seats per stratum")
     member_stratum = {i: int(s) for s, i in people}
@@ -343,11 +341,8 @@ def draw_replacements(inputs: Inputs, drawn: Drawn, r: int, seed: bytes, lottery
     """The replacement lists of the drawn panel (see `replacements` and docs/draw-spec.md)."""
     r = check_count("--replacements", r, maximum=MAX_REPLACEMENTS)
     system = quota_system(inputs.strata, inputs.quotas, inputs.size)
-    seats = np.zeros(system.n_strata, dtype=np.int64)
-    for s, _ in drawn.people:
-        seats[s] += 1
-    return replacement_lists(system, seats, drawn.people, inputs.members, r, seed,
-                             lottery_hash)
+    return replacement_lists(system, seat_counts(drawn.people, system.n_strata), drawn.people,
+                             inputs.members, r, seed, lottery_hash)
 
 
 def list_dict(lists) -> dict[str, list[str]]:

@@ -25,8 +25,6 @@ from ..core.errors import InputError
 from ..core.textopts import seed_option
 from .pool import Pool, subset
 
-LABEL = "households"
-
 
 def representatives(pool: Pool, seed: str, pool_sha256: str) -> np.ndarray:
     """Rows (0-based, increasing) of the people who represent their household."""
@@ -39,7 +37,7 @@ def representatives(pool: Pool, seed: str, pool_sha256: str) -> np.ndarray:
     starts = np.flatnonzero(np.r_[True, numbers[1:] != numbers[:-1]])
     sizes = np.diff(np.r_[starts, len(numbers)])
     keep = by_household[starts].copy()  # households alone: their only member
-    stream = drawing.Stream(seed_b, pool_sha256, LABEL)
+    stream = drawing.Stream(seed_b, pool_sha256, drawing.HOUSEHOLDS)
     for k in np.flatnonzero(sizes > 1).tolist():
         keep[k] = by_household[starts[k] + stream.below(int(sizes[k]))]
     return np.sort(keep)
@@ -65,10 +63,22 @@ def household_sizes(pool: Pool) -> dict[int, int]:
     return {int(s): int(c) for s, c in zip(sizes.tolist(), how_many.tolist(), strict=True)}
 
 
+# The two directions between the whole pool and the lottery's pool (`eligible_pool`): the one
+# place that knows a representative's row in the pool file is `eligible.rows`.
+
+
 def for_everyone(eligible: Pool, values: np.ndarray, people: int) -> np.ndarray:
-    """Per-person values of the representatives, spread over the whole pool (0 elsewhere)."""
+    """Per-person values of the representatives, spread over the whole pool of `people` rows
+    (0 elsewhere); the values themselves without households."""
     if eligible.rows is None:
         return values
     out = np.zeros(people, dtype=float)
     out[eligible.rows] = values
     return out
+
+
+def of_representatives(eligible: Pool, values: np.ndarray) -> np.ndarray:
+    """Per-person values over the whole pool, restricted to the lottery's pool (the household
+    representatives, in their order; everybody without households): the figures that say
+    something about fairness."""
+    return values if eligible.rows is None else values[eligible.rows]

@@ -26,6 +26,7 @@ from pathlib import Path
 from ..core.errors import InputError
 from ..core.limits import MAX_PANEL_SIZE, check_count
 from ..core.outputs import check_file, write_text
+from ..core.rounding import largest_remainder
 from ..core.xlsx import is_xlsx, read_sheet, split_sheet
 
 APPORTIONMENTS = ("largest_remainder", "sainte_lague")
@@ -126,13 +127,7 @@ def apportion(weights: list[Fraction] | list[float] | list[int], k: int,
     if total == 0:
         raise ValueError("weights must not all be zero")
     if method == "largest_remainder":
-        quotas = [x * k / total for x in w]
-        seats = [math.floor(q) for q in quotas]
-        left = k - sum(seats)
-        order = sorted(range(len(w)), key=lambda i: (-(quotas[i] - seats[i]), i))
-        for i in order[:left]:
-            seats[i] += 1
-        return seats
+        return largest_remainder([x * k for x in w], total, k)
     if method == "sainte_lague":
         seats = [0] * len(w)
         for _ in range(k):

@@ -23,6 +23,7 @@ from ortools.sat.python import cp_model
 from ..core.limits import check_seconds
 from ..inputs.quotas import CrossQuota, Quotas, ValueQuota
 from ..inputs.strata import Strata
+from .panels import QuotaSystem, add_quotas_cp, quota_label, quota_system
 
 SEED = 20240611  # fixed CP-SAT seed: identical inputs must give identical reports
 STATUSES = ("feasible", "infeasible", "unknown")
@@ -60,7 +61,7 @@ class RelaxedQuota:
 
     @property
     def label(self) -> str:
-        return _label(self.features, self.values)
+        return quota_label(self.features, self.values)
 
     @property
     def change(self) -> int:
@@ -179,31 +180,13 @@ class _Q:
     pool: int  # people in the pool it counts
 
 
-def _label(features: tuple[str, ...], values: tuple[str, ...]) -> str:
-    return " & ".join(f"{f}={v}" for f, v in zip(features, values, strict=True))
-
-
-def _quota_list(strata: Strata, quotas: Quotas) -> list[_Q]:
-    """One-way quotas in spec order, then cross quotas in spec order."""
-    counts = [int(n) for n in strata.counts.tolist()]
-    col = {f: j for j, f in enumerate(strata.features)}
-
-    def members(features: tuple[str, ...], values: tuple[str, ...]) -> tuple[int, ...]:
-        if any(f not in col for f in features):
-            return ()
-        js = [col[f] for f in features]
-        return tuple(i for i, key in enumerate(strata.keys)
-                     if all(key[j] == v for j, v in zip(js, values, strict=True)))
-
-    out: list[_Q] = []
-    for q in quotas.values:
-        m = members((q.feature,), (q.value,))
-        out.append(_Q((q.feature,), (q.value,), q.min, q.max, m, sum(counts[i] for i in m)))
-    for c in quotas.cross:
-        fs, vs = tuple(c.features), tuple(c.values)
-        m = members(fs, vs)
-        out.append(_Q(fs, vs, c.min, c.max, m, sum(counts[i] for i in m)))
-    return out
+def _quota_list(system: QuotaSystem) -> list[_Q]:
+    """One-way quotas in spec order, then cross quotas in spec order: the rows of the quota
+    system (`panels.quota_system`, the one mapping from a quota to its strata)."""
+    counts = system.counts.tolist()
+    return [_Q(fs, vs, lo, hi, tuple(members), sum(counts[i] for i in members))
+            for fs, vs, (members, lo, hi) in zip(system.features, system.values, system.rows(),
+                                                 strict=True)]
 
 
 # ---------------------------------------------------------------------------
@@ -235,7 +218,7 @@ def _cheap_checks(strata: Strata, quotas: Quotas, qs: list[_Q], size: int,
             warnings.append(f"feature {f}: named by the quotas but absent from the pool's "
                             "strata; counted as nobody having any of its values")
     for q in qs:
-        name = _label(q.features, q.values)
+        name = quota_label(q.features, q.values)
         if q.min > q.max:
             reasons.append(f"{name}: minimum {q.min} is above maximum {q.max}")
         if len(q.features) == 2 and q.min > size:
@@ -316,30 +299,20 @@ def _solve(model: cp_model.CpModel, clock: _Clock) -> tuple[int | None, cp_model
     return solver.solve(model), solver
 
 
-def _panel_model(strata: Strata, size: int) -> tuple[cp_model.CpModel, list[cp_model.IntVar]]:
+def _variables(system: QuotaSystem) -> tuple[cp_model.CpModel, list[cp_model.IntVar]]:
     model = cp_model.CpModel()
-    xs = [model.new_int_var(0, int(n), f"x{i}") for i, n in enumerate(strata.counts.tolist())]
-    model.add(cp_model.LinearExpr.sum(xs) == size)
+    xs = [model.new_int_var(0, int(n), f"x{i}") for i, n in enumerate(system.counts.tolist())]
     return model, xs
 
 
-def _add_quotas(model: cp_model.CpModel, xs: list[cp_model.IntVar], qs: list[_Q]) -> None:
-    for q in qs:
-        expr = cp_model.LinearExpr.sum([xs[i] for i in q.members])
-        model.add(expr >= q.min)
-        model.add(expr <= q.max)
-
-
-def _feasible_model(strata: Strata, qs: list[_Q],
-                    size: int) -> tuple[cp_model.CpModel, list[cp_model.IntVar]]:
-    model, xs = _panel_model(strata, size)
-    _add_quotas(model, xs, qs)
+def _feasible_model(system: QuotaSystem) -> tuple[cp_model.CpModel, list[cp_model.IntVar]]:
+    model, xs = _variables(system)
+    add_quotas_cp(model, xs, system)
     return model, xs
 
 
-def _find_panel(strata: Strata, qs: list[_Q], size: int,
-                clock: _Clock) -> tuple[str, list[int] | None]:
-    model, xs = _feasible_model(strata, qs, size)
+def _find_panel(system: QuotaSystem, clock: _Clock) -> tuple[str, list[int] | None]:
+    model, xs = _feasible_model(system)
     status, solver = _solve(model, clock)
     if status in (cp_model.OPTIMAL, cp_model.FEASIBLE):
         return "feasible", [int(solver.value(x)) for x in xs]
@@ -348,14 +321,16 @@ def _find_panel(strata: Strata, qs: list[_Q], size: int,
     return "unknown", None
 
 
-def _relax(strata: Strata, qs: list[_Q], size: int,
+def _relax(system: QuotaSystem, qs: list[_Q],
            clock: _Clock) -> tuple[list[RelaxedQuota] | None, bool]:
     """Smallest total change to the bounds (then fewest quotas changed) that admits a panel.
 
     Lower slack on a minimum is at most the minimum; upper slack on a maximum at most
     size - max, so relaxed bounds stay within [0, size]. Needs a pool of at least `size`.
     """
-    model, xs = _panel_model(strata, size)
+    size = system.size
+    model, xs = _variables(system)
+    model.add(cp_model.LinearExpr.sum(xs) == size)
     slacks: list[tuple[cp_model.IntVar | None, cp_model.IntVar | None]] = []
     total: list[cp_model.IntVar] = []
     changed: list[cp_model.IntVar] = []
@@ -388,17 +363,17 @@ def _relax(strata: Strata, qs: list[_Q], size: int,
     return out, status == cp_model.OPTIMAL
 
 
-def _impossible(strata: Strata, qs: list[_Q], size: int, witness: list[int],
+def _impossible(system: QuotaSystem, witness: list[int],
                 clock: _Clock) -> tuple[list[int], bool]:
     """Strata in no feasible panel: cover strata greedily, panel by panel, until none is new.
 
     Each round asks for a feasible panel using as many not-yet-covered strata as possible;
     when the best such panel uses none of them, the remaining ones are impossible.
     """
-    counts = [int(n) for n in strata.counts.tolist()]
+    counts = [int(n) for n in system.counts.tolist()]
     covered = [c == 0 or w > 0 for c, w in zip(counts, witness, strict=True)]
     while not all(covered):
-        model, xs = _feasible_model(strata, qs, size)
+        model, xs = _feasible_model(system)
         todo = [i for i, c in enumerate(covered) if not c]
         ys = []
         for i in todo:
@@ -435,7 +410,8 @@ def check_feasibility(strata: Strata, quotas: Quotas, size: int, *,
     clock = _Clock(time_limit)
     counts = [int(n) for n in strata.counts.tolist()]
     pool_size = sum(counts)
-    qs = _quota_list(strata, quotas)
+    system = quota_system(strata, quotas, size)
+    qs = _quota_list(system)
     reasons, shortfalls, warnings = _cheap_checks(strata, quotas, qs, size, pool_size)
     report = FeasibilityReport(feasible=False, status="infeasible", size=size,
                                pool_size=pool_size, features=list(strata.features),
@@ -445,7 +421,7 @@ def check_feasibility(strata: Strata, quotas: Quotas, size: int, *,
         report.seconds = time.monotonic() - clock.start
         return report
     if not reasons:
-        status, panel = _find_panel(strata, qs, size, clock)
+        status, panel = _find_panel(system, clock)
         if status == "unknown":
             report.status = "unknown"
             report.reasons.append(f"the solver stopped at the time limit ({time_limit:g} s) "
@@ -457,7 +433,7 @@ def check_feasibility(strata: Strata, quotas: Quotas, size: int, *,
             report.feasible = True
             report.status = "feasible"
             report.witness = {strata.keys[i]: n for i, n in enumerate(panel) if n > 0}
-            todo, done = _impossible(strata, qs, size, panel, clock)
+            todo, done = _impossible(system, panel, clock)
             report.impossible_strata = [(strata.keys[i], counts[i]) for i in todo]
             report.impossible_checked = done
             if not done:
@@ -467,7 +443,7 @@ def check_feasibility(strata: Strata, quotas: Quotas, size: int, *,
             return report
         report.reasons.append(f"no panel of {size} from this pool meets all the quotas at "
                               "once, although each check on a single quota or feature passes")
-    relaxation, optimal = _relax(strata, qs, size, clock)
+    relaxation, optimal = _relax(system, qs, clock)
     report.relaxation = relaxation
     report.relaxation_optimal = optimal
     if relaxation is None:
@@ -485,7 +461,7 @@ def feature_table(strata: Strata, quotas: Quotas, size: int) -> list[dict[str, A
 
     One-way quotas first (spec order), then cross quotas (feature/value joined by " x ").
     """
-    qs = _quota_list(strata, quotas)
+    qs = _quota_list(quota_system(strata, quotas, size))
     pool_size = int(sum(int(n) for n in strata.counts.tolist()))
     rows = []
     for q in qs:

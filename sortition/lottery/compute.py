@@ -294,12 +294,23 @@ def write_strata_probabilities(result: Probabilities, out: str | Path, *,
         write_csv_table(pa.table(columns), tmp)
 
 
+AT_MINIMUM = 1e-9  # relative: docs/bundle-format.md section 9, `people_at_min`
+
+
+def at_minimum(probabilities: np.ndarray) -> np.ndarray:
+    """Which probabilities are "at the minimum": at most min × (1 + 10^-9), the one definition
+    behind `audit.json`'s `people_at_min`, the report and `probabilities --json`. Works on
+    per-person and on per-stratum probabilities alike (every stratum has people)."""
+    p = np.asarray(probabilities, dtype=float)
+    return p <= float(p.min()) * (1 + AT_MINIMUM)
+
+
 def probability_summary(result: Probabilities, people: int, seconds: float) -> dict:
     """What `probabilities --json` prints: the figures an operator or a benchmark compares."""
     p = result.stratum_probabilities
     counts = np.asarray(result.strata.counts, dtype=float)
     low = float(p.min())
-    at_min = p <= low + 1e-9
+    at_min = at_minimum(p)
     out: dict = {
         "algorithm": result.algorithm,
         "people": people,

@@ -36,7 +36,7 @@ import numpy as np
 from ortools.linear_solver import linear_solver_pb2, pywraplp
 from ortools.sat.python import cp_model
 
-from .panels import QuotaSystem
+from .panels import QuotaSystem, add_quotas_lp
 
 TIGHT = 1e-7  # a bound within this many seats of the current point is treated as tight
 ENUMERATE = 12  # round at most this many fractional seats by enumerating all roundings
@@ -76,13 +76,7 @@ class _FaceModel:
             "use_preprocessing: false use_dual_simplex: true use_scaling: false")
         self.x = [self.lp.NumVar(float(lo), float(hi), "")
                   for lo, hi in zip(lower.tolist(), upper.tolist(), strict=True)]
-        self.lp.Add(self.lp.Sum(self.x) == system.size)
-        self.groups = []
-        for g, lo, hi in zip(system.groups, system.lo.tolist(), system.hi.tolist(), strict=True):
-            ct = self.lp.Constraint(float(lo), float(hi))
-            for i in g.tolist():
-                ct.SetCoefficient(self.x[i], 1.0)
-            self.groups.append(ct)
+        self.groups = add_quotas_lp(self.lp, self.x, system)
         self.lb = lower.astype(float).copy()
         self.ub = upper.astype(float).copy()
         self.glo = system.lo.astype(float).copy()
@@ -135,13 +129,7 @@ class _FaceIP:
         self.ip.SetNumThreads(1)
         self.ip.SetSolverSpecificParametersAsString("randomization/randomseedshift = 0\n")
         self.x = [self.ip.IntVar(0.0, float(n), "") for n in system.counts.tolist()]
-        self.ip.Add(self.ip.Sum(self.x) == system.size)
-        self.groups = []
-        for g, lo, hi in zip(system.groups, system.lo.tolist(), system.hi.tolist(), strict=True):
-            ct = self.ip.Constraint(float(lo), float(hi))
-            for i in g.tolist():
-                ct.SetCoefficient(self.x[i], 1.0)
-            self.groups.append(ct)
+        self.groups = add_quotas_lp(self.ip, self.x, system)
         self.solves = 0
 
     def solve(self, lb: np.ndarray, ub: np.ndarray, glo: np.ndarray, ghi: np.ndarray,

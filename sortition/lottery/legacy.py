@@ -34,6 +34,7 @@ from ..core.errors import InfeasibleError, InputError, SolverTimeout
 from ..core.limits import MAX_LEGACY_RUNS, check_count
 from ..inputs.quotas import Quotas
 from ..inputs.strata import Strata
+from .panels import quota_system
 
 DEFAULT_MAX_ATTEMPTS = 100
 
@@ -72,44 +73,19 @@ class _Plan:
     start_group_avail: list[int]  # per group: the same, summed over the group
 
 
-def _feature_column(strata: Strata, feature: str) -> np.ndarray:
-    if feature not in strata.features:
-        raise InputError(f"quota feature {feature!r} is not among the strata features "
-                         f"({', '.join(strata.features)})")
-    j = strata.features.index(feature)
-    return np.array([key[j] for key in strata.keys], dtype=object)
-
-
 def _plan(strata: Strata, quotas: Quotas) -> _Plan:
     n = len(strata.keys)
     counts = np.asarray(strata.counts, dtype=np.int64)
     if counts.shape != (n,):
         raise InputError("strata counts do not match the strata keys")
-    columns: dict[str, np.ndarray] = {}
-
-    def column(feature: str) -> np.ndarray:
-        if feature not in columns:
-            columns[feature] = _feature_column(strata, feature)
-        return columns[feature]
-
-    labels: list[str] = []
-    masks: list[np.ndarray] = []
-    mins: list[int] = []
-    maxs: list[int] = []
-    for q in quotas.values:
-        labels.append(f"{q.feature}={q.value}")
-        masks.append(column(q.feature) == q.value)
-        mins.append(int(q.min))
-        maxs.append(int(q.max))
-    for c in quotas.cross:
-        (f1, f2), (v1, v2) = c.features, c.values
-        labels.append(f"{f1}={v1} x {f2}={v2}")
-        masks.append((column(f1) == v1) & (column(f2) == v2))
-        mins.append(int(c.min))
-        maxs.append(int(c.max))
-    incidence = (np.array(masks, dtype=np.float64).reshape(len(masks), n) if masks
-                 else np.zeros((0, n), dtype=np.float64))
-    members = [np.flatnonzero(m).astype(np.int64) for m in masks]
+    for feature in quotas.all_features:
+        if feature not in strata.features:
+            raise InputError(f"quota feature {feature!r} is not among the strata features "
+                             f"({', '.join(strata.features)})")
+    system = quota_system(strata, quotas, 0)
+    labels, members = system.labels, system.groups
+    mins, maxs = system.lo.tolist(), system.hi.tolist()
+    incidence = system.membership().astype(np.float64)
     groups_of = [np.flatnonzero(incidence[:, s]).tolist() for s in range(n)]
     start = counts.copy()
     for g, hi in enumerate(maxs):

@@ -34,7 +34,7 @@ from ortools.linear_solver import pywraplp
 
 from ..core.errors import InfeasibleError, SolverTimeout
 from .decompose import Walk, complete, walk
-from .panels import Pricer, QuotaSystem
+from .panels import Pricer, QuotaSystem, add_quotas_lp
 
 DUAL_TOL = 1e-9  # a stratum's scaled dual above this fixes it at the current level
 DECOMP_TOL = 1e-9  # the decomposition is exact when t ≥ 1 − DECOMP_TOL
@@ -72,11 +72,7 @@ def _check_time(deadline: float | None, what: str, bound: float | None = None) -
 def _relaxation_model(system: QuotaSystem) -> tuple[pywraplp.Solver, list]:
     lp = pywraplp.Solver.CreateSolver("GLOP")
     ms = [lp.NumVar(0.0, float(n), "") for n in system.counts.tolist()]
-    lp.Add(lp.Sum(ms) == system.size)
-    for g, lo, hi in zip(system.groups, system.lo.tolist(), system.hi.tolist(), strict=True):
-        ct = lp.Constraint(float(lo), float(hi))
-        for i in g.tolist():
-            ct.SetCoefficient(ms[i], 1.0)
+    add_quotas_lp(lp, ms, system)
     return lp, ms
 
 

@@ -2,16 +2,18 @@
 
 A panel is a vector of seats per stratum: x_s people from stratum s, 0 ≤ x_s ≤ n_s, Σ x_s = k,
 and every quota group's seats within its [min, max]. Everything here uses OR-Tools only:
-GLOP for linear programs and SCIP for the integer pricing problem.
+GLOP for linear programs and SCIP for the integer pricing problem; the quota rows of every
+solver model in the package come from `add_quotas_lp` / `add_quotas_cp`.
 """
 
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 from ortools.linear_solver import pywraplp
+from ortools.sat.python import cp_model
 
 from ..core.errors import InfeasibleError
 from ..inputs.quotas import Quotas
@@ -20,7 +22,12 @@ from ..inputs.strata import Strata
 
 @dataclass
 class QuotaSystem:
-    """The quota constraints in stratum space: each group is a set of strata with seat bounds."""
+    """The quota constraints in stratum space: each group is a set of strata with seat bounds.
+
+    One group per quota row, in the order of the quotas (one-way quotas, then cross quotas),
+    every row included (docs/draw-spec.md section 12.1): a row whose value — or feature — no
+    stratum has is an empty group.
+    """
 
     counts: np.ndarray  # int64 (S,), people per stratum
     size: int
@@ -28,6 +35,9 @@ class QuotaSystem:
     lo: np.ndarray  # int64 (G,)
     hi: np.ndarray  # int64 (G,)
     labels: list[str]
+    # each group's quota: its feature(s) and value(s) (one for a one-way quota, two crossed)
+    features: list[tuple[str, ...]] = field(default_factory=list)
+    values: list[tuple[str, ...]] = field(default_factory=list)
 
     @property
     def n_strata(self) -> int:
@@ -50,43 +60,76 @@ class QuotaSystem:
         sums = np.array([int(x[g].sum()) for g in self.groups], dtype=np.int64)
         return bool(((sums >= self.lo) & (sums <= self.hi)).all())
 
+    def rows(self, kept: np.ndarray | None = None) -> list[tuple[list[int], int, int]]:
+        """Each group's strata and seat bounds, in group order; with `kept` (seats per stratum
+        already taken), the bounds left for the other seats: every bound less the seats the
+        group already has. What every solver model of the quotas is built from."""
+        lo, hi = self.lo.tolist(), self.hi.tolist()
+        out = []
+        for g, group in enumerate(self.groups):
+            base = 0 if kept is None else int(np.asarray(kept)[group].sum())
+            out.append((group.tolist(), lo[g] - base, hi[g] - base))
+        return out
+
+
+def quota_label(features: tuple[str, ...], values: tuple[str, ...]) -> str:
+    """`feature=value`, or `f0=v0 & f1=v1` for a cross quota."""
+    return " & ".join(f"{f}={v}" for f, v in zip(features, values, strict=True))
+
 
 def quota_system(strata: Strata, quotas: Quotas, size: int) -> QuotaSystem:
-    """Translate quotas on feature values into groups of strata."""
+    """Translate quotas on feature values into groups of strata: the one mapping from a quota
+    row to the strata it counts (those with its value of its feature, or both values)."""
+    col = {f: j for j, f in enumerate(strata.features)}
+    rows = [((q.feature,), (q.value,), q.min, q.max) for q in quotas.values]
+    rows += [(tuple(c.features), tuple(c.values), c.min, c.max) for c in quotas.cross]
     groups: list[np.ndarray] = []
-    lo: list[int] = []
-    hi: list[int] = []
-    labels: list[str] = []
-    keys = strata.keys
-    for q in quotas.values:
-        if q.feature not in strata.features:
-            continue
-        j = strata.features.index(q.feature)
-        groups.append(np.array([i for i, key in enumerate(keys) if key[j] == q.value],
-                               dtype=np.int64))
-        lo.append(q.min)
-        hi.append(q.max)
-        labels.append(f"{q.feature}={q.value}")
-    for c in quotas.cross:
-        if not all(f in strata.features for f in c.features):
-            continue
-        j0, j1 = (strata.features.index(f) for f in c.features)
-        groups.append(np.array([i for i, key in enumerate(keys)
-                                if key[j0] == c.values[0] and key[j1] == c.values[1]],
-                               dtype=np.int64))
-        lo.append(c.min)
-        hi.append(c.max)
-        labels.append(f"{c.features[0]}={c.values[0]} & {c.features[1]}={c.values[1]}")
+    for features, values, _, _ in rows:
+        if all(f in col for f in features):
+            js = [col[f] for f in features]
+            members = [i for i, key in enumerate(strata.keys)
+                       if all(key[j] == v for j, v in zip(js, values, strict=True))]
+        else:  # a feature no stratum has: nobody has its value
+            members = []
+        groups.append(np.array(members, dtype=np.int64))
     return QuotaSystem(np.asarray(strata.counts, dtype=np.int64), int(size), groups,
-                       np.array(lo, dtype=np.int64), np.array(hi, dtype=np.int64), labels)
+                       np.array([r[2] for r in rows], dtype=np.int64),
+                       np.array([r[3] for r in rows], dtype=np.int64),
+                       [quota_label(r[0], r[1]) for r in rows],
+                       [r[0] for r in rows], [r[1] for r in rows])
 
 
-def _add_panel_constraints(solver: pywraplp.Solver, xs: list, system: QuotaSystem) -> None:
-    solver.Add(solver.Sum(xs) == system.size)
-    for g, lo, hi in zip(system.groups, system.lo.tolist(), system.hi.tolist(), strict=True):
+def add_quotas_lp(solver: pywraplp.Solver, xs: list, system: QuotaSystem, *,
+                  size: int | None = None, less: list | None = None,
+                  kept: np.ndarray | None = None) -> list:
+    """The panel in a linear solver (pywraplp): Σ_s xs_s = size (default the system's), then
+    one ranged row per quota group, lo ≤ Σ_{s in group} xs_s ≤ hi (bounds as
+    `QuotaSystem.rows(kept)`). With `less`, each stratum's seats are xs_s − less_s. Returns
+    the group rows, in group order, for changing their bounds later."""
+    seats = solver.Sum(xs) if less is None else solver.Sum(xs) - solver.Sum(less)
+    solver.Add(seats == (system.size if size is None else size))
+    terms = [[(x, 1.0)] if less is None else [(x, 1.0), (y, -1.0)]
+             for x, y in zip(xs, less if less is not None else xs, strict=True)]
+    out = []
+    for members, lo, hi in system.rows(kept):
         ct = solver.Constraint(float(lo), float(hi))
-        for i in g.tolist():
-            ct.SetCoefficient(xs[i], 1.0)
+        for i in members:
+            for var, coef in terms[i]:
+                ct.SetCoefficient(var, coef)
+        out.append(ct)
+    return out
+
+
+def add_quotas_cp(model: cp_model.CpModel, xs: list, system: QuotaSystem, *,
+                  size: int | None = None, kept: np.ndarray | None = None) -> None:
+    """The panel in CP-SAT: Σ_s xs_s = size (default the system's), then for each quota group
+    Σ_{s in group} xs_s ≥ lo and ≤ hi (bounds as `QuotaSystem.rows(kept)`). `xs[s]` may be
+    any linear expression of a stratum's seats."""
+    model.add(cp_model.LinearExpr.sum(xs) == (system.size if size is None else size))
+    for members, lo, hi in system.rows(kept):
+        expr = cp_model.LinearExpr.sum([xs[i] for i in members])
+        model.add(expr >= lo)
+        model.add(expr <= hi)
 
 
 class Pricer:
@@ -106,12 +149,12 @@ class Pricer:
         self.lp = pywraplp.Solver.CreateSolver("GLOP")
         self.lp_x = [self.lp.NumVar(float(self.lower[i]), float(self.upper[i]), "")
                      for i in range(s)]
-        _add_panel_constraints(self.lp, self.lp_x, system)
+        add_quotas_lp(self.lp, self.lp_x, system)
         self.ip = pywraplp.Solver.CreateSolver("SCIP")
         self.ip.SetNumThreads(1)
         self.ip_x = [self.ip.IntVar(float(self.lower[i]), float(self.upper[i]), "")
                      for i in range(s)]
-        _add_panel_constraints(self.ip, self.ip_x, system)
+        add_quotas_lp(self.ip, self.ip_x, system)
         self.ip.SetSolverSpecificParametersAsString("randomization/randomseedshift = 0\n")
         self.lp_calls = 0
         self.ip_calls = 0

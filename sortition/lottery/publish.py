@@ -33,6 +33,7 @@ from ..core.limits import (
     count_problem,
     ticket_seats_problem,
 )
+from ..core.rounding import largest_remainder
 from .compute import Lottery
 from .panels import QuotaSystem
 
@@ -137,13 +138,7 @@ def integer_weights(weights: np.ndarray, denominator: int = DENOMINATOR) -> list
     ties to the earlier panel)."""
     w = np.maximum(np.asarray(weights, dtype=float), 0.0)
     w = w / w.sum()
-    scaled = [float(x) * denominator for x in w.tolist()]
-    base = [int(x) for x in scaled]
-    short = denominator - sum(base)
-    order = sorted(range(len(base)), key=lambda i: (-(scaled[i] - base[i]), i))
-    for i in order[:short]:
-        base[i] += 1
-    return base
+    return largest_remainder([float(x) * denominator for x in w.tolist()], 1, denominator)
 
 
 def publish(lottery: Lottery, *, pool_sha256: str, quotas_sha256: str,
@@ -189,11 +184,7 @@ def make_transparent(published: PublishedLottery, members: list[list[str]], tick
     problem = transparent_problem(m, published.panel_size, sum(published.counts))
     if problem:
         raise InputError(problem)
-    d = published.denominator
-    quota = [w * m // d for w in published.weights]
-    rest = [w * m % d for w in published.weights]
-    for i in sorted(range(len(quota)), key=lambda i: (-rest[i], i))[:m - sum(quota)]:
-        quota[i] += 1
+    quota = largest_remainder([w * m for w in published.weights], published.denominator, m)
     keep = [i for i, q in enumerate(quota) if q > 0]
     panels = published.panels[keep]
     weights = [quota[i] for i in keep]

@@ -36,7 +36,12 @@ from ..inputs.quotas import Quotas, load_quotas, write_quotas
 from ..inputs.strata import Strata, build_strata
 from ..inputs.synth import synthesize_pool, write_pool
 from ..lottery.check import FeasibilityReport, check_feasibility
-from ..lottery.compute import Probabilities, compute_probabilities, write_probabilities
+from ..lottery.compute import (
+    Probabilities,
+    at_minimum,
+    compute_probabilities,
+    write_probabilities,
+)
 from ..lottery.legacy import clearly_below
 from ..recruitment.invite import InviteResult, run_invite
 from ..recruitment.respondents import RespondentsResult, run_respondents
@@ -255,7 +260,7 @@ def fairness_comparison(result: DemoResult) -> dict[str, float | int]:
     counts = result.strata.counts.astype(float)
     lex, leg = result.leximin.stratum_probabilities, result.legacy.stratum_probabilities
     floor = float(lex.min())
-    at_min = lex <= floor * (1 + 1e-9)
+    at_min = at_minimum(lex)
     below = clearly_below(leg, counts, int(result.legacy.details.get("runs", 1)), floor)
     people = float(counts.sum())
     lottery = result.leximin.lottery

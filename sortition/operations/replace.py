@@ -29,7 +29,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from ortools.linear_solver import pywraplp
 
-from ..bundle.audit import SCHEMA, SCHEMA_VERSION
+from ..bundle.audit import SCHEMA, SCHEMA_VERSION, replacement_attainment
 from ..bundle.read import Bundle, origin_lists, read_bundle
 from ..bundle.verifier import NAME, page_bytes
 from ..bundle.write import draw_inputs
@@ -39,14 +39,16 @@ from ..core.errors import InfeasibleError, InputError, SolverTimeout
 from ..core.fileio import csv_field
 from ..core.limits import check_seconds
 from ..core.outputs import check_folder, write_folder
+from ..core.tables import read_ids
 from ..core.textopts import seed_option
+from ..draw.panel import seat_counts
 from ..draw.replacements import list_dict
 from ..inputs.fingerprint import quotas_document, quotas_fingerprint
 from ..inputs.load import Inputs
 from ..inputs.quotas import Quotas
 from ..inputs.strata import strata_from_counts
 from ..lottery.compute import compute_lottery
-from ..lottery.panels import QuotaSystem, quota_system
+from ..lottery.panels import QuotaSystem, add_quotas_cp, add_quotas_lp, quota_system
 from ..lottery.publish import PublishedLottery, lottery_problems, publish, read_lottery
 from ..lottery.run import check_lottery_target, write_lottery
 
@@ -66,28 +68,12 @@ def check_replace_target(out_dir: Path, bundle_dir: Path, *, pool_path: Path | N
 
 
 def read_declined(path: Path) -> list[str]:
-    """Ids, one per line, or a CSV with an `id` column; order kept, duplicates dropped."""
-    path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8-sig")
-    except (OSError, UnicodeDecodeError) as e:
-        raise InputError(f"{path}: cannot read the declined file ({e})") from None
-    lines = [line.strip() for line in text.splitlines() if line.strip()]
-    if lines and "," in lines[0]:
-        import csv
-
-        rows = list(csv.reader(lines))
-        header = [c.strip() for c in rows[0]]
-        if "id" not in header:
-            raise InputError(f"{path}: a CSV declined file needs an 'id' column (header: "
-                             f"{', '.join(header)})")
-        j = header.index("id")
-        lines = [r[j].strip() for r in rows[1:] if len(r) > j and r[j].strip()]
-    elif lines and lines[0] == "id":
-        lines = lines[1:]
-    if not lines:
+    """Ids, one per line, or a CSV with an `id` column (`tables.read_ids`); order kept,
+    duplicates dropped, at least one id."""
+    ids = read_ids(path, "declined file").ids
+    if not ids:
         raise InputError(f"{path}: no id in the declined file")
-    return list(dict.fromkeys(lines))
+    return ids
 
 
 @dataclass
@@ -119,13 +105,6 @@ def _stratum_of(inputs: Inputs, ids: list[str], what: str) -> list[int]:
         raise InputError(f"{what}: {len(missing)} id(s) not in the pool: "
                          f"{', '.join(missing[:5])}")
     return inputs.strata.row_stratum[np.asarray(rows, dtype=np.int64)].astype(int).tolist()
-
-
-def _seats(n_strata: int, strata: list[int]) -> np.ndarray:
-    x = np.zeros(n_strata, dtype=np.int64)
-    for s in strata:
-        x[s] += 1
-    return x
 
 
 @dataclass
@@ -195,7 +174,7 @@ def plan_replace(bundle_dir: Path, inputs: Inputs, declined: list[str], *,
     declined_set = set(declined)
     excluded = set(bundle.excluded) | declined_set
     order = [p for p, i in enumerate(panel) if i in declined_set]  # seats, in panel order
-    kept = _seats(n, [stratum[i] for i in panel if i not in declined_set])
+    kept = seat_counts([stratum[i] for i in panel if i not in declined_set], n)
     avail = _available(inputs, excluded)
     if lists is None:
         lists = list_dict(origin_lists(bundle, inputs))
@@ -342,7 +321,7 @@ def run_replace(bundle_dir: Path, inputs: Inputs, declined: list[str], seed: str
             result_repl.append(Replacement(pos + 1, new_panel[pos], new, "new lottery"))
             new_panel[pos] = new
     result_repl.sort(key=lambda r: r.position)
-    final = _seats(n, _stratum_of(inputs, new_panel, "panel"))
+    final = seat_counts(_stratum_of(inputs, new_panel, "panel"), n)
     if not system.satisfied(final):  # defensive: every step above keeps the quotas
         raise RuntimeError("internal error: the new panel breaks a quota")
     features = list(inputs.strata.features)
@@ -356,7 +335,7 @@ def run_replace(bundle_dir: Path, inputs: Inputs, declined: list[str], seed: str
     rel = Path(os.path.relpath(Path(bundle_dir).resolve(),
                                Path(relative_to if relative_to is not None else out_dir)
                                .resolve())).as_posix()
-    achieved = _attainment(inputs, final)
+    achieved = replacement_attainment(system, final)
     audit = {
         "schema": SCHEMA, "schema_version": SCHEMA_VERSION, "draw_spec": drawing.SPEC,
         "kind": "replace", "round": bundle.round + 1,
@@ -512,13 +491,7 @@ class _ListSearch:
                 model.add(z + sum(by_stratum[t]) <= int(avail[t]))
             seats_of.append(z + sum(by_stratum[t]))
         self.covered = sum(v for row in self.y for v in row)
-        model.add(sum(seats_of) == len(seats) + extra)
-        for g, lo, hi in zip(system.groups, system.lo.tolist(), system.hi.tolist(),
-                             strict=True):
-            base = int(kept[g].sum())
-            expr = sum(seats_of[t] for t in g.tolist())
-            model.add(expr >= lo - base)
-            model.add(expr <= hi - base)
+        add_quotas_cp(model, seats_of, system, size=len(seats) + extra, kept=kept)
 
     def most_covered(self) -> list[int | None] | None:
         """An admissible choice covering as many seats as possible, or None if there is none."""
@@ -571,12 +544,7 @@ def _fewest_releases(system: QuotaSystem, kept: np.ndarray, avail: np.ndarray, s
     n = system.n_strata
     x = [ip.IntVar(0.0, float(avail[s]), "") for s in range(n)]
     z = [ip.IntVar(0.0, float(kept[s]), "") for s in range(n)]
-    ip.Add(ip.Sum(x) - ip.Sum(z) == seats)
-    for g, lo, hi in zip(system.groups, system.lo.tolist(), system.hi.tolist(), strict=True):
-        base = float(kept[g].sum())
-        expr = ip.Sum([x[s] - z[s] for s in g.tolist()])
-        ip.Add(expr >= lo - base)
-        ip.Add(expr <= hi - base)
+    add_quotas_lp(ip, x, system, size=seats, less=z, kept=kept)
     ip.Minimize(ip.Sum(z))
     if _ip_solve(ip, deadline) != pywraplp.Solver.OPTIMAL:
         return None
@@ -623,9 +591,7 @@ def _pick_released(inputs: Inputs, panel: list[str], stratum: dict[str, int],
     for s in np.flatnonzero(release).tolist():
         group = sorted((i for i in panel if stratum[i] == s and i not in declined
                         and i not in open_seats), key=lambda i: i.encode("utf-8"))
-        for k in range(int(release[s])):
-            j = k + stream.below(len(group) - k)
-            group[k], group[j] = group[j], group[k]
+        drawing.shuffle_prefix(group, int(release[s]), stream)
         out.extend(group[:int(release[s])])
     return out
 
@@ -637,16 +603,14 @@ def _reduced_quotas(quotas: Quotas, system: QuotaSystem, kept: np.ndarray, seats
     `system` was built from `quotas` (one group per one-way quota, then per cross quota, in
     that order), so groups and quotas pair up one to one.
     """
-    bounds = []
-    for g in system.groups:
-        bounds.append(int(kept[g].sum()))
+    bounds = [(max(0, lo), max(0, hi)) for _, lo, hi in system.rows(kept)]
     n_values = len(quotas.values)
     if len(bounds) != n_values + len(quotas.cross):
         raise RuntimeError("internal error: quota groups and quotas do not pair up")
-    values = [replace(q, min=max(0, q.min - base), max=max(0, q.max - base))
-              for q, base in zip(quotas.values, bounds[:n_values], strict=True)]
-    cross = [replace(c, min=max(0, c.min - base), max=max(0, c.max - base))
-             for c, base in zip(quotas.cross, bounds[n_values:], strict=True)]
+    values = [replace(q, min=lo, max=hi)
+              for q, (lo, hi) in zip(quotas.values, bounds[:n_values], strict=True)]
+    cross = [replace(c, min=lo, max=hi)
+             for c, (lo, hi) in zip(quotas.cross, bounds[n_values:], strict=True)]
     return Quotas(values, cross, seats, "reduced for the dropouts")
 
 
@@ -657,13 +621,12 @@ def _draw_completion(published: PublishedLottery, data: bytes, inputs: Inputs, s
     digest = hashlib.sha256(data).hexdigest()
     index = drawing.panel_index(published.weights, published.denominator, seed, digest)
     full_index = {k: s for s, k in enumerate(inputs.strata.keys)}
-    out: list[str] = []
-    for s, x in enumerate(published.panels[index].tolist()):
-        if x:
-            members = [i for i in inputs.members(full_index[published.keys[s]])
-                       if i not in unavailable]
-            out.extend(drawing.choose_in_stratum(members, x, seed, digest, s))
-    return out
+
+    def members(s: int) -> list[str]:
+        return [i for i in inputs.members(full_index[published.keys[s]]) if i not in unavailable]
+
+    return [i for _, i in drawing.draw_people(published.panels[index].tolist(), members, seed,
+                                              digest)]
 
 
 def given_completion(data: bytes, inputs: Inputs, plan: ReplacePlan
@@ -692,12 +655,3 @@ def given_completion(data: bytes, inputs: Inputs, plan: ReplacePlan
     if problems:
         raise InputError([f"lottery.json: {p}" for p in problems])
     return published, data
-
-
-def _attainment(inputs: Inputs, seats: np.ndarray) -> list[dict]:
-    system = quota_system(inputs.strata, inputs.quotas, inputs.size)
-    out = []
-    for label, g, lo, hi in zip(system.labels, system.groups, system.lo.tolist(),
-                                system.hi.tolist(), strict=True):
-        out.append({"quota": label, "min": lo, "max": hi, "achieved": int(seats[g].sum())})
-    return sorted(out, key=lambda q: q["quota"].encode("utf-8"))

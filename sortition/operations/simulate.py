@@ -9,11 +9,7 @@ the figures can be reproduced; they change nothing in the draw.
 
 from __future__ import annotations
 
-import csv
-import hashlib
-import io
 import math
-import struct
 from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,11 +20,12 @@ from ..bundle.read import bundle_inputs, origin_lists, panel_ids, read_bundle
 from ..core import drawspec as drawing
 from ..core.errors import InputError
 from ..core.limits import MAX_TRIALS, check_count
+from ..core.tables import read_rate_table
 from ..core.textopts import seed_option
+from ..draw.panel import seat_counts
 from ..draw.replacements import stratum_lookup, validate_panel
 from ..lottery.panels import QuotaSystem, quota_system
 
-SIMULATE = "simulate"
 THRESHOLD = 0.05  # a quota broken in at least this share of trials is reported as risky
 _CHUNK = 1024  # trials whose random words are generated at once
 _MASK = (1 << 53) - 1
@@ -46,7 +43,7 @@ class Simulation:
 
 
 def uniforms(seed: bytes, lottery_hash: str, start: int, count: int,
-             label: str = SIMULATE) -> np.ndarray:
+             label: str = drawing.SIMULATE) -> np.ndarray:
     """Words start … start+count−1 of a stream as below(2**53) / 2**53, in one go.
 
     below(2**53) never rejects (2**53 divides 2**64) and keeps a word's low 53 bits, so word w
@@ -56,33 +53,9 @@ def uniforms(seed: bytes, lottery_hash: str, start: int, count: int,
     if count <= 0:
         return np.zeros(0, dtype=np.float64)
     first, last = start // 4, (start + count - 1) // 4
-    data = _blocks(stream, seed, lottery_hash, label, first, last)
+    data = stream.blocks(first, last)
     words = np.frombuffer(data, dtype=">u8")[start - 4 * first:start - 4 * first + count]
     return (words & np.uint64(_MASK)).astype(np.float64) / float(1 << 53)
-
-
-def _blocks(stream: drawing.Stream, seed: bytes, lottery_hash: str, label: str, first: int,
-            last: int) -> bytes:
-    """Blocks first … last of the stream, concatenated.
-
-    Hashing resumes from the state after the fixed message prefix (section 2 of the spec)
-    instead of rehashing it for every block: twice as fast. The prefix is checked against
-    `Stream.block` itself, and `Stream.block` is used if they ever disagree.
-    """
-    lab, key = label.encode("ascii"), lottery_hash.encode("ascii")
-    prefix = (drawing.SPEC.encode("ascii") + struct.pack(">I", len(lab)) + lab
-              + struct.pack(">I", len(key)) + key + struct.pack(">Q", len(seed)) + bytes(seed))
-    base = hashlib.sha256(prefix)
-    pack = struct.Struct(">Q").pack
-
-    def block(k: int) -> bytes:
-        h = base.copy()
-        h.update(pack(k))
-        return h.digest()
-
-    if block(first) != stream.block(first):
-        return b"".join(stream.block(k) for k in range(first, last + 1))
-    return b"".join([block(k) for k in range(first, last + 1)])
 
 
 def person_rate(key: tuple[str, ...], features: list[str], rate: float,
@@ -104,28 +77,14 @@ def _check_rate(what: str, value: float) -> float:
     return v
 
 
-def _describe(system: QuotaSystem, keys: list[tuple[str, ...]], features: list[str],
-              g: int) -> tuple[str, str, list[tuple[str, str]]]:
+def _describe(system: QuotaSystem, g: int) -> tuple[str, str, list[tuple[str, str]]]:
     """(feature, value) of a quota group, as the audit names quotas ("a & b" when crossed),
-    and the (feature, value) pairs that define it.
-
-    Found by matching the group's label exactly against the forms `quota_system` writes, with
-    the values of its first stratum; the label itself if none matches.
-    """
-    label = system.labels[g]
-    strata = system.groups[g].tolist()
-    if not strata:
-        return label, "", []
-    key = keys[strata[0]]
-    for j, f in enumerate(features):
-        if label == f"{f}={key[j]}":
-            return f, key[j], [(f, key[j])]
-    for j0, f0 in enumerate(features):
-        for j1, f1 in enumerate(features):
-            if j0 != j1 and label == f"{f0}={key[j0]} & {f1}={key[j1]}":
-                return (f"{f0} & {f1}", f"{key[j0]} & {key[j1]}",
-                        [(f0, key[j0]), (f1, key[j1])])
-    return label, "", []
+    and the (feature, value) pairs that define it (the label alone for a system built by hand,
+    without its quotas' names)."""
+    if not system.features:
+        return system.labels[g], "", []
+    features, values = system.features[g], system.values[g]
+    return " & ".join(features), " & ".join(values), list(zip(features, values, strict=True))
 
 
 def simulate(system: QuotaSystem, keys: list[tuple[str, ...]], features: list[str],
@@ -231,7 +190,7 @@ def simulate(system: QuotaSystem, keys: list[tuple[str, ...]], features: list[st
     per_value = []
     seats_in = membership @ x
     for g in range(n_groups):
-        feature, value, pairs = _describe(system, keys, features, g)
+        feature, value, pairs = _describe(system, g)
         in_group = [m for m, s in enumerate(member_stratum) if membership[g, s]]
         if in_group:
             dropout_rate = math.fsum(p_members[in_group].tolist()) / len(in_group)
@@ -249,51 +208,22 @@ def simulate(system: QuotaSystem, keys: list[tuple[str, ...]], features: list[st
 
 def read_rates(path: Path, known: Mapping[str, Collection[str]] | None = None
                ) -> dict[tuple[str, str], float]:
-    """Dropout rates from a CSV `feature,value,rate`; InputError names the file, line and value.
+    """Dropout rates from a CSV `feature,value,rate` (`tables.read_rate_table`, rates from 0
+    to 1); InputError names the file, row and value.
 
     `known`: the quota features and their values, to catch a misspelt one rather than silently
     ignore it.
     """
-    path = Path(path)
-    try:
-        text = path.read_bytes().decode("utf-8-sig")
-    except OSError as e:
-        raise InputError(f"{path}: cannot read the dropout rates ({e.strerror or e})") from None
-    except UnicodeDecodeError as e:
-        raise InputError(f"{path}: not UTF-8 text ({e})") from None
-    reader = csv.reader(io.StringIO(text, newline=""))
-    header = [h.strip() for h in next(reader, [])]
-    missing = [c for c in ("feature", "value", "rate") if c not in header]
-    if missing:
-        raise InputError(f"{path}: missing column(s) {', '.join(missing)} (the header must be "
-                         "feature,value,rate)")
-    jf, jv, jr = (header.index(c) for c in ("feature", "value", "rate"))
-    out: dict[tuple[str, str], float] = {}
-    for fields in reader:
-        if not any(f.strip() for f in fields):
-            continue
-        where = f"{path}, line {reader.line_num}"
-        if len(fields) != len(header):
-            raise InputError(f"{where}: {len(fields)} fields, the header has {len(header)}")
-        feature, value, text_rate = fields[jf].strip(), fields[jv].strip(), fields[jr].strip()
-        try:
-            r = float(text_rate)
-        except ValueError:
-            raise InputError(f"{where}: rate {text_rate!r} for {feature}={value} is not a "
-                             "number") from None
-        if not 0.0 <= r <= 1.0:
-            raise InputError(f"{where}: rate {text_rate!r} for {feature}={value} is not "
-                             "between 0 and 1")
-        if known is not None:
-            if feature not in known:
-                raise InputError(f"{where}: {feature!r} is not a quota feature "
-                                 f"({', '.join(known)})")
-            if value not in known[feature]:
-                raise InputError(f"{where}: {value!r} is not a value of {feature}")
-        if (feature, value) in out:
-            raise InputError(f"{where}: a second rate for {feature}={value}")
-        out[(feature, value)] = r
-    return out
+    def check(feature: str, value: str) -> str | None:
+        if known is None:
+            return None
+        if feature not in known:
+            return f"column feature: {feature!r} is not a quota feature ({', '.join(known)})"
+        if value not in known[feature]:
+            return f"column value: {value!r} is not a value of {feature}"
+        return None
+
+    return read_rate_table(path, "dropout rates", zero=True, check=check)[0]
 
 
 def run_simulation(bundle: Path, pool_path: Path, *, seed: str, rate: float,
@@ -318,7 +248,7 @@ def run_simulation(bundle: Path, pool_path: Path, *, seed: str, rate: float,
         raise InputError(f"{pool_path}: panel member(s) not in the pool: "
                          f"{', '.join(missing[:5])}")
     people = [(where[i], i) for i in panel]
-    seats = np.bincount([s for s, _ in people], minlength=system.n_strata)
+    seats = seat_counts(people, system.n_strata)
     known = {f: sorted({k[j] for k in inputs.strata.keys})
              for j, f in enumerate(inputs.strata.features)}
     rates = None if rates_path is None else read_rates(rates_path, known)

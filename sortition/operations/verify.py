@@ -24,7 +24,6 @@ import numpy as np
 from ..bundle.audit import (
     SCHEMA,
     SCHEMA_VERSION,
-    eligible_values,
     panel_csv,
     person_probabilities,
     probability_figures,
@@ -57,7 +56,7 @@ from ..core.limits import (
 )
 from ..core.textopts import check_text
 from ..core.xlsx import split_sheet
-from ..draw.panel import Drawn, draw_panel
+from ..draw.panel import Drawn, draw_panel, seat_counts
 from ..draw.replacements import (
     check_replacements,
     draw_replacements,
@@ -70,7 +69,7 @@ from ..inputs.fingerprint import (
     quotas_fingerprint,
     stratum_differences,
 )
-from ..inputs.households import eligible_pool
+from ..inputs.households import eligible_pool, of_representatives
 from ..inputs.load import Inputs
 from ..inputs.pool import load_recorded_pool
 from ..inputs.quotas import Quotas, load_quotas
@@ -591,7 +590,7 @@ def _check_draw(pub: PublishedLottery, lottery_hash: str, seed: str, audit: dict
             diff(f"{name}: SHA-256 differs from the one recorded in audit.json")
     stated = dict(audit.get("probabilities") or {})
     stated.pop("file", None)
-    figures = probability_figures(eligible_values(inputs, probs))
+    figures = probability_figures(of_representatives(inputs.pool, probs))
     for key, value in figures.items():
         if stated.get(key) != value:
             diff(f"audit.json, probabilities.{key}: {stated.get(key)!r} recorded, {value!r} "
@@ -696,7 +695,7 @@ def _check_list_file(path: Path, again, drawn: Drawn, inputs: Inputs,
     try:
         rows = read_replacements_csv(found, name)
         system = quota_system(inputs.strata, inputs.quotas, inputs.size)
-        seats = np.bincount([s for s, _ in drawn.people], minlength=system.n_strata)
+        seats = seat_counts(drawn.people, system.n_strata)
         wanted = sorted({r for _, _, r in rows})
         where = stratum_lookup(inputs.pool.ids, inputs.strata.row_stratum, wanted)
         for line in check_replacements(system, seats, drawn.people, rows,

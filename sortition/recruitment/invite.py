@@ -63,7 +63,8 @@ from ..core.fileio import restore_array
 from ..core.limits import MAX_CALLS, count_problem
 from ..core.outputs import check_pair, write_pair
 from ..core.resources import occitanie_data_dir
-from ..core.tables import capped_problems, delimiter_of, read_table_csv, read_text, write_table
+from ..core.rounding import largest_remainder
+from ..core.tables import capped_problems, read_ids, read_rate_table, write_table
 from ..core.textopts import check_text, seed_option
 from ..core.xlsx import read_sheet
 from ..inputs.fingerprint import PoolFingerprint, pool_fingerprint, stratum_differences
@@ -73,8 +74,6 @@ from ..inputs.strata import build_strata
 
 SCHEMA = CALLS_SCHEMA  # "sortition-calls"
 SCHEMA_VERSION = 2  # 2: no per-stratum hashes (they linked ids to features)
-CHOOSE_LABEL = drawing.CALLS  # "calls"
-ORDER_LABEL = "calls/order"
 MARGIN_FEATURES: tuple[str, ...] = ("age_band", "area", "department", "diploma", "gender")
 CONTACT_COLUMNS: tuple[str, ...] = ("name", "phone", "email", "address")
 MARGIN_FILES: tuple[str, ...] = ("age.csv", "departments.csv", "diploma.csv", "gender.csv",
@@ -137,40 +136,19 @@ class ResponseRates:
 
 
 def read_response_rates(path: Path, encoding: str = "utf-8") -> ResponseRates:
-    """`feature,value,rate` with 0 < rate <= 1, one row per value."""
+    """`feature,value,rate` with 0 < rate <= 1, one row per value (`tables.read_rate_table`);
+    no contact column (its values would reach the public audit)."""
     path = Path(path)
-    text, sha = read_text(path, encoding, "response-rates file")
-    rows, _ = read_table_csv(path, text, ("feature", "value", "rate"))
-    problems: list[str] = []
+
+    def contact(feature: str, _value: str) -> str | None:
+        return (f"column feature: {feature!r} is a contact column; its values would reach the "
+                "public audit" if feature in CONTACT_COLUMNS else None)
+
+    found, sha = read_rate_table(path, "response-rates file", encoding, zero=False,
+                                 check=contact)
     rates: dict[str, dict[str, float]] = {}
-    seen: dict[tuple[str, str], int] = {}
-    for number, (feature, value, rate_text) in rows:
-        if not feature or not value:
-            column = "feature" if not feature else "value"
-            problems.append(f"{path}, row {number}, column {column}: empty")
-            continue
-        if feature in CONTACT_COLUMNS:
-            problems.append(f"{path}, row {number}, column feature: {feature!r} is a contact "
-                            "column; its values would reach the public audit")
-            continue
-        try:
-            rate = float(rate_text)
-        except ValueError:
-            rate = float("nan")
-        if not 0.0 < rate <= 1.0:
-            problems.append(f"{path}, row {number}, column rate: {rate_text!r} is not a number "
-                            "in (0, 1]")
-            continue
-        if (feature, value) in seen:
-            problems.append(f"{path}, row {number}: {feature}={value!r} already has a rate "
-                            f"(row {seen[(feature, value)]})")
-            continue
-        seen[(feature, value)] = number
+    for (feature, value), rate in found.items():
         rates.setdefault(feature, {})[value] = rate
-    if not rows:
-        problems.append(f"{path}: no rates (expected rows feature,value,rate)")
-    if problems:
-        raise InputError(capped_problems(problems))
     ordered = {f: {v: rates[f][v] for v in sorted(rates[f], key=_utf8)}
                for f in sorted(rates, key=_utf8)}
     return ResponseRates(ordered, sha, path)
@@ -185,29 +163,9 @@ class Exclusion:
 
 
 def read_exclude(path: Path, encoding: str = "utf-8") -> Exclusion:
-    """One id per line, or a CSV with an `id` column (a first line `id` is a header)."""
-    path = Path(path)
-    text, sha = read_text(path, encoding, "exclusion list")
-    lines = text.splitlines()
-    first = next((i for i, line in enumerate(lines) if line.strip()), None)
-    found: dict[str, int] = {}
-    if first is not None:
-        head = lines[first]
-        cells = [c.strip().strip('"').strip() for c in head.split(delimiter_of(head))]
-        if len(cells) > 1 or cells == ["id"]:
-            if "id" not in cells:
-                raise InputError(f"{path}, line {first + 1}: a CSV exclusion list needs an "
-                                 f"'id' column (found: {', '.join(cells)})")
-            rows, _ = read_table_csv(path, text, ("id",))
-            for number, (i,) in rows:
-                if i:
-                    found.setdefault(i, first + 1 + number)  # its line, quoted newlines aside
-        else:
-            for number, line in enumerate(lines, start=1):
-                i = line.strip()
-                if i:
-                    found.setdefault(i, number)
-    return Exclusion(sorted(found, key=_utf8), sha, path, found)
+    """One id per line, or a CSV with an `id` column (`tables.read_ids`)."""
+    found = read_ids(path, "exclusion list", encoding)
+    return Exclusion(sorted(found.ids, key=_utf8), found.sha256, Path(path), found.lines)
 
 
 # The plan: cells, fitting, apportionment, draw -------------------------------------------------
@@ -269,15 +227,11 @@ def apportion(weights: Sequence[int], caps: Sequence[int], n: int) -> tuple[list
                               "cells with a positive target")
     seats = [caps[i] if capped[i] else 0 for i in range(m)]
     shares = [float(caps[i]) if capped[i] else 0.0 for i in range(m)]
-    remainders: list[tuple[int, int]] = []
-    for i in free:
-        q, r = divmod(rest * weights[i], total)
-        seats[i] = q
-        shares[i] = rest * weights[i] / total
-        remainders.append((-r, i))
-    short = rest - sum(seats[i] for i in free)
-    for _, i in sorted(remainders)[:short]:
-        seats[i] += 1
+    if free:
+        for i, x in zip(free, largest_remainder([rest * weights[i] for i in free], total, rest),
+                        strict=True):
+            seats[i] = x
+            shares[i] = rest * weights[i] / total
     return seats, shares
 
 
@@ -285,10 +239,7 @@ def call_order(drawn_ids: Sequence[str], seed: bytes, base_hash: str) -> list[st
     """The drawn ids in call order: Fisher–Yates on the `calls/order` stream over the ids
     sorted by UTF-8 bytes."""
     a = sorted(drawn_ids, key=_utf8)
-    stream = drawing.Stream(seed, base_hash, ORDER_LABEL)
-    for i in range(len(a)):
-        j = i + stream.below(len(a) - i)
-        a[i], a[j] = a[j], a[i]
+    drawing.shuffle_prefix(a, len(a), drawing.Stream(seed, base_hash, drawing.CALLS_ORDER))
     return a
 
 
@@ -424,16 +375,13 @@ def plan_calls(pool: Pool, *, size: int, seed: str, by: Sequence[str],
     order = order[eligible[order]]
     grouped = order[np.argsort(cell_of_row[order], kind="stable")]
     bounds = np.concatenate([[0], np.cumsum(counts)])
-    stream = drawing.Stream(seed_b, fingerprint.sha256, CHOOSE_LABEL)
+    stream = drawing.Stream(seed_b, fingerprint.sha256, drawing.CALLS)
     chosen: list[np.ndarray] = []
     for c, k in enumerate(seats):
         if k == 0:
             continue
         a = grouped[bounds[c]:bounds[c + 1]].copy()
-        length = len(a)
-        for i in range(k):
-            j = i + stream.below(length - i)
-            a[i], a[j] = a[j], a[i]
+        drawing.shuffle_prefix(a, k, stream)  # one stream for every cell (section 14)
         chosen.append(a[:k])
     rows = np.concatenate(chosen) if chosen else np.zeros(0, dtype=np.int64)
     drawn_ids = pool.ids.take(pa.array(rows)).to_pylist()
@@ -525,7 +473,7 @@ def calls_audit_document(plan: CallPlan, *, audit_dir: Path, calls_file: Path,
                        "encoding": encoding},
         "seed": plan.seed,
         "streams": {"hash": plan.fingerprint.sha256, "hash_is": "the base's pool fingerprint",
-                    "choose": CHOOSE_LABEL, "order": ORDER_LABEL},
+                    "choose": drawing.CALLS, "order": drawing.CALLS_ORDER},
         "sizes": {"base": plan.base_rows, "excluded": plan.excluded, "eligible": plan.eligible,
                   "drawn": len(plan.ids)},
         "fit": plan.ipf,
@@ -737,7 +685,7 @@ def _check_calls(audit_path: Path, audit: dict, base_path: Path | None, exclude:
                     found = [i for _, i in sorted(zip(orders, ids, strict=True))]
                     if found != expected:
                         out.append(f"{calls_file}: the call order is not the one the seed gives "
-                                   f"(stream {ORDER_LABEL})")
+                                   f"(stream {drawing.CALLS_ORDER})")
     if base_path is None:
         return out
 
