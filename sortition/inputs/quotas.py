@@ -18,7 +18,7 @@ import io
 import math
 import tomllib
 from collections.abc import Iterable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from fractions import Fraction
 from pathlib import Path
@@ -102,9 +102,6 @@ class Quotas:
 
     def for_feature(self, feature: str) -> list[ValueQuota]:
         return [q for q in self.values if q.feature == feature]
-
-    def with_size(self, size: int) -> Quotas:
-        return replace(self, size=size)
 
 
 # ---------------------------------------------------------------------------
