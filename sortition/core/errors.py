@@ -43,3 +43,6 @@ class SolverTimeout(InfeasibleError):
         self.partial = partial  # the best lottery found so far (a LotterySolution), if any
         self.lottery: object | None = None  # the same as a checked Lottery, set by lottery.py
         self.result: object | None = None  # and as Probabilities, set by compute_probabilities
+        # what the command line prints at the limit (`lottery.run.timeout_summary`), when the
+        # library knows more than the exception (people, seconds): set by run_probabilities
+        self.summary: dict | None = None

@@ -487,3 +487,13 @@ def check_pool_target(out: Path, *, force: bool = False) -> None:
     if Path(out).suffix.lower() not in (".parquet", ".pq", ".csv"):
         raise InputError(f"cannot write pool to {out}: unknown file type {Path(out).suffix!r} "
                          "(use .parquet, .pq or .csv)")
+
+
+def write_synthetic_pool(out: Path, rows: int = 1_300_000, seed: int = 2020, *,
+                         extended: bool = False, force: bool = False) -> pa.Table:
+    """`sortition synth`: a synthetic pool (`synthesize_pool`) written to `out` (`write_pool`),
+    the target checked before any work; returns the table written."""
+    check_pool_target(out, force=force)
+    table = synthesize_pool(rows, seed, extended=extended)
+    write_pool(table, out, force=force)
+    return table

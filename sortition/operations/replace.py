@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -29,7 +30,7 @@ import pyarrow.compute as pc
 from ortools.linear_solver import pywraplp
 
 from ..bundle.audit import SCHEMA, SCHEMA_VERSION
-from ..bundle.read import Bundle, origin_lists, read_bundle
+from ..bundle.read import Bundle, bundle_inputs, origin_lists, read_bundle
 from ..bundle.verifier import NAME, page_bytes
 from ..bundle.write import draw_inputs
 from ..core import drawspec as drawing
@@ -46,7 +47,7 @@ from ..inputs.strata import strata_from_counts
 from ..lottery.compute import compute_lottery
 from ..lottery.panels import QuotaSystem, quota_system
 from ..lottery.publish import PublishedLottery, lottery_problems, publish, read_lottery
-from ..lottery.run import check_lottery_target, write_lottery
+from ..lottery.run import check_lottery_target, read_lottery_bytes, write_lottery
 
 
 def check_replace_target(out_dir: Path, bundle_dir: Path, *, pool_path: Path | None,
@@ -99,6 +100,9 @@ class Replacement:
 
 @dataclass
 class ReplaceResult:
+    """What `run_replace` did: the new bundle, the panel, who replaced whom, who was released
+    and the new lottery's hash, if one was needed."""
+
     out_dir: Path | None
     audit: dict
     files: dict[str, bytes]
@@ -652,3 +656,42 @@ def _attainment(inputs: Inputs, seats: np.ndarray) -> list[dict]:
                                 system.hi.tolist(), strict=True):
         out.append({"quota": label, "min": lo, "max": hi, "achieved": int(seats[g].sum())})
     return sorted(out, key=lambda q: q["quota"].encode("utf-8"))
+
+
+def replace_declined(bundle: Path, pool_path: Path, declined_path: Path, out_dir: Path, *,
+                     seed: str | None = None, prepare: bool = False,
+                     lottery_dir: Path | None = None, quotas_path: Path | None = None,
+                     force: bool = False, id_column: str | None = None, encoding: str = "utf-8",
+                     log: Callable[[str], None] | None = None) -> Prepared | ReplaceResult:
+    """`sortition replace`, from files: with `prepare`, step 1 (`prepare_replace`: the new
+    lottery the open seats need, written to `out_dir`, its hash to publish); with `seed`, step 2
+    (`run_replace`: the new bundle in `out_dir`, drawn from the lottery of `lottery_dir` when
+    one was prepared). Exactly one of the two; options are checked before the pool is loaded.
+    """
+    say = log or (lambda _msg: None)
+    if prepare == (seed is not None):
+        raise InputError("give either --prepare (step 1: the new lottery) or --seed "
+                         "(step 2: the draw), not both" if prepare else
+                         "--seed: missing; give the public seed announced for this "
+                         "replacement (or --prepare first, to commit the new lottery)")
+    if prepare and lottery_dir is not None:
+        raise InputError("--lottery goes with --seed (step 2), not with --prepare")
+    if seed is not None:
+        seed_option("--seed", seed, "the replacement")
+    declined = read_declined(declined_path)
+    if not prepare:
+        check_replace_target(out_dir, bundle, pool_path=pool_path, quotas_path=quotas_path,
+                             declined_path=declined_path, force=force)
+    completion = None
+    if lottery_dir is not None:
+        completion, _ = read_lottery_bytes(lottery_dir)
+    say("loading the pool…")
+    inputs = bundle_inputs(bundle, pool_path, quotas_path, id_column=id_column,
+                           encoding=encoding)
+    if prepare:
+        say("computing the new lottery…")
+        return prepare_replace(bundle, inputs, declined, out_dir,
+                               declined_source=str(declined_path))
+    say("replacing…")
+    return run_replace(bundle, inputs, declined, seed or "", out_dir, force=force,
+                       declined_source=str(declined_path), completion=completion)

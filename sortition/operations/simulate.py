@@ -300,6 +300,8 @@ def run_simulation(bundle: Path, pool_path: Path, *, seed: str, rate: float,
                    rates_path: Path | None, trials: int, id_column: str | None = None,
                    encoding: str = "utf-8") -> Simulation:
     """`sortition simulate`: the bundle's panel and replacement lists, replayed with dropouts."""
+    if not 0 <= rate <= 1:
+        raise InputError(f"--dropout-rate {rate}: must be between 0 and 1")
     seed_b = seed_option("--seed", seed)
     check_count("--trials", trials, maximum=MAX_TRIALS)
     previous = read_bundle(bundle)

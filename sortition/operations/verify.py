@@ -111,6 +111,9 @@ class Anchors:
 
 @dataclass
 class Verification:
+    """What `verify_bundle` found: the differences (none: verified), the checks passed, the
+    bundle's summary and what the published commitments anchor."""
+
     bundle: Path
     differences: list[str] = dc_field(default_factory=list)
     checked: list[str] = dc_field(default_factory=list)
@@ -126,6 +129,13 @@ class Verification:
         """Every lottery, seed and operator-given ticket in the chain matches a value the
         garant says was published beforehand."""
         return not self.anchors.missing
+
+    def to_dict(self) -> dict:
+        """What `verify --json` prints: the verdict, the anchoring, every difference and check,
+        and the bundle's summary."""
+        return {"verified": self.ok, "anchored": self.anchored,
+                "not_anchored": self.anchors.missing, "differences": self.differences,
+                "checked": self.checked, **self.summary}
 
 
 # The cap of each file a bundle may hold; any other name (in `files`) gets the largest one.
