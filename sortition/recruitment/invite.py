@@ -543,6 +543,8 @@ def calls_audit_document(plan: CallPlan, *, audit_dir: Path, calls_file: Path,
 
 @dataclass
 class InviteResult:
+    """What `run_invite` wrote: the call list and its public audit, with the plan drawn."""
+
     plan: CallPlan
     out: Path
     audit_path: Path
