@@ -160,7 +160,7 @@ def synth(
     = 2020,
     out_path: Annotated[Path, typer.Option(
         "--out", "-o", help="Output file: .parquet or .csv (created 0600: it has contact "
-                            "columns).", show_default=False)] = ...,
+                            "columns).", show_default=False)] = ...,  # type: ignore[assignment]
     force: ForceOpt = False,
     extended: Annotated[bool, typer.Option(
         "--extended", help="Add profession (8 Insee groups), habitat (urban / peri-urban / "
@@ -915,8 +915,12 @@ def demo(
     from .operations.display import demo_summary
 
     with err.status("starting…") as status:
-        result = run_demo(out_dir, rows=rows, seed=seed, extended=extended,
-                          progress=lambda msg: status.update(msg) or err.print(f"· {msg}"))
+
+        def progress(msg: str) -> None:
+            status.update(msg)
+            err.print(f"· {msg}")
+
+        result = run_demo(out_dir, rows=rows, seed=seed, extended=extended, progress=progress)
     out.print(demo_summary(result))
     if not result.ok:
         raise typer.Exit(1)

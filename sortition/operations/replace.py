@@ -43,7 +43,7 @@ from ..draw.replacements import list_dict
 from ..inputs.fingerprint import quotas_document, quotas_fingerprint
 from ..inputs.load import Inputs
 from ..inputs.quotas import Quotas
-from ..inputs.strata import strata_from_counts
+from ..inputs.strata import Strata, strata_from_counts
 from ..lottery.compute import compute_lottery
 from ..lottery.panels import QuotaSystem, quota_system
 from ..lottery.publish import PublishedLottery, lottery_problems, publish, read_lottery
@@ -152,7 +152,7 @@ class ReplacePlan:
     kept: np.ndarray  # seats per stratum of the members kept, with the list choices
     excluded: set[str]  # never again on the panel
     open_seats: int  # seats for the new lottery (open seats and released members' seats)
-    strata: object | None = None  # the new lottery's strata (people still available)
+    strata: Strata | None = None  # the new lottery's strata (people still available)
     quotas: Quotas | None = None  # the new lottery's reduced quotas
 
     @property
@@ -308,7 +308,7 @@ def run_replace(bundle_dir: Path, inputs: Inputs, declined: list[str], seed: str
                                            cand.rank))
     # 3. a new lottery for the seats left open
     lottery_files: dict[str, bytes] = {}
-    lottery_info = None
+    lottery_info: dict | None = None
     if uncovered:
         if len(uncovered) != plan.open_seats:  # defensive: the plan counted them
             raise RuntimeError("internal error: open seats differ from the plan")
@@ -501,7 +501,7 @@ class _ListSearch:
 
     def extend(self, prefix: list[int | None]) -> list[int | None] | None:
         """An admissible choice starting with `prefix`, or None if there is none."""
-        lits = []
+        lits: list = []
         for row, k in zip(self.y, prefix, strict=False):
             lits.extend(v if i == k else v.Not() for i, v in enumerate(row))
         return self._solve(lits)

@@ -192,7 +192,7 @@ def simulate(system: QuotaSystem, keys: list[tuple[str, ...]], features: list[st
     for first in range(0, trials, _CHUNK):
         size = min(_CHUNK, trials - first)
         u = uniforms(seed, lottery_hash, first * width, size * width).reshape(size, width)
-        dropped = u[:, :n_members] < p_members
+        dropped = np.less(u[:, :n_members], p_members)
         rep_dropped = (u[:, n_members:] < p_reps).tolist()
         any_dropped = dropped.any(axis=1).tolist()
         for i in range(size):
