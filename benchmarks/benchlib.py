@@ -227,11 +227,14 @@ def _child_prepare(a: argparse.Namespace, emit: _Emitter) -> None:
     import pyarrow.compute as pc
     import pyarrow.parquet as pq
 
-    from sortition.inputs.pool import load_pool
-    from sortition.inputs.quotas import load_quotas
-    from sortition.inputs.strata import build_strata
-    from sortition.inputs.synth import synthesize_pool, write_pool
-    from sortition.lottery.check import check_feasibility
+    from sortition import (
+        build_strata,
+        check_feasibility,
+        load_pool,
+        load_quotas,
+        synthesize_pool,
+        write_pool,
+    )
 
     out = Path(a.out)
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -297,11 +300,16 @@ def _child_prepare(a: argparse.Namespace, emit: _Emitter) -> None:
 def _child_ours(a: argparse.Namespace, emit: _Emitter) -> None:
     import numpy as np
 
-    from sortition.core.errors import InfeasibleError, SolverTimeout, SortitionError
-    from sortition.inputs.pool import load_pool
-    from sortition.inputs.quotas import load_quotas
-    from sortition.inputs.strata import build_strata
-    from sortition.lottery.compute import compute_probabilities, write_probabilities
+    from sortition import (
+        InfeasibleError,
+        SolverTimeout,
+        SortitionError,
+        build_strata,
+        compute_probabilities,
+        load_pool,
+        load_quotas,
+        write_probabilities,
+    )
 
     t0 = time.perf_counter()
     quotas = load_quotas(a.quotas, a.size)
@@ -361,9 +369,8 @@ def _child_export(a: argparse.Namespace, emit: _Emitter) -> None:
     import pyarrow as pa
     import pyarrow.csv as pacsv
 
+    from sortition import load_pool, load_quotas, write_quotas
     from sortition.core.outputs import atomic_path
-    from sortition.inputs.pool import load_pool
-    from sortition.inputs.quotas import load_quotas, write_quotas
 
     t0 = time.perf_counter()
     quotas = load_quotas(a.quotas, a.size)

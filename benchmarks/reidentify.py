@@ -163,22 +163,15 @@ def _hashes(audit: dict, features: list[str], keys: list[tuple], possible: dict,
 def draw_bundle(folder: Path, rows: int = 2000, size: int = 100, replacements: int = 3,
                 seed: int = 1) -> Path:
     """A synthetic pool of `rows` people and a bundle drawn from it (panel `size`, lists)."""
-    from typer.testing import CliRunner
-
-    from sortition.cli import app
-    from sortition.inputs.synth import synthesize_pool, write_pool
+    import sortition
 
     spec = Path(__file__).resolve().parents[1] / "quotas" / "occitanie-2020.toml"
-    write_pool(synthesize_pool(rows, seed), folder / "pool.parquet")
-    runner = CliRunner()
-    for args in (["quotas", str(spec), "--size", str(size), "--out", str(folder / "q.csv")],
-                 ["draw", str(folder / "pool.parquet"), "-q", str(folder / "q.csv"), "-k",
-                  str(size), "--seed", "attack", "--replacements", str(replacements),
-                  "-o", str(folder / "bundle")]):
-        res = runner.invoke(app, args)
-        if res.exit_code != 0:
-            raise RuntimeError(f"{args[0]} failed: {res.output}")
-    return folder / "bundle"
+    sortition.write_synthetic_pool(folder / "pool.parquet", rows, seed)
+    sortition.resolve_quotas(spec, size, out=folder / "q.csv")
+    drawn = sortition.draw_bundle(folder / "pool.parquet", folder / "q.csv", size=size,
+                                  seed="attack", replacements=replacements,
+                                  out_dir=folder / "bundle")
+    return drawn.out_dir
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -1,19 +1,23 @@
-"""The `sortition` command line: parses options, calls the library, prints. No logic here."""
+"""The `sortition` command line: each command parses its options, makes one library call and
+prints the result. No logic here: the checks, the work and the JSON documents are the library's
+(`sortition`'s public API); the one error handler (`command`) turns any SortitionError into its
+message and exit status.
+"""
 
 from __future__ import annotations
 
-import json
+import functools
 import sys
-import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
 from rich.markup import escape
 
 from . import __version__
-from .core.errors import InfeasibleError, InputError, SolverTimeout, SortitionError
+from .core.errors import SolverTimeout, SortitionError
 from .core.terminal import json_text, printable
 
 app = typer.Typer(
@@ -92,24 +96,63 @@ def _errors(e: SortitionError) -> None:
         err.print(f"[red]error:[/red] {_shown(line)}", highlight=False, soft_wrap=True)
 
 
-def _fail(e: SortitionError) -> None:
-    _errors(e)
-    raise typer.Exit(e.exit_code)
+def _stopped(e: SolverTimeout, *, as_json: bool, what: str) -> None:
+    """At the time limit: the best lottery found and the certified bound on stdout; exit 1."""
+    from .lottery.run import timeout_summary
+
+    summary = e.summary if e.summary is not None else timeout_summary(e)
+    if as_json:
+        print(json_text(summary))
+    else:
+        err.print(f"[red]stopped:[/red] {_shown(e.problems[0])}", highlight=False,
+                  soft_wrap=True)
+        if summary["panels"] is not None:
+            out.print(f"best lottery found: {summary['panels']:,} panels, smallest probability "
+                      f"{summary['min_probability']:.6g}, certified gap {summary['gap']:.3g} "
+                      f"(bound {e.bound if e.bound is None else f'{e.bound:.6g}'}); {what} "
+                      "(--accept-gap G accepts a gap up to G)", highlight=False)
+        else:
+            out.print(f"no lottery found yet; {what}", highlight=False)
+    raise typer.Exit(1)
 
 
-def _load_quotas(path: Path, size: int | None):
-    from .inputs.quotas import load_quotas
+def command(name: str | None = None, *, stopped: str | None = None,
+            **options: Any) -> Callable[[Callable[..., None]], Callable[..., None]]:
+    """`app.command`, with the command line's one error handler.
 
-    quotas = load_quotas(path, size)
-    if quotas.size is None:
-        raise InputError(f"{path}: no panel size: give --size K")
-    return quotas
+    A SortitionError raised by the command ends in its message, one `error:` line per problem,
+    and its exit status (`SortitionError.exit_code`: 2 unusable input, 1 valid input but the
+    job cannot be done); never a traceback. With `stopped` (what the command leaves undone,
+    e.g. "nothing published"), a SolverTimeout prints the best lottery found and the certified
+    bound instead (with --json: an object with status "time_limit").
+    """
+
+    def register(fn: Callable[..., None]) -> Callable[..., None]:
+        @functools.wraps(fn)
+        def handled(*args: Any, **params: Any) -> None:
+            try:
+                fn(*args, **params)
+            except SortitionError as e:
+                if stopped is not None and isinstance(e, SolverTimeout):
+                    _stopped(e, as_json=bool(params.get("as_json", False)), what=stopped)
+                _errors(e)
+                raise typer.Exit(e.exit_code) from None
+
+        app.command(name, **options)(handled)
+        return handled
+
+    return register
+
+
+def _progress(status: Any) -> Callable[[str], None]:
+    """A library's progress messages, shown on the spinner."""
+    return lambda msg: status.update(_shown(msg))
 
 
 # Commands ------------------------------------------------------------------------------------
 
 
-@app.command()
+@command()
 def synth(
     rows: Annotated[int, typer.Option("--rows", "-n", help="Number of people to generate.")]
     = 1_300_000,
@@ -117,7 +160,7 @@ def synth(
     = 2020,
     out_path: Annotated[Path, typer.Option(
         "--out", "-o", help="Output file: .parquet or .csv (created 0600: it has contact "
-                            "columns).", show_default=False)] = ...,
+                            "columns).", show_default=False)] = ...,  # type: ignore[assignment]
     force: ForceOpt = False,
     extended: Annotated[bool, typer.Option(
         "--extended", help="Add profession (8 Insee groups), habitat (urban / peri-urban / "
@@ -132,19 +175,14 @@ def synth(
 
     Example: sortition synth --rows 20000 --seed 7 --out pool.parquet
     """
-    from .inputs.synth import check_pool_target, synthesize_pool, write_pool
+    from .inputs.synth import write_synthetic_pool
 
-    try:
-        check_pool_target(out_path, force=force)
-        with err.status("generating the pool…"):
-            table = synthesize_pool(rows, seed, extended=extended)
-            write_pool(table, out_path, force=force)
-    except SortitionError as e:
-        _fail(e)
+    with err.status("generating the pool…"):
+        table = write_synthetic_pool(out_path, rows, seed, extended=extended, force=force)
     out.print(f"wrote {table.num_rows:,} people to {out_path}")
 
 
-@app.command()
+@command()
 def quotas(
     spec: Annotated[Path, typer.Argument(help="Quota specification (.toml) or quota CSV.",
                                          show_default=False)],
@@ -163,36 +201,20 @@ def quotas(
 
     Example: sortition quotas quotas/occitanie-2020.toml --size 100 --out quotas.csv
     """
-    from .inputs.quotas import write_quotas
+    from .inputs.quotas import resolve_quotas
     from .operations.display import quotas_table
 
-    try:
-        resolved = _load_quotas(spec, size)
-        if out_path is not None:
-            write_quotas(resolved, out_path, force=force, inputs=[spec])
-    except SortitionError as e:
-        _fail(e)
+    resolved = resolve_quotas(spec, size, out=out_path, force=force)
     _notes(resolved.notes)
     if as_json:
-        print(json_text(_quotas_json(resolved)))
+        print(json_text(resolved.to_dict()))
     else:
         out.print(quotas_table(resolved, title=f"Quotas for a panel of {resolved.size}"))
     if out_path is not None:
         err.print(f"wrote {_shown(out_path)}")
 
 
-def _quotas_json(q) -> dict:
-    return {
-        "size": q.size,
-        "quotas": [{"feature": v.feature, "value": v.value, "min": v.min, "max": v.max,
-                    "share": v.share, "target": v.target, "reference_share": v.reference_share}
-                   for v in q.values],
-        "cross": [{"features": list(c.features), "values": list(c.values), "min": c.min,
-                   "max": c.max, "share": c.share, "target": c.target} for c in q.cross],
-    }
-
-
-@app.command(help=f"""Check that the quotas can be met by the pool.
+@command(help=f"""Check that the quotas can be met by the pool.
 
 First the cheap checks (enough people of each value for each minimum?), then the exact question
 with an OR-Tools integer program: is there at least one panel of the given size meeting every
@@ -218,36 +240,18 @@ def check(
     household_seed: HouseholdSeedOpt = None,
     force: ForceOpt = False,
 ) -> None:
-    from .core.outputs import check_file, write_text
-    from .inputs.load import lottery_pool
-    from .lottery.check import check_feasibility
+    from .lottery.run import run_check
     from .operations.display import check_tables
 
-    try:
-        if report_path is not None:
-            check_file(report_path, inputs=[pool_path, quotas_path], force=force,
-                       option="--report")
-        q = _load_quotas(quotas_path, size)
-        pool, strata, _ = lottery_pool(pool_path, quotas_path, q, id_column, encoding,
-                                        household_column, household_seed)
-        report = check_feasibility(strata, q, q.size, time_limit=time_limit)
-    except SortitionError as e:
-        _fail(e)
+    checked = run_check(pool_path, quotas_path, size, id_column=id_column, encoding=encoding,
+                        time_limit=time_limit, household_column=household_column,
+                        household_seed=household_seed, report_path=report_path, force=force)
+    q, pool, strata, report = checked.quotas, checked.pool, checked.strata, checked.report
     _notes(q.notes if not as_json else [])
     _notes(pool.notes)
     _warnings(report.warnings)
-    data = {"pool": str(pool_path), "quotas": str(quotas_path), "people": len(pool),
-            "strata": len(strata)}
-    data.update(report.to_dict())
-    if report_path is not None:
-        try:
-            check_file(report_path, inputs=[pool_path, quotas_path], force=force,
-                       option="--report")
-            write_text(report_path, json.dumps(data, ensure_ascii=False, indent=2) + "\n")
-        except SortitionError as e:
-            _fail(e)
     if as_json:
-        print(json_text(data))
+        print(json_text(checked.to_dict()))
     else:
         for table in check_tables(strata, q, report):
             out.print(table)
@@ -262,7 +266,7 @@ def check(
         raise typer.Exit(1)
 
 
-@app.command(help=f"""Compute each person's selection probability under a fair lottery.
+@command(help=f"""Compute each person's selection probability under a fair lottery.
 
 The default algorithm, LEXIMIN, maximises the smallest probability anyone has, then the second
 smallest, and so on (Flanigan et al., Nature 2021), over lotteries of panels that meet every
@@ -274,7 +278,7 @@ form a stratum and get the same probability. {MATCHING_NOTE}
 Writes `id,probability` for every person (sorted by id); --strata-out adds a per-stratum table.
 
 Example: sortition probabilities pool.parquet --quotas quotas/occitanie-2020.toml --out probs.csv
-""")
+""", stopped="nothing written")
 def probabilities(
     pool_path: PoolArg,
     quotas_path: QuotasOpt,
@@ -300,48 +304,19 @@ def probabilities(
     household_seed: HouseholdSeedOpt = None,
     force: ForceOpt = False,
 ) -> None:
-    from .inputs.load import lottery_pool
-    from .lottery.compute import (
-        ALGORITHMS,
-        check_csv_output,
-        check_options,
-        compute_probabilities,
-        probability_summary,
-        write_probabilities,
-        write_strata_probabilities,
-    )
+    from .lottery.run import run_probabilities
     from .operations.display import probabilities_table
 
-    start = time.perf_counter()
-    try:
-        if algorithm not in ALGORITHMS:
-            raise InputError(f"--algorithm {algorithm}: unknown (choose "
-                             f"{', '.join(ALGORITHMS)})")
-        check_options(runs=runs, time_limit=time_limit)
-        check_gap(accept_gap)
-        given = [pool_path, quotas_path]
-        check_csv_output(out_path, inputs=given, force=force)
-        if strata_out is not None:
-            check_csv_output(strata_out, inputs=given, force=force, option="--strata-out")
-        q = _load_quotas(quotas_path, size)
-        pool, strata, whole = lottery_pool(pool_path, quotas_path, q, id_column, encoding,
-                                            household_column, household_seed)
-        with err.status(f"{algorithm}: {len(strata):,} strata…") as status:
-            result = compute_probabilities(strata, q, q.size, algorithm, time_limit=time_limit,
-                                           accept_gap=accept_gap, seed=seed, runs=runs,
-                                           log=lambda msg: status.update(_shown(msg)))
-        from .inputs.households import for_everyone
-
-        person = for_everyone(pool, result.person_probabilities(), len(whole))
-        write_probabilities(whole.ids, person, out_path, inputs=given, force=force)
-        if strata_out is not None:
-            write_strata_probabilities(result, strata_out, inputs=given, force=force)
-    except SolverTimeout as e:
-        _stopped(e, as_json=as_json, people=len(pool), seconds=time.perf_counter() - start)
-    except SortitionError as e:
-        _fail(e)
-    _notes(pool.notes)
-    summary = probability_summary(result, len(pool), time.perf_counter() - start)
+    with err.status("starting…") as status:
+        computed = run_probabilities(pool_path, quotas_path, out_path, size, algorithm,
+                                     id_column=id_column, encoding=encoding,
+                                     strata_out=strata_out, time_limit=time_limit,
+                                     accept_gap=accept_gap, seed=seed, runs=runs,
+                                     household_column=household_column,
+                                     household_seed=household_seed, force=force,
+                                     log=_progress(status))
+    _notes(computed.pool.notes)
+    summary = computed.summary()
     if as_json:
         print(json_text(summary))
     else:
@@ -374,44 +349,7 @@ AcceptGapOpt = Annotated[float | None, typer.Option(
                          "the gap is recorded.", show_default=False)]
 
 
-def check_gap(accept_gap: float | None) -> None:
-    from .lottery.compute import check_gap as check
-
-    check(accept_gap)
-
-
-def _stopped(e: SolverTimeout, *, as_json: bool = False, people: int | None = None,
-             seconds: float = 0.0, what: str = "nothing written") -> None:
-    """At the time limit: the best lottery found and the certified bound on stdout; exit 1."""
-    from .lottery.compute import probability_summary
-
-    summary: dict = {"status": "time_limit", "message": e.problems[0],
-                     "certified_upper_bound": e.bound}
-    if e.result is not None:
-        summary.update(probability_summary(e.result, people or 0, seconds))
-        summary["status"] = "time_limit"
-    elif e.lottery is not None:
-        p = e.lottery.stratum_probabilities()
-        summary.update({"panels": len(e.lottery.panels), "gap": e.lottery.gap,
-                        "min_probability": float(p.min()), "seconds": round(seconds, 3)})
-    else:
-        summary.update({"panels": None, "gap": None, "seconds": round(seconds, 3)})
-    if as_json:
-        print(json_text(summary))
-    else:
-        err.print(f"[red]stopped:[/red] {_shown(e.problems[0])}", highlight=False,
-                  soft_wrap=True)
-        if summary["panels"] is not None:
-            out.print(f"best lottery found: {summary['panels']:,} panels, smallest probability "
-                      f"{summary['min_probability']:.6g}, certified gap {summary['gap']:.3g} "
-                      f"(bound {e.bound if e.bound is None else f'{e.bound:.6g}'}); {what} "
-                      "(--accept-gap G accepts a gap up to G)", highlight=False)
-        else:
-            out.print(f"no lottery found yet; {what}", highlight=False)
-    raise typer.Exit(1)
-
-
-@app.command("public-pool")
+@command("public-pool")
 def public_pool(
     pool_path: PoolArg,
     quotas_path: QuotasOpt,
@@ -434,40 +372,19 @@ def public_pool(
 
     Example: sortition public-pool pool.parquet -q quotas.csv -k 100 -o public-pool.parquet
     """
-    from .inputs.fingerprint import check_extract_target, pool_fingerprint, write_public_extract
-    from .inputs.pool import check_public_ids, load_pool
-    from .inputs.strata import build_strata
+    from .inputs.load import write_public_pool
 
-    try:
-        check_extract_target(out_path, inputs=[pool_path, quotas_path], force=force)
-        q = _load_quotas(quotas_path, size)
-        pool = load_pool(pool_path, q.all_features, id_column=id_column, encoding=encoding,
-                         quotas=q, household_column=household_column)
-        check_public_ids(pool, id_is_public=id_is_public)
-        fp = pool_fingerprint(pool, build_strata(pool, q.all_features))
-        write_public_extract(pool, out_path, inputs=[quotas_path], force=force)
-    except SortitionError as e:
-        _fail(e)
-    _notes(pool.notes)
-    out.print(f"wrote {_shown(out_path)}: {len(pool):,} people, columns id, "
-              f"{_shown(', '.join(sorted(q.all_features)))}")
-    out.print(f"pool fingerprint: [bold]{fp.sha256}[/bold]", highlight=False)
+    written = write_public_pool(pool_path, quotas_path, out_path, size=size,
+                                id_column=id_column, id_is_public=id_is_public,
+                                encoding=encoding, household_column=household_column,
+                                force=force)
+    _notes(written.pool.notes)
+    out.print(f"wrote {_shown(out_path)}: {len(written.pool):,} people, columns id, "
+              f"{_shown(', '.join(sorted(written.quotas.all_features)))}")
+    out.print(f"pool fingerprint: [bold]{written.fingerprint.sha256}[/bold]", highlight=False)
 
 
-def _inputs(pool_path: Path, quotas_path: Path, size: int | None, id_column: str | None,
-            encoding: str, household_column: str | None = None,
-            household_seed: str | None = None, id_is_public: bool = False):
-    from .inputs.load import load_inputs
-
-    with err.status("loading the pool and fingerprinting it…"):
-        inputs = load_inputs(pool_path, quotas_path, size, id_column=id_column,
-                             encoding=encoding, household_column=household_column,
-                             household_seed=household_seed, id_is_public=id_is_public)
-    _notes(inputs.pool.notes)
-    return inputs
-
-
-@app.command()
+@command(stopped="nothing published")
 def lottery(
     pool_path: PoolArg,
     quotas_path: QuotasOpt,
@@ -491,35 +408,25 @@ def lottery(
 
     Example: sortition lottery pool.parquet --quotas quotas/occitanie-2020.toml --out lottery/
     """
-    from .bundle.write import check_options, draw_inputs
-    from .lottery.run import check_lottery_target, run_lottery, write_lottery
+    from .bundle.write import publish_lottery
 
-    try:
-        check_options(panels=panels, time_limit=time_limit)
-        check_gap(accept_gap)
-        given = draw_inputs(pool_path, quotas_path)
-        target = check_lottery_target(out_dir, inputs=given)
-        inputs = _inputs(pool_path, quotas_path, size, id_column, encoding, household_column,
-                         household_seed, id_is_public)
-        with err.status(f"{algorithm or 'leximin'} lottery over {len(inputs.strata):,} "
-                        "strata…") as status:
-            published = run_lottery(inputs, algorithm or "leximin", panels=panels,
-                                    time_limit=time_limit, accept_gap=accept_gap,
-                                    log=lambda msg: status.update(_shown(msg)))
-        digest = write_lottery(out_dir, published, inputs=given)
-    except SolverTimeout as e:
-        _stopped(e, what="nothing published")
-    except SortitionError as e:
-        _fail(e)
+    with err.status("starting…") as status:
+        written = publish_lottery(pool_path, quotas_path, out_dir, size, algorithm,
+                                  panels=panels, id_column=id_column, encoding=encoding,
+                                  time_limit=time_limit, accept_gap=accept_gap,
+                                  household_column=household_column,
+                                  household_seed=household_seed, id_is_public=id_is_public,
+                                  log=_progress(status), notes=_notes)
+    published = written.published
     kind = (f"transparent, {published.n_tickets or 0:,} equally likely panels"
             if published.transparent else f"{len(published.weights):,} panels")
-    out.print(f"wrote {_shown(target)} ({published.algorithm}, {kind}, certified gap "
+    out.print(f"wrote {_shown(written.path)} ({published.algorithm}, {kind}, certified gap "
               f"{published.gap:.1e})")
-    out.print(f"lottery hash (SHA-256, publish it before the seed): [bold]{digest}[/bold]",
-              highlight=False)
+    out.print(f"lottery hash (SHA-256, publish it before the seed): "
+              f"[bold]{written.sha256}[/bold]", highlight=False)
 
 
-@app.command()
+@command(stopped="nothing published")
 def draw(
     pool_path: PoolArg,
     quotas_path: QuotasOpt,
@@ -575,29 +482,19 @@ def draw(
 
     Example: sortition draw pool.parquet -q quotas.csv -k 100 --seed "loto: 4 17 22 38" -o bundle/
     """
-    from .bundle.write import check_draw_outputs, check_options, draw_inputs, lists_path, run_draw
-
-    try:
-        check_options(seed=seed, panels=panels, replacements=replacements,
-                      time_limit=time_limit, title=title)
-        check_gap(accept_gap)
-        check_draw_outputs(out_dir, private_out, force=force,
-                           inputs=draw_inputs(pool_path, quotas_path, lottery_dir),
-                           lists_out=lists_path(out_dir, replacements, replacements_out))
-        inputs = _inputs(pool_path, quotas_path, size, id_column, encoding, household_column,
-                         household_seed, id_is_public)
-        with err.status("drawing…") as status:
-            result = run_draw(inputs, seed=seed, out_dir=out_dir, algorithm=algorithm,
-                              panels=panels, lottery_dir=lottery_dir, ticket=ticket,
-                              private_out=private_out, force=force, time_limit=time_limit,
-                              title=title, log=lambda msg: status.update(_shown(msg)),
-                              replacements=replacements, replacements_out=replacements_out,
-                              accept_gap=accept_gap)
-    except SolverTimeout as e:
-        _stopped(e, what="nothing published")
-    except SortitionError as e:
-        _fail(e)
+    from .bundle.write import draw_bundle
     from .operations.display import draw_summary
+
+    with err.status("starting…") as status:
+        result = draw_bundle(pool_path, quotas_path, seed=seed, out_dir=out_dir, size=size,
+                             algorithm=algorithm, panels=panels, lottery_dir=lottery_dir,
+                             ticket=ticket, private_out=private_out, force=force, title=title,
+                             id_column=id_column, id_is_public=id_is_public,
+                             encoding=encoding, time_limit=time_limit, accept_gap=accept_gap,
+                             household_column=household_column,
+                             household_seed=household_seed, replacements=replacements,
+                             replacements_out=replacements_out, log=_progress(status),
+                             notes=_notes)
 
     out.print(draw_summary(result))
     short = result.audit.get("replacements", {}).get("shortfall", {})
@@ -610,7 +507,7 @@ def draw(
               f"--expect-lottery-hash {result.lottery_hash}", highlight=False, soft_wrap=True)
 
 
-@app.command()
+@command()
 def verify(
     bundle: Annotated[Path, typer.Argument(help="The public bundle folder written by `draw`.",
                                            show_default=False)],
@@ -671,22 +568,15 @@ def verify(
     """
     from .operations.verify import verify_bundle
 
-    try:
-        with err.status("verifying…") as status:
-            result = verify_bundle(bundle, pool_path, quotas_path=quotas_path,
-                                   expect_lottery_hash=expect_lottery_hash,
-                                   expect_seed=expect_seed, expect_ticket=expect_ticket,
-                                   recompute=recompute,
-                                   id_column=id_column, encoding=encoding,
-                                   log=lambda msg: status.update(_shown(msg)),
-                                   base_path=base_path, replacements_path=replacements_path)
-    except SortitionError as e:
-        _fail(e)
+    with err.status("verifying…") as status:
+        result = verify_bundle(bundle, pool_path, quotas_path=quotas_path,
+                               expect_lottery_hash=expect_lottery_hash,
+                               expect_seed=expect_seed, expect_ticket=expect_ticket,
+                               recompute=recompute, id_column=id_column, encoding=encoding,
+                               log=_progress(status), base_path=base_path,
+                               replacements_path=replacements_path)
     if as_json:
-        print(json_text({"verified": result.ok, "anchored": result.anchored,
-                         "not_anchored": result.anchors.missing,
-                         "differences": result.differences,
-                         "checked": result.checked, **result.summary}))
+        print(json_text(result.to_dict()))
     else:
         for line in result.checked:
             out.print(f"[green]✓[/green] {_shown(line)}", highlight=False)
@@ -714,7 +604,7 @@ def verify(
         raise typer.Exit(1)
 
 
-@app.command()
+@command()
 def verifier(
     out_path: Annotated[Path, typer.Option("--out", "-o", help="Where to write the page "
                                                                "(e.g. verify.html).",
@@ -732,15 +622,12 @@ def verifier(
     """
     from .bundle.verifier import write_page
 
-    try:
-        digest = write_page(out_path, force=force)
-    except SortitionError as e:
-        _fail(e)
+    digest = write_page(out_path, force=force)
     out.print(f"wrote {_shown(out_path)}")
     out.print(f"SHA-256: [bold]{digest}[/bold]", highlight=False)
 
 
-@app.command()
+@command(stopped="nothing written")
 def replace(
     bundle: Annotated[Path, typer.Argument(help="The public bundle of the current panel (from "
                                                 "`draw` or an earlier `replace`).",
@@ -794,52 +681,16 @@ def replace(
     Example: sortition replace bundle/ --pool pool.csv --declined no.txt --seed "s2" --lottery
     lot-2/ -o bundle-2/
     """
-    from .bundle.read import bundle_inputs
-    from .core.textopts import seed_option
-    from .lottery.run import read_lottery_bytes
-    from .operations.replace import (
-        check_replace_target,
-        prepare_replace,
-        read_declined,
-        run_replace,
-    )
+    from .operations.replace import Prepared, replace_declined
 
-    try:
-        if prepare == (seed is not None):
-            raise InputError("give either --prepare (step 1: the new lottery) or --seed "
-                             "(step 2: the draw), not both" if prepare else
-                             "--seed: missing; give the public seed announced for this "
-                             "replacement (or --prepare first, to commit the new lottery)")
-        if prepare and lottery_dir is not None:
-            raise InputError("--lottery goes with --seed (step 2), not with --prepare")
-        if seed is not None:
-            seed_option("--seed", seed, "the replacement")
-        declined = read_declined(declined_path)
-        if not prepare:
-            check_replace_target(out_dir, bundle, pool_path=pool_path, quotas_path=quotas_path,
-                                 declined_path=declined_path, force=force)
-        completion = None
-        if lottery_dir is not None:
-            completion, _ = read_lottery_bytes(lottery_dir)
-        with err.status("loading the pool…"):
-            inputs = bundle_inputs(bundle, pool_path, quotas_path, id_column=id_column,
-                                   encoding=encoding)
-        if prepare:
-            with err.status("computing the new lottery…"):
-                prepared = prepare_replace(bundle, inputs, declined, out_dir,
-                                           declined_source=str(declined_path),
-                                           time_limit=time_limit, accept_gap=accept_gap)
-        else:
-            with err.status("replacing…"):
-                result = run_replace(bundle, inputs, declined, seed or "", out_dir,
-                                     force=force, declined_source=str(declined_path),
-                                     completion=completion, time_limit=time_limit,
-                                     accept_gap=accept_gap)
-    except SolverTimeout as e:
-        _stopped(e)
-    except SortitionError as e:
-        _fail(e)
-    if prepare:
+    with err.status("starting…") as status:
+        done = replace_declined(bundle, pool_path, declined_path, out_dir, seed=seed,
+                                prepare=prepare, lottery_dir=lottery_dir,
+                                quotas_path=quotas_path, force=force, id_column=id_column,
+                                encoding=encoding, time_limit=time_limit,
+                                accept_gap=accept_gap, log=_progress(status))
+    if isinstance(done, Prepared):
+        prepared = done
         if prepared.lottery_hash is None:
             out.print("no new lottery is needed: the replacement lists cover every seat. Draw "
                       "with --seed (no --lottery).", highlight=False)
@@ -850,6 +701,7 @@ def replace(
             out.print(f"new lottery hash (SHA-256, publish it before the seed): "
                       f"[bold]{prepared.lottery_hash}[/bold]", highlight=False)
         return
+    result = done
     for r in result.replacements:
         how = f"list rank {r.rank}" if r.how == "replacement list" else r.how
         out.print(f"seat {r.position}: {_shown(r.left)} → {_shown(r.joined)} ({how})",
@@ -868,7 +720,7 @@ def replace(
               "(every lottery hash published) --expect-seed … (every seed)", highlight=False)
 
 
-@app.command()
+@command()
 def invite(
     base_path: Annotated[Path, typer.Argument(
         help="Contact base: Parquet (.parquet), CSV (UTF-8, with or without BOM, ',' or ';') "
@@ -934,15 +786,12 @@ def invite(
     """
     from .recruitment.invite import run_invite
 
-    try:
-        with err.status("loading the base…") as status:
-            result = run_invite(base_path, size=size, seed=seed, out=out_path, by=by or [],
-                                margins_dir=margins_dir, response_rates=response_rates,
-                                exclude=exclude, id_column=id_column, encoding=encoding,
-                                household_column=household_column,
-                                progress=lambda msg: status.update(_shown(msg)), force=force)
-    except SortitionError as e:
-        _fail(e)
+    with err.status("loading the base…") as status:
+        result = run_invite(base_path, size=size, seed=seed, out=out_path, by=by or [],
+                            margins_dir=margins_dir, response_rates=response_rates,
+                            exclude=exclude, id_column=id_column, encoding=encoding,
+                            household_column=household_column, progress=_progress(status),
+                            force=force)
     _notes(result.notes)
     _warnings(result.warnings)
     plan = result.plan
@@ -957,7 +806,7 @@ def invite(
               highlight=False, soft_wrap=True)
 
 
-@app.command()
+@command()
 def respondents(
     calls_path: Annotated[Path, typer.Argument(
         help="The call list written by `sortition invite` (.parquet or .csv).",
@@ -992,14 +841,10 @@ def respondents(
     """
     from .recruitment.respondents import run_respondents
 
-    try:
-        with err.status("reading the answers…") as status:
-            result = run_respondents(calls_path, answers, out_path, encoding=encoding,
-                                     household_column=household_column,
-                                     progress=lambda msg: status.update(_shown(msg)),
-                                     force=force)
-    except SortitionError as e:
-        _fail(e)
+    with err.status("reading the answers…") as status:
+        result = run_respondents(calls_path, answers, out_path, encoding=encoding,
+                                 household_column=household_column, progress=_progress(status),
+                                 force=force)
     _warnings(result.warnings)
     c = result.counts
     out.print(f"wrote {_shown(result.out)}: {c['yes']:,} respondents out of "
@@ -1010,7 +855,7 @@ def respondents(
               soft_wrap=True)
 
 
-@app.command()
+@command()
 def simulate(
     bundle: Annotated[Path, typer.Argument(help="A public bundle drawn with --replacements.",
                                            show_default=False)],
@@ -1036,23 +881,17 @@ def simulate(
 
     Example: sortition simulate bundle/ --pool pool.parquet --seed test --dropout-rate 0.1
     """
+    from .operations.display import simulation_table
     from .operations.simulate import run_simulation
 
-    try:
-        if not 0 <= dropout_rate <= 1:
-            raise InputError(f"--dropout-rate {dropout_rate}: must be between 0 and 1")
-        with err.status(f"simulating {trials:,} trials…"):
-            sim = run_simulation(bundle, pool_path, seed=seed, rate=dropout_rate,
-                                 rates_path=rates_path, trials=trials, id_column=id_column,
-                                 encoding=encoding)
-    except SortitionError as e:
-        _fail(e)
-    from .operations.display import simulation_table
-
+    with err.status(f"simulating {trials:,} trials…"):
+        sim = run_simulation(bundle, pool_path, seed=seed, rate=dropout_rate,
+                             rates_path=rates_path, trials=trials, id_column=id_column,
+                             encoding=encoding)
     out.print(simulation_table(sim))
 
 
-@app.command()
+@command()
 def demo(
     out_dir: Annotated[Path, typer.Option("--out", "-o", help="Folder for the demo's files.")]
     = Path("sortition-demo"),
@@ -1078,16 +917,15 @@ def demo(
     from .operations.demo import run_demo
     from .operations.display import demo_summary
 
-    try:
-        with err.status("starting…") as status:
-            result = run_demo(out_dir, rows=rows, seed=seed, extended=extended,
-                              progress=lambda msg: status.update(msg) or err.print(f"· {msg}"))
-    except SortitionError as e:
-        _fail(e)
+    with err.status("starting…") as status:
+
+        def progress(msg: str) -> None:
+            status.update(msg)
+            err.print(f"· {msg}")
+
+        result = run_demo(out_dir, rows=rows, seed=seed, extended=extended, progress=progress)
     out.print(demo_summary(result))
-    if not result.report.feasible or (result.verification is not None
-                                      and not (result.verification.ok
-                                               and result.verification.anchored)):
+    if not result.ok:
         raise typer.Exit(1)
 
 
@@ -1106,12 +944,9 @@ def _root(
 
 
 def main() -> None:
-    """Console entry point: a user mistake never ends in a traceback."""
+    """Console entry point (errors: the `command` handler; Ctrl-C outside a command: 130)."""
     try:
         app()
-    except (InputError, InfeasibleError) as e:  # raised outside a command's own handler
-        _errors(e)
-        sys.exit(e.exit_code)
     except KeyboardInterrupt:
         err.print("interrupted")
         sys.exit(130)

@@ -7,6 +7,9 @@ with the pool's contact columns) and the replacement lists are written elsewhere
 assembled in a temporary folder beside the target and swapped into place
 (`outputs.write_folder`), so a crash or Ctrl-C never leaves half a bundle, and `--force`
 replaces only a bundle this tool wrote (`outputs.check_folder`).
+
+`publish_lottery` and `draw_bundle` are the `lottery` and `draw` commands from files: the
+options checked before the pool is loaded, then the work above.
 """
 
 from __future__ import annotations
@@ -31,11 +34,17 @@ from ..core.xlsx import write_xlsx_table
 from ..draw.panel import Drawn, draw_panel
 from ..draw.replacements import draw_replacements
 from ..inputs.households import of_representatives
-from ..inputs.load import Inputs
+from ..inputs.load import Inputs, load_inputs
 from ..inputs.pool import Pool, read_rows
-from ..lottery.compute import Lottery, probability_classes_csv
+from ..lottery.compute import Lottery, check_gap, probability_classes_csv
 from ..lottery.publish import PublishedLottery, attach_tickets, read_lottery
-from ..lottery.run import check_reuse, read_lottery_bytes, run_lottery
+from ..lottery.run import (
+    check_lottery_target,
+    check_reuse,
+    read_lottery_bytes,
+    run_lottery,
+    write_lottery,
+)
 from .audit import audit_document, lists_record, panel_csv, person_probabilities, quota_attainment
 from .report import legacy_comparison, render_report, report_context
 from .verifier import NAME, page_bytes
@@ -43,6 +52,9 @@ from .verifier import NAME, page_bytes
 
 @dataclass
 class DrawResult:
+    """What `run_draw` and `draw_bundle` did: the bundle written, its lottery and hash, the
+    panel drawn, the audit and the files (and where the private export and lists went)."""
+
     out_dir: Path
     lottery_hash: str
     published: PublishedLottery
@@ -124,6 +136,93 @@ def run_draw(inputs: Inputs, *, seed: str, out_dir: Path, algorithm: str | None,
             tmp.write_bytes(data)
     return DrawResult(out_dir, lottery_hash, published, drawn, seed, audit, attainment, files,
                       dict(inputs.timings), private_out, lists_out)
+
+
+@dataclass
+class LotteryRun:
+    """The lottery published by `publish_lottery`: where, what, and the hash to publish."""
+
+    path: Path  # DIR/lottery.json
+    published: PublishedLottery
+    sha256: str
+    inputs: Inputs
+
+
+def _load(pool_path: Path, quotas_path: Path, size: int | None, *, id_column: str | None,
+          encoding: str, household_column: str | None, household_seed: str | None,
+          id_is_public: bool, log: Callable[[str], None] | None,
+          notes: Callable[[list[str]], None] | None) -> Inputs:
+    if log is not None:
+        log("loading the pool and fingerprinting it…")
+    inputs = load_inputs(pool_path, quotas_path, size, id_column=id_column, encoding=encoding,
+                         household_column=household_column, household_seed=household_seed,
+                         id_is_public=id_is_public)
+    if notes is not None:
+        notes(inputs.pool.notes)
+    return inputs
+
+
+def publish_lottery(pool_path: Path, quotas_path: Path, out_dir: Path, size: int | None = None,
+                    algorithm: str | None = None, *, panels: int | None = None,
+                    id_column: str | None = None, encoding: str = "utf-8",
+                    time_limit: float | None = None, accept_gap: float | None = None,
+                    household_column: str | None = None, household_seed: str | None = None,
+                    id_is_public: bool = False, log: Callable[[str], None] | None = None,
+                    notes: Callable[[list[str]], None] | None = None) -> LotteryRun:
+    """`sortition lottery`: compute the fair lottery (`run_lottery`) and write DIR/lottery.json
+    with its `.sha256` (`write_lottery`); the hash is to be published before the seed exists.
+
+    `log` follows the progress; `notes` receives the pool's notes once it is loaded.
+    """
+    check_options(panels=panels, time_limit=time_limit)
+    check_gap(accept_gap)
+    given = draw_inputs(pool_path, quotas_path)
+    target = check_lottery_target(out_dir, inputs=given)
+    inputs = _load(pool_path, quotas_path, size, id_column=id_column, encoding=encoding,
+                   household_column=household_column, household_seed=household_seed,
+                   id_is_public=id_is_public, log=log, notes=notes)
+    algorithm = algorithm or "leximin"
+    if log is not None:
+        log(f"{algorithm} lottery over {len(inputs.strata):,} strata…")
+    published = run_lottery(inputs, algorithm, panels=panels, time_limit=time_limit,
+                            accept_gap=accept_gap, log=log)
+    digest = write_lottery(out_dir, published, inputs=given)
+    return LotteryRun(target, published, digest, inputs)
+
+
+def draw_bundle(pool_path: Path, quotas_path: Path, *, seed: str, out_dir: Path,
+                size: int | None = None, algorithm: str | None = None,
+                panels: int | None = None, lottery_dir: Path | None = None,
+                ticket: int | None = None, private_out: Path | None = None,
+                force: bool = False, title: str | None = None, id_column: str | None = None,
+                id_is_public: bool = False, encoding: str = "utf-8",
+                time_limit: float | None = None, accept_gap: float | None = None,
+                household_column: str | None = None, household_seed: str | None = None,
+                replacements: int | None = None, replacements_out: Path | None = None,
+                log: Callable[[str], None] | None = None,
+                notes: Callable[[list[str]], None] | None = None) -> DrawResult:
+    """`sortition draw`: load the pool and quotas, then `run_draw` (the lottery computed, or
+    read from `lottery_dir`; the panel drawn with `seed`; the public bundle written to
+    `out_dir`). Every option and output is checked before the pool is loaded.
+
+    `log` follows the progress; `notes` receives the pool's notes once it is loaded.
+    """
+    check_options(seed=seed, panels=panels, replacements=replacements, time_limit=time_limit,
+                  title=title)
+    check_gap(accept_gap)
+    check_draw_outputs(out_dir, private_out, force=force,
+                       inputs=draw_inputs(pool_path, quotas_path, lottery_dir),
+                       lists_out=lists_path(out_dir, replacements, replacements_out))
+    inputs = _load(pool_path, quotas_path, size, id_column=id_column, encoding=encoding,
+                   household_column=household_column, household_seed=household_seed,
+                   id_is_public=id_is_public, log=log, notes=notes)
+    if log is not None:
+        log("drawing…")
+    return run_draw(inputs, seed=seed, out_dir=out_dir, algorithm=algorithm, panels=panels,
+                    lottery_dir=lottery_dir, ticket=ticket, private_out=private_out,
+                    force=force, time_limit=time_limit, title=title, log=log,
+                    replacements=replacements, replacements_out=replacements_out,
+                    accept_gap=accept_gap)
 
 
 def lists_path(out_dir: Path, replacements: int | None, given: Path | None) -> Path | None:

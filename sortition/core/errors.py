@@ -6,6 +6,8 @@ job cannot be done (infeasible quotas, not enough people).
 
 from __future__ import annotations
 
+from typing import Any
+
 
 class SortitionError(Exception):
     """Base class: carries the process exit status and one line per problem."""
@@ -40,6 +42,9 @@ class SolverTimeout(InfeasibleError):
                  partial: object | None = None) -> None:
         super().__init__(message)
         self.bound = bound
-        self.partial = partial  # the best lottery found so far (a LotterySolution), if any
-        self.lottery: object | None = None  # the same as a checked Lottery, set by lottery.py
-        self.result: object | None = None  # and as Probabilities, set by compute_probabilities
+        self.partial: Any = partial  # the best lottery found so far (a LotterySolution), if any
+        self.lottery: Any = None  # the same as a checked Lottery, set by lottery.py
+        self.result: Any = None  # and as Probabilities, set by compute_probabilities
+        # what the command line prints at the limit (`lottery.run.timeout_summary`), when the
+        # library knows more than the exception (people, seconds): set by run_probabilities
+        self.summary: dict | None = None

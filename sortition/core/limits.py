@@ -12,6 +12,7 @@ from __future__ import annotations
 import math
 import operator
 from dataclasses import dataclass
+from typing import SupportsIndex, cast
 
 from .errors import InputError
 
@@ -99,7 +100,7 @@ def count_problem(option: str, value: object, *, maximum: Cap, minimum: int = 1)
     if isinstance(value, bool):
         return f"{option} {value!r}: must be a whole number"
     try:
-        n = operator.index(value)  # ints and numpy integers; floats and text are refused
+        n = operator.index(cast(SupportsIndex, value))  # ints, numpy integers; no floats, text
     except TypeError:
         return f"{option} {value!r}: must be a whole number"
     if n < minimum:
@@ -114,7 +115,7 @@ def check_count(option: str, value: object, *, maximum: Cap, minimum: int = 1) -
     problem = count_problem(option, value, maximum=maximum, minimum=minimum)
     if problem:
         raise InputError(problem)
-    return operator.index(value)  # type: ignore[call-overload]
+    return operator.index(cast(SupportsIndex, value))
 
 
 def check_seconds(option: str, value: float | None, *,

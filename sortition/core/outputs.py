@@ -232,7 +232,7 @@ def recover_file(target: Path) -> None:
         _remove(leftover)
 
 
-def write_pair(primary: Path, write_primary: Callable[[Path], None], secondary: Path,
+def write_pair(primary: Path, write_primary: Callable[[Path], object], secondary: Path,
                make_secondary: Callable[[Path], bytes], *, private: bool = False) -> None:
     """Write a file and its companion (hash or audit) so that both appear or neither does.
 

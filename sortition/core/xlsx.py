@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import datetime as dt
 import math
+import os
 import re
 import zipfile
 from dataclasses import dataclass
@@ -40,7 +41,7 @@ INSTALL = "reading .xlsx needs python-calamine: install sortition[xlsx] " \
 EXACT = 2 ** 53  # integers up to here are exact in the double a spreadsheet stores
 
 
-def split_sheet(path: str | Path) -> tuple[Path, str | None]:
+def split_sheet(path: str | os.PathLike[str]) -> tuple[Path, str | None]:
     """`book.xlsx#Sheet` → (book.xlsx, "Sheet"); any other path → (path, None).
 
     A file whose real name holds `#` is taken as it is when it exists.

@@ -54,15 +54,6 @@ def eligible_pool(pool: Pool, seed: str | None, pool_sha256: str) -> Pool:
     return subset(pool, representatives(pool, seed, pool_sha256))
 
 
-def household_sizes(pool: Pool) -> dict[int, int]:
-    """How many households have 1, 2, 3… people in the pool."""
-    if pool.households is None:
-        return {}
-    _, counts = np.unique(pool.households, return_counts=True)
-    sizes, how_many = np.unique(counts, return_counts=True)
-    return {int(s): int(c) for s, c in zip(sizes.tolist(), how_many.tolist(), strict=True)}
-
-
 # The two directions between the whole pool and the lottery's pool (`eligible_pool`): the one
 # place that knows a representative's row in the pool file is `eligible.rows`.
 

@@ -2,7 +2,7 @@
 fingerprints and, with households, the representatives of the public pre-draw (`households`).
 
 Without households no fingerprint is needed, so `check` and `probabilities` load through
-`lottery_pool`.
+`lottery_pool`. `write_public_pool` writes the pool's public extract (`sortition public-pool`).
 """
 
 from __future__ import annotations
@@ -16,10 +16,16 @@ import pyarrow as pa
 
 from ..core.errors import InputError
 from ..core.textopts import check_text
-from .fingerprint import PoolFingerprint, pool_fingerprint, quotas_fingerprint
+from .fingerprint import (
+    PoolFingerprint,
+    check_extract_target,
+    pool_fingerprint,
+    quotas_fingerprint,
+    write_public_extract,
+)
 from .households import eligible_pool
 from .pool import Pool, check_public_ids, load_pool, load_recorded_pool
-from .quotas import Quotas, load_quotas
+from .quotas import Quotas, load_quotas, resolve_quotas
 from .strata import Strata, build_strata
 
 
@@ -112,3 +118,30 @@ def lottery_pool(pool_path: Path, quotas_path: Path, quotas: Quotas, id_column: 
                          household_seed=household_seed, quotas=quotas,
                          id_is_public=True)  # `check`, `probabilities`: nothing published
     return inputs.pool, inputs.strata, inputs.whole
+
+
+@dataclass
+class PublicPool:
+    """The public extract written by `write_public_pool`, and what it was made from."""
+
+    out: Path
+    pool: Pool
+    quotas: Quotas
+    fingerprint: PoolFingerprint
+
+
+def write_public_pool(pool_path: Path, quotas_path: Path, out: Path, *, size: int | None = None,
+                      id_column: str | None = None, id_is_public: bool = False,
+                      encoding: str = "utf-8", household_column: str | None = None,
+                      force: bool = False) -> PublicPool:
+    """`sortition public-pool`: the pool's public extract (ids and quota features, sorted by
+    id; with `household_column`, opaque household numbers), which gives the same fingerprint
+    as the full pool."""
+    check_extract_target(out, inputs=[pool_path, quotas_path], force=force)
+    quotas = resolve_quotas(quotas_path, size)
+    pool = load_pool(pool_path, quotas.all_features, id_column=id_column, encoding=encoding,
+                     quotas=quotas, household_column=household_column)
+    check_public_ids(pool, id_is_public=id_is_public)
+    fp = pool_fingerprint(pool, build_strata(pool, quotas.all_features))
+    write_public_extract(pool, out, inputs=[quotas_path], force=force)
+    return PublicPool(Path(out), pool, quotas, fp)

@@ -162,13 +162,13 @@ def _diploma(data_dir: Path) -> tuple[dict[str, float], dict[str, dict[str, floa
             rows[row["category_insee"].strip()] = row
     shares: dict[str, float] = {}
     by_gender: dict[str, dict[str, float]] = {gender: {} for gender in GENDERS}
-    columns = {"woman": "share_women_pct", "man": "share_men_pct"}
+    by_gender_column = {"woman": "share_women_pct", "man": "share_men_pct"}
     for level, category in _DIPLOMA_ROWS.items():
         if category not in rows:
             raise InputError(f"{path.name}: missing {_DIPLOMA_CENSUS} row {category!r}")
         row = rows[category]
         shares[level] = _percent(row["share_all_pct"], path, f"share of {level}")
-        for gender, column in columns.items():
+        for gender, column in by_gender_column.items():
             by_gender[gender][level] = _percent(row[column], path, f"{column} of {level}")
     return shares, by_gender
 

@@ -18,7 +18,7 @@ import io
 import math
 import tomllib
 from collections.abc import Iterable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from fractions import Fraction
 from pathlib import Path
@@ -104,8 +104,16 @@ class Quotas:
     def for_feature(self, feature: str) -> list[ValueQuota]:
         return [q for q in self.values if q.feature == feature]
 
-    def with_size(self, size: int) -> Quotas:
-        return replace(self, size=size)
+    def to_dict(self) -> dict:
+        """What `quotas --json` prints: the size, every one-way and cross quota."""
+        return {
+            "size": self.size,
+            "quotas": [{"feature": v.feature, "value": v.value, "min": v.min, "max": v.max,
+                        "share": v.share, "target": v.target,
+                        "reference_share": v.reference_share} for v in self.values],
+            "cross": [{"features": list(c.features), "values": list(c.values), "min": c.min,
+                       "max": c.max, "share": c.share, "target": c.target} for c in self.cross],
+        }
 
 
 # ---------------------------------------------------------------------------
@@ -597,6 +605,18 @@ def load_quotas(path: str | Path, size: int | None = None) -> Quotas:
 
 # ---------------------------------------------------------------------------
 # Writing
+
+
+def resolve_quotas(path: str | Path, size: int | None = None, *,
+                   out: str | Path | None = None, force: bool = False) -> Quotas:
+    """The quotas of `path` for a panel: its size given here or by the TOML specification
+    (exit 2 without one); with `out`, also written there (`write_quotas`)."""
+    quotas = load_quotas(path, size)
+    if quotas.size is None:
+        raise InputError(f"{path}: no panel size: give --size K")
+    if out is not None:
+        write_quotas(quotas, out, force=force, inputs=[Path(path)])
+    return quotas
 
 
 def quotas_csv_text(quotas: Quotas) -> str:

@@ -27,9 +27,6 @@ class Strata:
     def __len__(self) -> int:
         return len(self.keys)
 
-    def value_index(self, feature: str) -> int:
-        return self.features.index(feature)
-
     def members(self, feature: str, value: str) -> np.ndarray:
         """Indices of the strata whose `feature` equals `value`."""
         j = self.features.index(feature)

@@ -57,6 +57,7 @@ from __future__ import annotations
 import unicodedata
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pyarrow as pa
@@ -265,7 +266,7 @@ def _pool_model(
 def _conditional_draw(rng: np.random.Generator, table: np.ndarray, group: np.ndarray) -> np.ndarray:
     """One category per row, from row `group[i]` of the probability `table` (groups × K)."""
     cdf = np.cumsum(table, axis=1)[:, :-1]
-    u = rng.random(group.shape[0])
+    u = rng.random(len(group))
     return (u[:, None] >= cdf[group]).sum(axis=1).astype(np.int64)
 
 
@@ -295,7 +296,7 @@ def _numbered(prefix: str, numbers: np.ndarray, width: int) -> pa.Array:
     return pc.binary_join_element_wise(prefix, digits, "")
 
 
-def _take(values: tuple[str, ...] | list[str], index: np.ndarray) -> pa.Array:
+def _take(values: tuple[str, ...] | list[str], index: Any) -> pa.Array:
     return pa.array(values, type=pa.string()).take(pa.array(index))
 
 
@@ -316,7 +317,7 @@ def _names_and_emails(
     rng: np.random.Generator, gender: np.ndarray, household: np.ndarray, n_households: int
 ) -> tuple[pa.Array, pa.Array]:
     """'Prénom Nom' (last name shared within a household) and a unique ASCII e-mail address."""
-    n = gender.shape[0]
+    n = len(gender)
     women, men = len(FIRST_NAMES_WOMEN), len(FIRST_NAMES_MEN)
     u = rng.random(n)
     first = np.where(gender == 0, (u * women).astype(np.int64), women + (u * men).astype(np.int64))
@@ -487,3 +488,13 @@ def check_pool_target(out: Path, *, force: bool = False) -> None:
     if Path(out).suffix.lower() not in (".parquet", ".pq", ".csv"):
         raise InputError(f"cannot write pool to {out}: unknown file type {Path(out).suffix!r} "
                          "(use .parquet, .pq or .csv)")
+
+
+def write_synthetic_pool(out: Path, rows: int = 1_300_000, seed: int = 2020, *,
+                         extended: bool = False, force: bool = False) -> pa.Table:
+    """`sortition synth`: a synthetic pool (`synthesize_pool`) written to `out` (`write_pool`),
+    the target checked before any work; returns the table written."""
+    check_pool_target(out, force=force)
+    table = synthesize_pool(rows, seed, extended=extended)
+    write_pool(table, out, force=force)
+    return table

@@ -286,7 +286,7 @@ class _Clock:
         return self.limit - (time.monotonic() - self.start)
 
 
-def _solve(model: cp_model.CpModel, clock: _Clock) -> tuple[int | None, cp_model.CpSolver]:
+def _solve(model: cp_model.CpModel, clock: _Clock) -> tuple[Any, cp_model.CpSolver]:
     """Deterministic solve: one worker, fixed seed. Status None means no time was left."""
     solver = cp_model.CpSolver()
     left = clock.left()

@@ -166,9 +166,13 @@ def check_gap(accept_gap: float | None) -> None:
                          "(e.g. 0.001)")
 
 
-def check_options(*, runs: int | None = None, time_limit: float | None = None) -> None:
-    """`probabilities`' own sizes, checked before any work (the command line calls it before
-    loading the pool; `compute_probabilities` calls it for library callers)."""
+def check_options(*, algorithm: str | None = None, runs: int | None = None,
+                  time_limit: float | None = None) -> None:
+    """`probabilities`' own options (algorithm, sizes), checked before any work
+    (`lottery.run.run_probabilities` calls it before loading the pool; `compute_probabilities`
+    calls it for library callers)."""
+    if algorithm is not None and algorithm not in ALGORITHMS:
+        raise InputError(f"--algorithm {algorithm}: unknown (choose {', '.join(ALGORITHMS)})")
     if runs is not None:
         check_count("--runs", runs, maximum=MAX_LEGACY_RUNS)
     check_seconds("--time-limit", time_limit)
@@ -184,9 +188,7 @@ def compute_probabilities(strata: Strata, quotas: Quotas, size: int,
     For legacy (the greedy procedure used before 2021) there is no lottery: the probabilities are
     estimated from `runs` seeded runs.
     """
-    if algorithm not in ALGORITHMS:
-        raise InputError(f"--algorithm {algorithm}: unknown (choose {', '.join(ALGORITHMS)})")
-    check_options(runs=runs, time_limit=time_limit)
+    check_options(algorithm=algorithm, runs=runs, time_limit=time_limit)
     start = time.perf_counter()
     if algorithm == "legacy":
         deadline = None if time_limit is None else start + time_limit

@@ -81,7 +81,8 @@ def quota_system(strata: Strata, quotas: Quotas, size: int) -> QuotaSystem:
     """Translate quotas on feature values into groups of strata: the one mapping from a quota
     row to the strata it counts (those with its value of its feature, or both values)."""
     col = {f: j for j, f in enumerate(strata.features)}
-    rows = [((q.feature,), (q.value,), q.min, q.max) for q in quotas.values]
+    rows: list[tuple[tuple[str, ...], tuple[str, ...], int, int]] = [
+        ((q.feature,), (q.value,), q.min, q.max) for q in quotas.values]
     rows += [(tuple(c.features), tuple(c.values), c.min, c.max) for c in quotas.cross]
     groups: list[np.ndarray] = []
     for features, values, _, _ in rows:

@@ -50,6 +50,9 @@ MAX_PEOPLE = MAX_SYNTH_ROWS
 
 @dataclass
 class PublishedLottery:
+    """A lottery as published in `lottery.json`: its panels (seats per stratum) and weights,
+    the inputs' fingerprints, and, for a transparent lottery, its tickets."""
+
     algorithm: str
     method: str
     panel_size: int

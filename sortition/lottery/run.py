@@ -1,22 +1,42 @@
 """The `lottery` step for loaded inputs: compute the lottery and publish it (`publish`), check
 that a reused one is the one for these inputs, and read or write `lottery.json` with its
 `.sha256` (a published lottery is never replaced).
+
+Also the `check` and `probabilities` commands from files (`run_check`, `run_probabilities`),
+with the JSON they print, and the summary printed when a time limit stops a solve
+(`timeout_summary`).
 """
 
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
-from ..core.errors import InputError
-from ..core.outputs import check_file, recover_pair, write_pair
-from ..inputs.load import Inputs
-from ..inputs.quotas import Quotas
-from ..inputs.strata import strata_from_counts
-from .compute import Lottery, compute_lottery
+from ..core.errors import InputError, SolverTimeout
+from ..core.outputs import check_file, recover_pair, write_pair, write_text
+from ..inputs.households import for_everyone
+from ..inputs.load import Inputs, lottery_pool
+from ..inputs.pool import Pool
+from ..inputs.quotas import Quotas, resolve_quotas
+from ..inputs.strata import Strata, strata_from_counts
+from .check import FeasibilityReport, check_feasibility
+from .compute import (
+    Lottery,
+    Probabilities,
+    check_csv_output,
+    check_gap,
+    check_options,
+    compute_lottery,
+    compute_probabilities,
+    probability_summary,
+    write_probabilities,
+    write_strata_probabilities,
+)
 from .panels import quota_system
 from .publish import PublishedLottery, make_transparent, publish, transparent_problem
 
@@ -133,3 +153,118 @@ def quota_system_for(published: PublishedLottery, quotas: Quotas):
     strata = strata_from_counts(published.features,
                                 dict(zip(published.keys, published.counts, strict=True)))
     return strata, quota_system(strata, quotas, published.panel_size)
+
+
+# The `check` and `probabilities` commands, from files ----------------------------------------
+
+
+@dataclass
+class CheckRun:
+    """What `run_check` found: the quotas, the lottery's pool and strata, and the report."""
+
+    pool_path: Path
+    quotas_path: Path
+    quotas: Quotas
+    pool: Pool
+    strata: Strata
+    report: FeasibilityReport
+
+    def to_dict(self) -> dict:
+        """What `check --json` prints and `--report` writes."""
+        data = {"pool": str(self.pool_path), "quotas": str(self.quotas_path),
+                "people": len(self.pool), "strata": len(self.strata)}
+        data.update(self.report.to_dict())
+        return data
+
+
+def run_check(pool_path: Path, quotas_path: Path, size: int | None = None, *,
+              id_column: str | None = None, encoding: str = "utf-8", time_limit: float = 60.0,
+              household_column: str | None = None, household_seed: str | None = None,
+              report_path: Path | None = None, force: bool = False) -> CheckRun:
+    """`sortition check`: can the quotas be met by the pool (`check_feasibility`)? With
+    `report_path`, the JSON report (`CheckRun.to_dict`) is written there too. An infeasible
+    answer is a report, not an exception."""
+    given: list[Path | None] = [pool_path, quotas_path]
+    if report_path is not None:
+        check_file(report_path, inputs=given, force=force, option="--report")
+    quotas = resolve_quotas(quotas_path, size)
+    pool, strata, _ = lottery_pool(pool_path, quotas_path, quotas, id_column, encoding,
+                                   household_column, household_seed)
+    report = check_feasibility(strata, quotas, int(quotas.size or 0), time_limit=time_limit)
+    run = CheckRun(Path(pool_path), Path(quotas_path), quotas, pool, strata, report)
+    if report_path is not None:
+        check_file(report_path, inputs=given, force=force, option="--report")
+        write_text(report_path, json.dumps(run.to_dict(), ensure_ascii=False, indent=2) + "\n")
+    return run
+
+
+@dataclass
+class ProbabilitiesRun:
+    """What `run_probabilities` computed and wrote."""
+
+    result: Probabilities
+    quotas: Quotas
+    pool: Pool  # the lottery's pool (with households: the representatives)
+    whole: Pool  # everybody in the pool file
+    out: Path
+    strata_out: Path | None
+    seconds: float
+
+    def summary(self) -> dict:
+        """What `probabilities --json` prints (`compute.probability_summary`)."""
+        return probability_summary(self.result, len(self.pool), self.seconds)
+
+
+def run_probabilities(pool_path: Path, quotas_path: Path, out: Path, size: int | None = None,
+                      algorithm: str = "leximin", *, id_column: str | None = None,
+                      encoding: str = "utf-8", strata_out: Path | None = None,
+                      time_limit: float | None = None, accept_gap: float | None = None,
+                      seed: int = 0, runs: int = 1000, household_column: str | None = None,
+                      household_seed: str | None = None, force: bool = False,
+                      log: Callable[[str], None] | None = None) -> ProbabilitiesRun:
+    """`sortition probabilities`: each person's probability under the algorithm's lottery,
+    written to `out` (`id,probability`) and, with `strata_out`, one row per stratum. Options
+    are checked before the pool is loaded. Stopped by `time_limit`, it raises SolverTimeout
+    with its `.summary` set (`timeout_summary`)."""
+    start = time.perf_counter()
+    check_options(algorithm=algorithm, runs=runs, time_limit=time_limit)
+    check_gap(accept_gap)
+    given: list[Path | None] = [pool_path, quotas_path]
+    check_csv_output(out, inputs=given, force=force)
+    if strata_out is not None:
+        check_csv_output(strata_out, inputs=given, force=force, option="--strata-out")
+    quotas = resolve_quotas(quotas_path, size)
+    pool, strata, whole = lottery_pool(pool_path, quotas_path, quotas, id_column, encoding,
+                                       household_column, household_seed)
+    if log is not None:
+        log(f"{algorithm}: {len(strata):,} strata…")
+    try:
+        result = compute_probabilities(strata, quotas, int(quotas.size or 0), algorithm,
+                                       time_limit=time_limit, accept_gap=accept_gap,
+                                       seed=seed, runs=runs, log=log)
+    except SolverTimeout as e:
+        e.summary = timeout_summary(e, people=len(pool), seconds=time.perf_counter() - start)
+        raise
+    person = for_everyone(pool, result.person_probabilities(), len(whole))
+    write_probabilities(whole.ids, person, out, inputs=given, force=force)
+    if strata_out is not None:
+        write_strata_probabilities(result, strata_out, inputs=given, force=force)
+    return ProbabilitiesRun(result, quotas, pool, whole, Path(out), strata_out,
+                            time.perf_counter() - start)
+
+
+def timeout_summary(e: SolverTimeout, *, people: int = 0, seconds: float = 0.0) -> dict:
+    """What a solve stopped by its time limit reports (`probabilities --json`: status
+    "time_limit"): the message, the certified bound and the best lottery found, if any."""
+    summary: dict = {"status": "time_limit", "message": e.problems[0],
+                     "certified_upper_bound": e.bound}
+    if isinstance(e.result, Probabilities):
+        summary.update(probability_summary(e.result, people, seconds))
+        summary["status"] = "time_limit"
+    elif isinstance(e.lottery, Lottery):
+        p = e.lottery.stratum_probabilities()
+        summary.update({"panels": len(e.lottery.panels), "gap": e.lottery.gap,
+                        "min_probability": float(p.min()), "seconds": round(seconds, 3)})
+    else:
+        summary.update({"panels": None, "gap": None, "seconds": round(seconds, 3)})
+    return summary

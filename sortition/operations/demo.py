@@ -77,6 +77,8 @@ LOTTERY_FILES = frozenset({"lottery.json", "lottery.json.sha256"})
 
 @dataclass
 class DemoResult:
+    """Everything `run_demo` produced, step by step (files, results, timings)."""
+
     out_dir: Path
     pool_path: Path  # the respondent pool (the lottery's pool)
     quotas_path: Path
@@ -98,6 +100,13 @@ class DemoResult:
     replacement_lottery_hash: str | None = None  # committed with `replace --prepare`
     public_pool_path: Path | None = None
     verification: Verification | None = None
+
+    @property
+    def ok(self) -> bool:
+        """The quotas were feasible and the final bundle verified and anchored (exit 0)."""
+        return self.report.feasible and (self.verification is None
+                                         or (self.verification.ok
+                                             and self.verification.anchored))
 
 
 def call_count(rows: int) -> int:

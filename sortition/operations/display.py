@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from typing import cast
+
+from rich.console import JustifyMethod
 from rich.markup import escape
 from rich.table import Table
 
@@ -59,7 +62,7 @@ def check_tables(strata: Strata, quotas: Quotas, report: FeasibilityReport) -> l
     for name, justify in (("feature", "left"), ("value", "left"), ("in pool", "right"),
                           ("pool share", "right"), ("min", "right"), ("max", "right"),
                           ("short", "right")):
-        t.add_column(name, justify=justify)
+        t.add_column(name, justify=cast(JustifyMethod, justify))
     previous = None
     for row in feature_table(strata, quotas, report.size):
         if previous is not None and row["feature"] != previous:
@@ -95,7 +98,7 @@ def _changed(new: int, old: int) -> str:
     return f"[bold yellow]{new}[/bold yellow]" if new != old else str(new)
 
 
-def _people(n: int) -> str:
+def _people(n: int | float) -> str:
     return f"{n:,} {'person' if n == 1 else 'people'}"
 
 

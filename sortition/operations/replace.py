@@ -21,6 +21,7 @@ from __future__ import annotations
 import hashlib
 import os
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -30,7 +31,7 @@ import pyarrow.compute as pc
 from ortools.linear_solver import pywraplp
 
 from ..bundle.audit import SCHEMA, SCHEMA_VERSION, replacement_attainment
-from ..bundle.read import Bundle, origin_lists, read_bundle
+from ..bundle.read import Bundle, bundle_inputs, origin_lists, read_bundle
 from ..bundle.verifier import NAME, page_bytes
 from ..bundle.write import draw_inputs
 from ..core import drawspec as drawing
@@ -46,11 +47,11 @@ from ..draw.replacements import list_dict
 from ..inputs.fingerprint import quotas_document, quotas_fingerprint
 from ..inputs.load import Inputs
 from ..inputs.quotas import Quotas
-from ..inputs.strata import strata_from_counts
+from ..inputs.strata import Strata, strata_from_counts
 from ..lottery.compute import compute_lottery
 from ..lottery.panels import QuotaSystem, add_quotas_cp, add_quotas_lp, quota_system
 from ..lottery.publish import PublishedLottery, lottery_problems, publish, read_lottery
-from ..lottery.run import check_lottery_target, write_lottery
+from ..lottery.run import check_lottery_target, read_lottery_bytes, write_lottery
 
 
 def check_replace_target(out_dir: Path, bundle_dir: Path, *, pool_path: Path | None,
@@ -87,6 +88,9 @@ class Replacement:
 
 @dataclass
 class ReplaceResult:
+    """What `run_replace` did: the new bundle, the panel, who replaced whom, who was released
+    and the new lottery's hash, if one was needed."""
+
     out_dir: Path | None
     audit: dict
     files: dict[str, bytes]
@@ -129,7 +133,7 @@ class ReplacePlan:
     kept: np.ndarray  # seats per stratum of the members kept, with the list choices
     excluded: set[str]  # never again on the panel
     open_seats: int  # seats for the new lottery (open seats and released members' seats)
-    strata: object | None = None  # the new lottery's strata (people still available)
+    strata: Strata | None = None  # the new lottery's strata (people still available)
     quotas: Quotas | None = None  # the new lottery's reduced quotas
 
     @property
@@ -300,7 +304,7 @@ def run_replace(bundle_dir: Path, inputs: Inputs, declined: list[str], seed: str
                                            cand.rank))
     # 3. a new lottery for the seats left open
     lottery_files: dict[str, bytes] = {}
-    lottery_info = None
+    lottery_info: dict | None = None
     if uncovered:
         if len(uncovered) != plan.open_seats:  # defensive: the plan counted them
             raise RuntimeError("internal error: open seats differ from the plan")
@@ -505,7 +509,7 @@ class _ListSearch:
 
     def extend(self, prefix: list[int | None]) -> list[int | None] | None:
         """An admissible choice starting with `prefix`, or None if there is none."""
-        lits = []
+        lits: list = []
         for row, k in zip(self.y, prefix, strict=False):
             lits.extend(v if i == k else v.Not() for i, v in enumerate(row))
         return self._solve(lits)
@@ -655,3 +659,47 @@ def given_completion(data: bytes, inputs: Inputs, plan: ReplacePlan
     if problems:
         raise InputError([f"lottery.json: {p}" for p in problems])
     return published, data
+
+
+def replace_declined(bundle: Path, pool_path: Path, declined_path: Path, out_dir: Path, *,
+                     seed: str | None = None, prepare: bool = False,
+                     lottery_dir: Path | None = None, quotas_path: Path | None = None,
+                     force: bool = False, id_column: str | None = None, encoding: str = "utf-8",
+                     time_limit: float | None = None, accept_gap: float | None = None,
+                     log: Callable[[str], None] | None = None) -> Prepared | ReplaceResult:
+    """`sortition replace`, from files: with `prepare`, step 1 (`prepare_replace`: the new
+    lottery the open seats need, written to `out_dir`, its hash to publish); with `seed`, step 2
+    (`run_replace`: the new bundle in `out_dir`, drawn from the lottery of `lottery_dir` when
+    one was prepared). Exactly one of the two; options are checked before the pool is loaded.
+    `time_limit` / `accept_gap`: as for `lottery`, over the whole replacement.
+    """
+    check_seconds("--time-limit", time_limit)
+    say = log or (lambda _msg: None)
+    if prepare == (seed is not None):
+        raise InputError("give either --prepare (step 1: the new lottery) or --seed "
+                         "(step 2: the draw), not both" if prepare else
+                         "--seed: missing; give the public seed announced for this "
+                         "replacement (or --prepare first, to commit the new lottery)")
+    if prepare and lottery_dir is not None:
+        raise InputError("--lottery goes with --seed (step 2), not with --prepare")
+    if seed is not None:
+        seed_option("--seed", seed, "the replacement")
+    declined = read_declined(declined_path)
+    if not prepare:
+        check_replace_target(out_dir, bundle, pool_path=pool_path, quotas_path=quotas_path,
+                             declined_path=declined_path, force=force)
+    completion = None
+    if lottery_dir is not None:
+        completion, _ = read_lottery_bytes(lottery_dir)
+    say("loading the pool…")
+    inputs = bundle_inputs(bundle, pool_path, quotas_path, id_column=id_column,
+                           encoding=encoding)
+    if prepare:
+        say("computing the new lottery…")
+        return prepare_replace(bundle, inputs, declined, out_dir,
+                               declined_source=str(declined_path), time_limit=time_limit,
+                               accept_gap=accept_gap)
+    say("replacing…")
+    return run_replace(bundle, inputs, declined, seed or "", out_dir, force=force,
+                       declined_source=str(declined_path), completion=completion,
+                       time_limit=time_limit, accept_gap=accept_gap)

@@ -151,7 +151,7 @@ def simulate(system: QuotaSystem, keys: list[tuple[str, ...]], features: list[st
     for first in range(0, trials, _CHUNK):
         size = min(_CHUNK, trials - first)
         u = uniforms(seed, lottery_hash, first * width, size * width).reshape(size, width)
-        dropped = u[:, :n_members] < p_members
+        dropped = np.less(u[:, :n_members], p_members)
         rep_dropped = (u[:, n_members:] < p_reps).tolist()
         any_dropped = dropped.any(axis=1).tolist()
         for i in range(size):
@@ -230,6 +230,8 @@ def run_simulation(bundle: Path, pool_path: Path, *, seed: str, rate: float,
                    rates_path: Path | None, trials: int, id_column: str | None = None,
                    encoding: str = "utf-8") -> Simulation:
     """`sortition simulate`: the bundle's panel and replacement lists, replayed with dropouts."""
+    if not 0 <= rate <= 1:
+        raise InputError(f"--dropout-rate {rate}: must be between 0 and 1")
     seed_b = seed_option("--seed", seed)
     check_count("--trials", trials, maximum=MAX_TRIALS)
     previous = read_bundle(bundle)

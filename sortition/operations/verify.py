@@ -110,6 +110,9 @@ class Anchors:
 
 @dataclass
 class Verification:
+    """What `verify_bundle` found: the differences (none: verified), the checks passed, the
+    bundle's summary and what the published commitments anchor."""
+
     bundle: Path
     differences: list[str] = dc_field(default_factory=list)
     checked: list[str] = dc_field(default_factory=list)
@@ -125,6 +128,13 @@ class Verification:
         """Every lottery, seed and operator-given ticket in the chain matches a value the
         garant says was published beforehand."""
         return not self.anchors.missing
+
+    def to_dict(self) -> dict:
+        """What `verify --json` prints: the verdict, the anchoring, every difference and check,
+        and the bundle's summary."""
+        return {"verified": self.ok, "anchored": self.anchored,
+                "not_anchored": self.anchors.missing, "differences": self.differences,
+                "checked": self.checked, **self.summary}
 
 
 # The cap of each file a bundle may hold; any other name (in `files`) gets the largest one.
@@ -458,8 +468,8 @@ def _check_verifier_copy(bundle: Path, result: Verification) -> None:
 
 def _quota_changes(given: dict, recorded: dict) -> list[str]:
     out = []
-    a = {(r[0], r[1]): r[2:] for r in given["quotas"]}
-    b = {(r[0], r[1]): r[2:] for r in recorded["quotas"]}
+    a: dict[tuple, list] = {(r[0], r[1]): r[2:] for r in given["quotas"]}
+    b: dict[tuple, list] = {(r[0], r[1]): r[2:] for r in recorded["quotas"]}
     for k in sorted(set(a) | set(b)):
         if a.get(k) != b.get(k):
             out.append(f"{k[0]}={k[1]}: min/max {a.get(k)} given, {b.get(k)} recorded")
@@ -596,17 +606,17 @@ def _check_draw(pub: PublishedLottery, lottery_hash: str, seed: str, audit: dict
             diff(f"audit.json, probabilities.{key}: {stated.get(key)!r} recorded, {value!r} "
                  "recomputed")
     lottery = audit.get("lottery") or {}
-    expected = {"method": pub.method, "panels": len(pub.weights),
-                "denominator": pub.denominator, "certified_gap": pub.gap,
-                "transparent": pub.transparent, "max_change": pub.max_change}
-    for key, value in expected.items():
+    fields: dict[str, object] = {"method": pub.method, "panels": len(pub.weights),
+                                 "denominator": pub.denominator, "certified_gap": pub.gap,
+                                 "transparent": pub.transparent, "max_change": pub.max_change}
+    for key, value in fields.items():
         if lottery.get(key) != value:
             diff(f"audit.json, lottery.{key}: {lottery.get(key)!r} recorded, {value!r} in "
                  "lottery.json")
     params = audit.get("parameters") or {}
-    expected = {"algorithm": pub.algorithm, "panel_size": pub.panel_size,
-                "panels": pub.n_tickets}
-    for key, value in expected.items():
+    fields = {"algorithm": pub.algorithm, "panel_size": pub.panel_size,
+              "panels": pub.n_tickets}
+    for key, value in fields.items():
         if params.get(key) != value:
             diff(f"audit.json, parameters.{key}: {params.get(key)!r} recorded, {value!r} in "
                  "lottery.json")

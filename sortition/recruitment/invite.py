@@ -491,6 +491,8 @@ def calls_audit_document(plan: CallPlan, *, audit_dir: Path, calls_file: Path,
 
 @dataclass
 class InviteResult:
+    """What `run_invite` wrote: the call list and its public audit, with the plan drawn."""
+
     plan: CallPlan
     out: Path
     audit_path: Path
@@ -742,9 +744,9 @@ def _check_calls(audit_path: Path, audit: dict, base_path: Path | None, exclude:
                    f"recorded {recorded_base.get('sha256')}")
         out.extend(f"base: {line}" for line in
                    stratum_differences(recorded_base.get("strata", []), plan.fingerprint))
-    found = ids_sha256(plan.ids)
-    if found != drawn.get("sha256"):
-        out.append(f"drawn ids: recomputed SHA-256 {found} differs from the recorded "
+    drawn_sha = ids_sha256(plan.ids)
+    if drawn_sha != drawn.get("sha256"):
+        out.append(f"drawn ids: recomputed SHA-256 {drawn_sha} differs from the recorded "
                    f"{drawn.get('sha256')}")
     sizes = {"base": plan.base_rows, "excluded": plan.excluded, "eligible": plan.eligible,
              "drawn": len(plan.ids)}

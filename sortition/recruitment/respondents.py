@@ -105,6 +105,9 @@ def _per_value(pool: Pool, yes: np.ndarray) -> dict[str, list[dict]]:
 
 @dataclass
 class RespondentsResult:
+    """What `run_respondents` wrote: the respondent pool and its public audit, with the counts
+    per answer and the pool's fingerprint."""
+
     out: Path
     audit_path: Path
     audit: dict
