@@ -299,6 +299,7 @@ def probabilities(
     household_column: HouseholdOpt = None,
     household_seed: HouseholdSeedOpt = None,
     force: ForceOpt = False,
+    relax: RelaxOpt = False,
 ) -> None:
     from .inputs.load import lottery_pool
     from .lottery.compute import (
@@ -329,7 +330,8 @@ def probabilities(
         with err.status(f"{algorithm}: {len(strata):,} strata…") as status:
             result = compute_probabilities(strata, q, q.size, algorithm, time_limit=time_limit,
                                            accept_gap=accept_gap, seed=seed, runs=runs,
-                                           log=lambda msg: status.update(_shown(msg)))
+                                           log=lambda msg: status.update(_shown(msg)),
+                                           relax=relax)
         from .inputs.households import for_everyone
 
         person = for_everyone(pool, result.person_probabilities(), len(whole))
@@ -372,6 +374,13 @@ AcceptGapOpt = Annotated[float | None, typer.Option(
     "--accept-gap", help="With --time-limit: accept (exit 0, publish) the best lottery found "
                          "at the limit when its certified gap is at most this probability; "
                          "the gap is recorded.", show_default=False)]
+
+
+RelaxOpt = Annotated[bool, typer.Option(
+    "--relax", help="When the quotas cannot all be met, use the smallest relaxation within "
+                    "their flex bounds (min_flex/max_flex), the one `check` proposes; it is "
+                    "recorded in lottery.json and shown in the bundle. With --lottery: required "
+                    "to draw from a relaxed lottery, whose relaxation must be that one.")]
 
 
 def check_gap(accept_gap: float | None) -> None:
@@ -483,6 +492,7 @@ def lottery(
     household_column: HouseholdOpt = None,
     household_seed: HouseholdSeedOpt = None,
     id_is_public: IdPublicOpt = False,
+    relax: RelaxOpt = False,
 ) -> None:
     """Compute the fair lottery and write DIR/lottery.json; print the hash to publish.
 
@@ -505,7 +515,7 @@ def lottery(
                         "strata…") as status:
             published = run_lottery(inputs, algorithm or "leximin", panels=panels,
                                     time_limit=time_limit, accept_gap=accept_gap,
-                                    log=lambda msg: status.update(_shown(msg)))
+                                    log=lambda msg: status.update(_shown(msg)), relax=relax)
         digest = write_lottery(out_dir, published, inputs=given)
     except SolverTimeout as e:
         _stopped(e, what="nothing published")
@@ -515,8 +525,17 @@ def lottery(
             if published.transparent else f"{len(published.weights):,} panels")
     out.print(f"wrote {_shown(target)} ({published.algorithm}, {kind}, certified gap "
               f"{published.gap:.1e})")
+    _relaxed(published)
     out.print(f"lottery hash (SHA-256, publish it before the seed): [bold]{digest}[/bold]",
               highlight=False)
+
+
+def _relaxed(published) -> None:
+    """Say which quotas a lottery relaxes (recorded in it, shown to the garants)."""
+    from .lottery.check import relaxation_label
+
+    for r in published.relaxation:
+        _warnings([f"relaxed quota (recorded in lottery.json): {relaxation_label(r)}"])
 
 
 @app.command()
@@ -563,6 +582,7 @@ def draw(
         "--replacements-out", help="Where the replacement lists go (not public: only their "
                                    "hash is in the bundle). Default: DIR.replacements.csv "
                                    "beside the bundle folder.", show_default=False)] = None,
+    relax: RelaxOpt = False,
 ) -> None:
     """Draw the panel with a public seed and write the public audit bundle.
 
@@ -592,7 +612,7 @@ def draw(
                               private_out=private_out, force=force, time_limit=time_limit,
                               title=title, log=lambda msg: status.update(_shown(msg)),
                               replacements=replacements, replacements_out=replacements_out,
-                              accept_gap=accept_gap)
+                              accept_gap=accept_gap, relax=relax)
     except SolverTimeout as e:
         _stopped(e, what="nothing published")
     except SortitionError as e:
@@ -600,6 +620,7 @@ def draw(
     from .operations.display import draw_summary
 
     out.print(draw_summary(result))
+    _relaxed(result.published)
     short = result.audit.get("replacements", {}).get("shortfall", {})
     if short:
         _warnings([f"{len(short)} member(s) have fewer than {replacements} replacements "

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from dataclasses import replace as dc_replace
 from pathlib import Path
 
 import numpy as np
@@ -25,6 +26,7 @@ from ..draw.panel import Drawn
 from ..inputs.fingerprint import quotas_document
 from ..inputs.load import Inputs
 from ..inputs.quotas import Quotas
+from ..lottery.check import apply_relaxation, relaxation_json
 from ..lottery.publish import PublishedLottery
 
 SCHEMA = BUNDLE_SCHEMA
@@ -55,9 +57,18 @@ def panel_csv(drawn: Drawn, published: PublishedLottery) -> bytes:
     return ("\n".join(lines) + "\n").encode("utf-8")
 
 
+def drawn_inputs(inputs: Inputs, published: PublishedLottery) -> Inputs:
+    """The inputs with the quotas the lottery was drawn under: relaxed as it records
+    (`--relax`), else unchanged. Their fingerprint stays the quotas' own."""
+    if not published.relaxed:
+        return inputs
+    return dc_replace(inputs, quotas=apply_relaxation(inputs.quotas, published.relaxation))
+
+
 def quota_attainment(published: PublishedLottery, quotas: Quotas, drawn: Drawn
                      ) -> list[dict]:
-    """Per quota: min, max and the seats the drawn panel gives it, sorted by feature and value."""
+    """Per quota: min, max and the seats the drawn panel gives it, sorted by feature and value
+    (the bounds drawn under: relaxed ones for a relaxed lottery, `drawn_inputs`)."""
     keys = published.keys
     feats = published.features
     out = []
@@ -133,6 +144,7 @@ def audit_document(inputs: Inputs, published: PublishedLottery, lottery_hash: st
                  "number_from": "ticket given by the operator" if ticket_given else "seed",
                  "ids": [i for _, i in drawn.people]},
         "quotas_achieved": attainment,
+        **({"relaxation": relaxation_json(published.relaxation)} if published.relaxed else {}),
         "probabilities": {"file": "probabilities.csv",
                           **probability_figures(eligible_values(inputs, probabilities))},
         "files": {name: hashlib.sha256(data).hexdigest() for name, data in sorted(files.items())},

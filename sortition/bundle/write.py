@@ -35,7 +35,14 @@ from ..inputs.pool import Pool, read_rows
 from ..lottery.compute import Lottery, probability_classes_csv
 from ..lottery.publish import PublishedLottery, attach_tickets, read_lottery
 from ..lottery.run import check_reuse, read_lottery_bytes, run_lottery
-from .audit import audit_document, lists_record, panel_csv, person_probabilities, quota_attainment
+from .audit import (
+    audit_document,
+    drawn_inputs,
+    lists_record,
+    panel_csv,
+    person_probabilities,
+    quota_attainment,
+)
 from .report import legacy_comparison, render_report, report_context
 from .verifier import NAME, page_bytes
 
@@ -64,9 +71,13 @@ def run_draw(inputs: Inputs, *, seed: str, out_dir: Path, algorithm: str | None,
              legacy_estimate: np.ndarray | None = None,
              replacements: int | None = None,
              replacements_out: Path | None = None,
-             accept_gap: float | None = None) -> DrawResult:
+             accept_gap: float | None = None, relax: bool = False) -> DrawResult:
     """Compute or reuse the lottery, draw with the seed, and write the public bundle (and,
-    with `replacements`, the lists to `replacements_out`: see `lists_path`)."""
+    with `replacements`, the lists to `replacements_out`: see `lists_path`).
+
+    `relax`: the lottery is over the quotas relaxed as `check` proposes (`run_lottery`), or a
+    reused relaxed lottery is accepted when its relaxation is that one (`check_reuse`); the
+    draw, the lists and the quota attainment then use the relaxed bounds."""
     seed_b = _seed(seed)
     check_options(panels=panels, replacements=replacements, time_limit=time_limit, title=title)
     out_dir = Path(out_dir)
@@ -76,13 +87,15 @@ def run_draw(inputs: Inputs, *, seed: str, out_dir: Path, algorithm: str | None,
     if lottery_dir is not None:
         lottery_bytes, source = read_lottery_bytes(lottery_dir)
         published = read_lottery(lottery_bytes, source)
-        check_reuse(published, inputs, source, algorithm=algorithm, panels=panels)
+        check_reuse(published, inputs, source, algorithm=algorithm, panels=panels,
+                    relax=relax, time_limit=time_limit)
         attach_tickets(published, inputs.all_members())
     else:
         published = run_lottery(inputs, algorithm or "leximin", panels=panels,
                                 time_limit=time_limit, log=log, computed=computed,
-                                accept_gap=accept_gap)
+                                accept_gap=accept_gap, relax=relax)
         lottery_bytes = published.to_bytes()
+    drawn_under = drawn_inputs(inputs, published)
     lottery_hash = hashlib.sha256(lottery_bytes).hexdigest()
     t = time.perf_counter()
     drawn = draw_panel(published, lottery_hash, seed_b, inputs.members, ticket)
@@ -91,10 +104,10 @@ def run_draw(inputs: Inputs, *, seed: str, out_dir: Path, algorithm: str | None,
     files = {"lottery.json": lottery_bytes,
              "panel.csv": panel_csv(drawn, published),
              "probabilities.csv": probability_classes_csv(probabilities)}
-    attainment = quota_attainment(published, inputs.quotas, drawn)
+    attainment = quota_attainment(published, drawn_under.quotas, drawn)
     lists = None
     if replacements is not None:
-        lists = draw_replacements(inputs, drawn, replacements, seed_b, lottery_hash)
+        lists = draw_replacements(drawn_under, drawn, replacements, seed_b, lottery_hash)
     audit = audit_document(inputs, published, lottery_hash, seed, drawn, attainment,
                            probabilities, files, ticket is not None)
     if lists is not None:
@@ -102,10 +115,10 @@ def run_draw(inputs: Inputs, *, seed: str, out_dir: Path, algorithm: str | None,
 
     eligible = (probabilities if inputs.everyone is None
                 else probabilities[inputs.pool.rows])  # household representatives
-    legacy = (legacy_comparison(inputs, eligible, legacy_runs, legacy_estimate)
+    legacy = (legacy_comparison(drawn_under, eligible, legacy_runs, legacy_estimate)
               if legacy_runs else None)
     audit["run"] = {"versions": versions()}  # timings go to the operator's screen only
-    html = render_report(report_context(inputs, published, audit, drawn, eligible,
+    html = render_report(report_context(drawn_under, published, audit, drawn, eligible,
                                         title=title, legacy=legacy, out_dir=out_dir))
     files["audit.json"] = audit_bytes(audit)
     files["report.html"] = html.encode("utf-8")

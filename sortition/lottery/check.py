@@ -562,6 +562,14 @@ def find_relaxation(strata: Strata, quotas: Quotas, size: int, *,
                         "was determined; allow more time (--time-limit)")
 
 
+def relaxation_json(relaxation: list[RelaxedQuota]) -> list[dict]:
+    """The relaxed bounds as `lottery.json` and `audit.json` record them, in the tie rule's
+    order (one-way quotas, then cross quotas, by the bytes of their features and values)."""
+    rows = sorted(relaxation, key=lambda r: tie_order(r.features, r.values))
+    return [{"features": list(r.features), "values": list(r.values),
+             "from": [r.old_min, r.old_max], "to": [r.new_min, r.new_max]} for r in rows]
+
+
 def relaxation_label(r: RelaxedQuota) -> str:
     """One line for people: `gender=woman: min 45 → 43` (and/or the maximum)."""
     parts = []
