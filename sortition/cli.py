@@ -303,6 +303,7 @@ def probabilities(
     household_column: HouseholdOpt = None,
     household_seed: HouseholdSeedOpt = None,
     force: ForceOpt = False,
+    relax: RelaxOpt = False,
 ) -> None:
     from .lottery.run import run_probabilities
     from .operations.display import probabilities_table
@@ -313,7 +314,7 @@ def probabilities(
                                      strata_out=strata_out, time_limit=time_limit,
                                      accept_gap=accept_gap, seed=seed, runs=runs,
                                      household_column=household_column,
-                                     household_seed=household_seed, force=force,
+                                     household_seed=household_seed, force=force, relax=relax,
                                      log=_progress(status))
     _notes(computed.pool.notes)
     summary = computed.summary()
@@ -339,6 +340,12 @@ HouseholdSeedOpt = Annotated[str | None, typer.Option(
     "--household-seed", help="Public text announced before the lottery is computed: it draws "
                              "each household's representative (see docs/draw-spec.md).",
     show_default=False)]
+RelaxOpt = Annotated[bool, typer.Option(
+    "--relax", help="When the quotas cannot all be met, use the smallest relaxation within "
+                    "their flex bounds (min_flex/max_flex), the one `check` proposes; it is "
+                    "recorded in lottery.json and shown in the bundle. With --lottery: required "
+                    "to draw from a relaxed lottery, whose relaxation must be that one.")]
+
 TimeLimitOpt = Annotated[float | None, typer.Option(
     "--time-limit", help="Stop the lottery computation after this many seconds (exit 1, the "
                          "best lottery found and the certified bound printed, nothing "
@@ -347,6 +354,7 @@ AcceptGapOpt = Annotated[float | None, typer.Option(
     "--accept-gap", help="With --time-limit: accept (exit 0, publish) the best lottery found "
                          "at the limit when its certified gap is at most this probability; "
                          "the gap is recorded.", show_default=False)]
+
 
 
 @command("public-pool")
@@ -400,6 +408,7 @@ def lottery(
     household_column: HouseholdOpt = None,
     household_seed: HouseholdSeedOpt = None,
     id_is_public: IdPublicOpt = False,
+    relax: RelaxOpt = False,
 ) -> None:
     """Compute the fair lottery and write DIR/lottery.json; print the hash to publish.
 
@@ -416,14 +425,24 @@ def lottery(
                                   time_limit=time_limit, accept_gap=accept_gap,
                                   household_column=household_column,
                                   household_seed=household_seed, id_is_public=id_is_public,
+                                  relax=relax,
                                   log=_progress(status), notes=_notes)
     published = written.published
     kind = (f"transparent, {published.n_tickets or 0:,} equally likely panels"
             if published.transparent else f"{len(published.weights):,} panels")
     out.print(f"wrote {_shown(written.path)} ({published.algorithm}, {kind}, certified gap "
               f"{published.gap:.1e})")
+    _relaxed(published)
     out.print(f"lottery hash (SHA-256, publish it before the seed): "
               f"[bold]{written.sha256}[/bold]", highlight=False)
+
+
+def _relaxed(published: Any) -> None:
+    """Say which quotas a lottery relaxes (recorded in it, shown to the garants)."""
+    from .lottery.check import relaxation_label
+
+    for r in published.relaxation:
+        _warnings([f"relaxed quota (recorded in lottery.json): {relaxation_label(r)}"])
 
 
 @command(stopped="nothing published")
@@ -470,6 +489,7 @@ def draw(
         "--replacements-out", help="Where the replacement lists go (not public: only their "
                                    "hash is in the bundle). Default: DIR.replacements.csv "
                                    "beside the bundle folder.", show_default=False)] = None,
+    relax: RelaxOpt = False,
 ) -> None:
     """Draw the panel with a public seed and write the public audit bundle.
 
@@ -493,10 +513,11 @@ def draw(
                              encoding=encoding, time_limit=time_limit, accept_gap=accept_gap,
                              household_column=household_column,
                              household_seed=household_seed, replacements=replacements,
-                             replacements_out=replacements_out, log=_progress(status),
-                             notes=_notes)
+                             replacements_out=replacements_out, relax=relax,
+                             log=_progress(status), notes=_notes)
 
     out.print(draw_summary(result))
+    _relaxed(result.published)
     short = result.audit.get("replacements", {}).get("shortfall", {})
     if short:
         _warnings([f"{len(short)} member(s) have fewer than {replacements} replacements "

@@ -83,6 +83,22 @@ def made(tmp_path_factory) -> dict:
     code, text = run("draw", d / "cells.parquet", "-q", d / "q.csv", "-k", "30", "--seed",
                      "seed cells", "-o", d / "cells", "--replacements", "2")
     assert code == 0, text
+    # quotas that cannot all be met (women 17–18 and men 15 of 30): drawn with --relax
+    rows = (d / "q.csv").read_text(encoding="utf-8").splitlines()
+    soft = [rows[0] + ",min_flex,max_flex"]
+    for row in rows[1:]:
+        f, v, lo, hi = row.rsplit(",", 3)
+        lo, hi = (17, 18) if (f, v) == ("gender", "woman") else (int(lo), int(hi))
+        soft.append(f"{f},{v},{lo},{hi},{max(0, lo - 3)},{min(30, hi + 3)}")
+    (d / "soft.csv").write_text("\n".join(soft) + "\n", encoding="utf-8")
+    code, text = run("draw", d / "pool.csv", "-q", d / "soft.csv", "-k", "30", "--seed",
+                     "seed relaxed", "-o", d / "relaxed", "--replacements", "2", "--relax")
+    assert code == 0, text
+    panel = json.loads((d / "relaxed" / "audit.json").read_text(encoding="utf-8"))["draw"]["ids"]
+    (d / "roundr.txt").write_text(f"{panel[0]}\n{panel[3]}\n", encoding="utf-8")
+    code, text = run("replace", d / "relaxed", "--pool", d / "pool.csv", "--declined",
+                     d / "roundr.txt", "--seed", "round one", "-o", d / "roundr")
+    assert code == 0, text
     panel = json.loads((d / "lists" / "audit.json").read_text(encoding="utf-8"))["draw"]["ids"]
     # round1: two members whose seats need a new lottery; round1b: one a list swap fills
     for name, declined in (("round1", [panel[0], panel[3]]), ("round1b", [panel[1]])):
@@ -93,10 +109,13 @@ def made(tmp_path_factory) -> dict:
     return {"dir": d}
 
 
+PREVIOUS = {"round1": "lists", "round1b": "lists", "roundr": "relaxed"}
+
+
 def announced(d: Path, name: str) -> dict:
     """What a garant was told in public about bundle `name`."""
     if name.startswith("round"):
-        out = announced(d, "lists")
+        out = announced(d, PREVIOUS.get(name, "lists"))
         out["round_seed"] = "round one"
         if (d / name / "lottery.json").exists():
             out["round_hash"] = sha(d / name / "lottery.json")
@@ -179,11 +198,11 @@ def test_known_answer_vectors_in_the_page(browser):
 
 POOLS = {"households": "pubh.csv", "cells": "pubc.csv"}  # the others: pub.csv
 WITH_LISTS = {"lists": "lists", "households": "households", "cells": "cells", "round1": "lists",
-              "round1b": "lists"}
+              "round1b": "lists", "relaxed": "relaxed", "roundr": "relaxed"}
 
 
 @pytest.mark.parametrize("name", ["plain", "lists", "households", "transparent", "ticket",
-                                  "cells", "round1", "round1b"])
+                                  "cells", "round1", "round1b", "relaxed", "roundr"])
 def test_genuine_bundles_agree_with_verify(browser, made, name):
     d = made["dir"]
     pool = d / POOLS.get(name, "pub.csv")
@@ -191,7 +210,8 @@ def test_genuine_bundles_agree_with_verify(browser, made, name):
     lists = lists_file(d / WITH_LISTS[name]) if name in WITH_LISTS else None
     cli = cli_verify(d, d / name, pool, a, lists)
     page = page_verify(browser, d / name, pool, a,
-                       previous=d / "lists" if name.startswith("round") else None,
+                       previous=(d / PREVIOUS.get(name, "lists") if name.startswith("round")
+                                 else None),
                        lists=lists)
     assert cli["verified"] and cli["anchored"], cli["differences"] + cli["not_anchored"]
     assert page["differences"] == [] and page["not_anchored"] == [], page["lines"]
@@ -208,6 +228,26 @@ def test_genuine_bundles_agree_with_verify(browser, made, name):
         assert any("each list swap takes" in c for c in page["checked"]), page["checked"]
     if not name.startswith("round"):
         assert page["summary"]["panel_number"] == cli["panel_number"]
+    if name == "relaxed":  # the relaxation is checked, and shown, by both
+        assert audit["relaxation"] == [{"features": ["gender"], "values": ["woman"],
+                                        "from": [17, 18], "to": [15, 18]}]
+        shown = "relaxed quotas, recorded in lottery.json"
+        for checked in (cli["checked"], page["checked"]):
+            assert any(shown in c and "gender=woman: min 17 → 15" in c for c in checked)
+
+
+def test_a_tampered_relaxation_is_caught_like_verify(browser, made, tmp_path):
+    """audit.json showing another relaxation than the one lottery.json commits to."""
+    d = made["dir"]
+    bundle = tmp_path / "relaxed"
+    shutil.copytree(d / "relaxed", bundle)
+    _rewrite_audit(bundle, lambda audit: audit["relaxation"][0].update(to=[16, 18]))
+    a = announced(d, "relaxed")
+    cli = cli_verify(d, bundle, d / "pub.csv", a)
+    page = page_verify(browser, bundle, d / "pub.csv", a)
+    for verdict in (cli, page):
+        assert not verdict["verified"]
+        assert any("audit.json, relaxation: differs" in x for x in verdict["differences"])
 
 
 def test_the_cell_rule_is_exercised(made):

@@ -10,6 +10,7 @@ import itertools
 import json
 import os
 import textwrap
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -20,7 +21,8 @@ from conftest import quota_membership
 from hypothesis import HealthCheck, event, given
 from hypothesis import strategies as st
 
-from sortition.inputs.quotas import CrossQuota, Quotas, ValueQuota
+from sortition.core.errors import InfeasibleError
+from sortition.inputs.quotas import CrossQuota, Quotas, ValueQuota, flex_bounds
 from sortition.inputs.strata import Strata, strata_from_counts
 from sortition.lottery.check import (
     FeasibilityReport,
@@ -28,6 +30,7 @@ from sortition.lottery.check import (
     apply_relaxation,
     check_feasibility,
     feature_table,
+    find_relaxation,
 )
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -407,6 +410,95 @@ def test_matches_brute_force(instance: tuple[Strata, Quotas, int]) -> None:
         again = check_feasibility(strata, fixed, size)
         assert again.feasible
         _assert_witness(again, strata, fixed)
+
+
+# ---------------------------------------------------------------------------
+# Property: soft quotas, the relaxation the rule picks (brute force)
+
+
+def _brute_relaxation(strata: Strata, quotas: Quotas, size: int) -> set | None:
+    """The rule's relaxation by enumeration. A panel needs exactly the slack that brings its
+    counts within the bounds, and any relaxation admitting it has at least that slack on every
+    bound; so the rule's choice is the least such need by (total, quotas changed, then the
+    slacks in order: one-way quotas before cross quotas, by the bytes of their features and
+    values, each minimum before its maximum). None when no panel is within the flex bounds."""
+    counts = [int(n) for n in strata.counts.tolist()]
+    panels = _all_panels(counts, size)
+    a, lo, hi = quota_membership(strata.features, strata.keys, quotas)
+    every = [((q.feature,), (q.value,), q) for q in quotas.values] + \
+        [(tuple(c.features), tuple(c.values), c) for c in quotas.cross]
+    flex = np.array([flex_bounds(q, size) for _, _, q in every], dtype=np.int64).reshape(-1, 2)
+    sums = panels @ a.T
+    dlo, dhi = np.maximum(0, lo - sums), np.maximum(0, sums - hi)
+    within = np.all((lo - dlo >= flex[:, 0]) & (hi + dhi <= flex[:, 1]), axis=1)
+    if not within.any():
+        return None
+
+    def position(g: int) -> tuple:
+        fs, vs, _ = every[g]
+        return (len(fs), *[x.encode("utf-8") for f, v in zip(fs, vs, strict=True)
+                           for x in (f, v)])
+
+    order = sorted(range(len(every)), key=position)
+    best = min((int(dlo[p].sum() + dhi[p].sum()), int(((dlo[p] + dhi[p]) > 0).sum()),
+                tuple(v for g in order for v in (int(dlo[p, g]), int(dhi[p, g]))), p)
+               for p in np.flatnonzero(within).tolist())
+    p = best[3]
+    return {(fs, vs, q.min, q.max, q.min - int(dlo[p, g]), q.max + int(dhi[p, g]))
+            for g, (fs, vs, q) in enumerate(every) if dlo[p, g] or dhi[p, g]}
+
+
+@st.composite
+def flex_instances(draw: st.DrawFn) -> tuple[Strata, Quotas, int]:
+    strata, quotas, size = draw(instances())
+
+    def soft(q):
+        if draw(st.integers(0, 2)) == 0:
+            return q  # none declared: anywhere within [0, size]
+        return replace(q, min_flex=draw(st.integers(0, q.min)),
+                       max_flex=draw(st.integers(q.max, max(size, q.max))))
+
+    return strata, Quotas([soft(q) for q in quotas.values],
+                          [soft(c) for c in quotas.cross]), size
+
+
+@strategies.examples(150, HealthCheck.too_slow)
+@given(flex_instances())
+def test_relaxation_is_the_smallest_within_flex_by_the_rule(instance) -> None:
+    strata, quotas, size = instance
+    report = check_feasibility(strata, quotas, size)
+    if report.feasible or report.pool_size < size:
+        event("feasible or pool too small")
+        return
+    truth = _brute_relaxation(strata, quotas, size)
+    event("no relaxation within flex" if truth is None else f"relaxed {len(truth)} quota(s)")
+    if truth is None:
+        assert report.beyond_flex and report.relaxation is None
+        assert any("flex bounds" in r for r in report.reasons)
+        with pytest.raises(InfeasibleError, match="flex bounds"):
+            find_relaxation(strata, quotas, size)
+        return
+    assert report.relaxation_optimal and not report.beyond_flex
+    found = {(r.features, r.values, r.old_min, r.old_max, r.new_min, r.new_max)
+             for r in report.relaxation}
+    assert found == truth
+    assert {(r.features, r.values, r.new_min, r.new_max)
+            for r in find_relaxation(strata, quotas, size)} == \
+        {(f, v, lo, hi) for f, v, _, _, lo, hi in truth}
+    fixed = apply_relaxation(quotas, report.relaxation)
+    assert _brute(strata, fixed, size)["feasible"]
+
+
+def test_tie_rule_relaxes_the_later_quota() -> None:
+    """Two ways of one seat each: the quota first in byte order keeps its bound."""
+    strata = two_by_two(5, 5, 5, 5)
+    quotas = Quotas([vq("age", "old", 0, 1), vq("age", "young", 0, 1)])
+    report = check_feasibility(strata, quotas, 3)
+    assert [(r.label, r.new_min, r.new_max) for r in report.relaxation] == [
+        ("age=young", 0, 2)]
+    soft = Quotas([vq("age", "old", 0, 1), replace(vq("age", "young", 0, 1), max_flex=1)])
+    assert [(r.label, r.new_max) for r in find_relaxation(strata, soft, 3)] == [("age=old", 2)]
+    assert find_relaxation(strata, Quotas([vq("age", "old", 0, 3)]), 3) == []
 
 
 def test_quota_on_a_feature_the_strata_lack() -> None:

@@ -16,6 +16,7 @@ from hypothesis import strategies as st
 from sortition.core.errors import InputError
 from sortition.inputs.quotas import (
     apportion,
+    flex_bounds,
     load_quotas,
     quotas_csv_text,
     quotas_toml_text,
@@ -102,13 +103,127 @@ def test_research_categories_file(tmp_path):
 
 
 def test_extra_columns_are_ignored_with_a_note(tmp_path):
-    rows = [(f, v, lo, hi, 0, 99) for f, v, lo, hi in QUOTA_ROWS]
-    path = write(tmp_path / "q.csv", csv_text("feature,value,min,max,min_flex,max_flex", rows))
+    rows = [(f, v, lo, hi, "x") for f, v, lo, hi in QUOTA_ROWS]
+    path = write(tmp_path / "q.csv", csv_text("feature,value,min,max,comment", rows))
     q = load_quotas(path)
     assert bounds(q) == QUOTA_ROWS
     assert len(q.notes) == 1
-    assert "min_flex" in q.notes[0] and "max_flex" in q.notes[0]
+    assert "comment" in q.notes[0]
     assert str(path) in q.notes[0]
+    assert not q.has_flex
+
+
+# ---------------------------------------------------------------------------
+# Soft quotas: min_flex, max_flex
+
+
+@pytest.mark.parametrize("header", ["feature,value,min,max,min_flex,max_flex",
+                                    "category,name,min,max,min_flex,max_flex",
+                                    "min_flex,feature,value,min,max,max_flex"])
+def test_flex_columns_are_read(tmp_path, header):
+    rows = [(f, v, lo, hi, lo - 2, hi + 3) for f, v, lo, hi in QUOTA_ROWS]
+    if header.startswith("min_flex"):
+        rows = [(r[4], *r[:4], r[5]) for r in rows]
+    q = load_quotas(write(tmp_path / "q.csv", csv_text(header, rows)), size=40)
+    assert bounds(q) == QUOTA_ROWS
+    assert [(v.min_flex, v.max_flex) for v in q.values] == [(7, 23)] * 4
+    assert q.notes == [] and q.has_flex
+    assert [flex_bounds(v, 40) for v in q.values] == [(7, 23)] * 4
+
+
+def test_no_flex_declared_means_anywhere_within_the_panel(tmp_path):
+    q = load_quotas(write(tmp_path / "q.csv", csv_text("feature,value,min,max")), size=40)
+    assert [(v.min_flex, v.max_flex) for v in q.values] == [(None, None)] * 4
+    assert [flex_bounds(v, 40) for v in q.values] == [(0, 40)] * 4
+
+
+@pytest.mark.parametrize(("row", "culprits"), [
+    ("gender,woman,3,5,4,5", ["line 2", "min_flex 4 is above min 3", "gender=woman"]),
+    ("gender,woman,3,5,0,4", ["line 2", "max_flex 4 is below max 5", "gender=woman"]),
+    ("gender,woman,3,5,0,41", ["line 2", "max_flex 41 is above the panel size 40"]),
+    ("gender,woman,3,5,,7", ["line 2", "column min_flex", "''", "whole number"]),
+    ("gender,woman,3,5,1,", ["line 2", "column max_flex", "''", "whole number"]),
+    ("gender,woman,3,5,-1,7", ["line 2", "column min_flex", "'-1'", "negative"]),
+    ("gender,woman,3,5,1.5,7", ["line 2", "column min_flex", "'1.5'", "whole number"]),
+    ("gender,woman,3,5,1,nan", ["line 2", "column max_flex", "'nan'"]),
+    ("gender,woman,3,5,1", ["line 2", "expected 6 cells, found 5"]),
+])
+def test_flex_row_errors(tmp_path, row, culprits):
+    path = write(tmp_path / "q.csv",
+                 f"feature,value,min,max,min_flex,max_flex\n{row}\ngender,man,1,2,0,2\n")
+    message = str(quota_error(path, 40))
+    for culprit in culprits:
+        assert culprit in message
+
+
+@pytest.mark.parametrize("header", ["feature,value,min,max,min_flex",
+                                    "feature,value,min,max,max_flex"])
+def test_one_flex_column_alone_is_refused(tmp_path, header):
+    path = write(tmp_path / "q.csv", f"{header}\ngender,woman,1,2,0\n")
+    message = str(quota_error(path, 4))
+    assert "line 1" in message and "need both" in message
+
+
+def test_flex_round_trips_through_csv_and_toml(tmp_path):
+    text = ("feature,value,min,max,min_flex,max_flex\ngender,woman,3,5,1,7\n"
+            "gender,man,3,5,3,5\n")
+    q = load_quotas(write(tmp_path / "q.csv", text), 10)
+    assert quotas_csv_text(q) == text
+    again = load_quotas(write(tmp_path / "q.toml", quotas_toml_text(q)), 10)
+    assert again.values == q.values
+    assert "min_flex = 1, max_flex = 7" in quotas_toml_text(q)
+    plain = load_quotas(write(tmp_path / "p.csv", csv_text("feature,value,min,max")), 40)
+    assert quotas_csv_text(plain).splitlines()[0] == "feature,value,min,max"
+    assert "flex" not in quotas_toml_text(plain)
+
+
+def test_toml_flex_forms(tmp_path):
+    text = (
+        "size = 20\n"
+        "[features.gender]\nshares = { woman = 0.5, man = 0.5 }\nflex = 1\n"
+        "[features.age]\ncounts = { young = 300, old = 100 }\ntolerance = 1\n"
+        "flex = { below = 2, above = 10 }\n"
+        "[features.area]\nbounds = { urban = { min = 10, max = 14, min_flex = 8, max_flex = 15 },"
+        " rural = [6, 10] }\n"
+        "[[cross]]\nfeatures = ['gender', 'area']\nflex = 2\n"
+        "bounds = { woman = { urban = [0, 6] } }\n"
+    )
+    q = load_quotas(write(tmp_path / "q.toml", text))
+    assert [(v.feature, v.value, v.min_flex, v.max_flex) for v in q.values] == [
+        ("gender", "woman", 9, 11), ("gender", "man", 9, 11),
+        ("age", "young", 12, 20), ("age", "old", 2, 16),  # max_flex capped at the size
+        ("area", "urban", 8, 15), ("area", "rural", None, None)]
+    assert [(c.min_flex, c.max_flex) for c in q.cross] == [(0, 8)]
+
+
+@pytest.mark.parametrize(("text", "culprits"), [
+    ("size = 10\n" + "[features.gender]\nshares = { woman = 0.5, man = 0.5 }\nflex = -1\n",
+     ["features.gender", "flex = -1"]),
+    ("size = 10\n" + "[features.gender]\nshares = { woman = 0.5, man = 0.5 }\nflex = 'a'\n",
+     ["features.gender", "flex = 'a'"]),
+    ("size = 10\n" + "[features.gender]\nshares = { woman = 0.5, man = 0.5 }\n"
+     "flex = { below = 1, sideways = 2 }\n", ["features.gender", "flex"]),
+    ("size = 10\n" + "[features.gender]\nshares = { woman = 0.5, man = 0.5 }\n"
+     "flex = { below = 1.5 }\n", ["features.gender", "flex below = 1.5"]),
+    ("size = 10\n[features.gender]\nbounds = { woman = { min = 4, max = 6, min_flex = 5, "
+     "max_flex = 6 } }\n", ["features.gender.woman", "min_flex 5 is above min 4"]),
+    ("size = 10\n[features.gender]\nbounds = { woman = { min = 4, max = 6, min_flex = 0, "
+     "max_flex = 5 } }\n", ["features.gender.woman", "max_flex 5 is below max 6"]),
+    ("size = 10\n[features.gender]\nbounds = { woman = { min = 4, max = 6, min_flex = 0, "
+     "max_flex = 11 } }\n", ["features.gender.woman", "max_flex 11 is above the panel size"]),
+    ("size = 10\n[features.gender]\nbounds = { woman = { min = 4, max = 6, min_flex = -1 } }\n",
+     ["features.gender.bounds.woman.min_flex", "-1", "negative"]),
+    ("size = 10\n[features.gender]\nbounds = { woman = { min = 4, max = 6, max_flex = 6.5 } }"
+     "\n", ["features.gender.bounds.woman.max_flex", "6.5", "whole number"]),
+    ("size = 10\n[features.gender]\nbounds = { woman = { min = 4, max = 6, flex = 1 } }\n",
+     ["features.gender.bounds.woman", "min_flex"]),
+    ("size = 10\n[features.gender]\nflex = 1\nbounds = { woman = { min = 4, max = 6, "
+     "min_flex = 2 } }\n", ["features.gender", "not both"]),
+])
+def test_toml_flex_errors(tmp_path, text, culprits):
+    message = str(quota_error(write(tmp_path / "spec.toml", text)))
+    for culprit in culprits:
+        assert culprit in message
 
 
 def test_semicolon_delimiter(tmp_path):

@@ -255,6 +255,33 @@ def test_quota_errors_name_the_sheet_and_row(tmp_path, row, culprits):
         assert culprit in str(info.value)
 
 
+@pytest.mark.parametrize(("row", "culprits"), [
+    (["gender", "woman", 1, 2, 0, 4], []),
+    (["gender", "woman", 1, 2, 2, 3], ["sheet Quotas, row 2: gender=woman: min_flex 2 is above "
+                                       "min 1"]),
+    (["gender", "woman", 1, 2, 0, 1], ["sheet Quotas, row 2: gender=woman: max_flex 1 is below "
+                                       "max 2"]),
+    (["gender", "woman", 1, 2, 0, 9], ["sheet Quotas, row 2: gender=woman: max_flex 9 is above "
+                                       "the panel size 4"]),
+    (["gender", "woman", 1, 2, 0.5, 3], ["sheet Quotas, row 2, column min_flex: '0.5' is not "
+                                         "a whole"]),
+    (["gender", "woman", 1, 2, None, 3], ["sheet Quotas, row 2, column min_flex: '' is not a "
+                                          "whole"]),
+])
+def test_quota_sheet_flex_columns(tmp_path, row, culprits):
+    path = book(tmp_path / "q.xlsx", {"Quotas": [
+        ["feature", "value", "min", "max", "min_flex", "max_flex"], row,
+        ["gender", "man", 1, 2, 1, 2]]})
+    if not culprits:
+        q = load_quotas(path, 4)
+        assert [(v.min_flex, v.max_flex) for v in q.values] == [(0, 4), (1, 2)]
+        return
+    with pytest.raises(InputError) as info:
+        load_quotas(path, 4)
+    for culprit in culprits:
+        assert culprit in str(info.value)
+
+
 def test_quota_sheet_header_and_sheet_errors(tmp_path):
     path = book(tmp_path / "q.xlsx", {"Q": [["feature", "value", "lo", "hi"], ["g", "w", 1, 2]]})
     with pytest.raises(InputError, match=r"q.xlsx, sheet Q, row 1: unrecognised quota header"):

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from dataclasses import replace as dc_replace
 from pathlib import Path
 
 import numpy as np
@@ -27,6 +28,7 @@ from ..inputs.households import for_everyone, of_representatives
 from ..inputs.load import Inputs
 from ..inputs.quotas import Quotas
 from ..inputs.strata import Strata
+from ..lottery.check import apply_relaxation, relaxation_json
 from ..lottery.compute import at_minimum
 from ..lottery.panels import QuotaSystem, quota_label, quota_system
 from ..lottery.publish import PublishedLottery
@@ -65,11 +67,20 @@ def quota_seats(system: QuotaSystem, seats: np.ndarray) -> list[dict]:
                                            system.hi.tolist(), sums, strict=True)]
 
 
+def drawn_inputs(inputs: Inputs, published: PublishedLottery) -> Inputs:
+    """The inputs with the quotas the lottery was drawn under: relaxed as it records
+    (`--relax`), else unchanged. Their fingerprint stays the quotas' own."""
+    if not published.relaxed:
+        return inputs
+    return dc_replace(inputs, quotas=apply_relaxation(inputs.quotas, published.relaxation))
+
+
 def quota_attainment(published: PublishedLottery, quotas: Quotas, drawn: Drawn
                      ) -> list[dict]:
     """A draw bundle's `quotas_achieved`: per quota, `feature` and `value` (`f0 & f1`,
     `v0 & v1` when crossed), min, max and the drawn panel's seats, sorted by feature and value
-    (docs/bundle-format.md section 9). Counted over the lottery's own strata."""
+    (docs/bundle-format.md section 9). Counted over the lottery's own strata, with the bounds
+    drawn under: relaxed ones for a relaxed lottery (`drawn_inputs`)."""
     strata = Strata(list(published.features), [tuple(k) for k in published.keys],
                     np.asarray(published.counts, dtype=np.int64))
     system = quota_system(strata, quotas, published.panel_size)
@@ -139,6 +150,7 @@ def audit_document(inputs: Inputs, published: PublishedLottery, lottery_hash: st
                  "number_from": "ticket given by the operator" if ticket_given else "seed",
                  "ids": [i for _, i in drawn.people]},
         "quotas_achieved": attainment,
+        **({"relaxation": relaxation_json(published.relaxation)} if published.relaxed else {}),
         "probabilities": {"file": "probabilities.csv",
                           **probability_figures(of_representatives(inputs.pool, probabilities))},
         "files": {name: hashlib.sha256(data).hexdigest() for name, data in sorted(files.items())},

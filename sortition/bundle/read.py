@@ -24,11 +24,13 @@ from ..core.bundleio import (
     typed,
 )
 from ..core.errors import InputError
-from ..core.limits import MAX_AUDIT_BYTES, MAX_PANEL_SIZE
+from ..core.limits import MAX_AUDIT_BYTES, MAX_LOTTERY_BYTES, MAX_PANEL_SIZE
 from ..draw.replacements import lists_of_draw
 from ..inputs.fingerprint import quotas_from_document
 from ..inputs.load import Inputs, load_inputs
 from ..inputs.quotas import Quotas, load_quotas
+from ..lottery.check import apply_relaxation
+from ..lottery.publish import read_lottery
 from .audit import SCHEMA
 
 A = "audit.json"
@@ -104,8 +106,11 @@ def origin_lists(bundle: Bundle, inputs: Inputs):
 def bundle_inputs(bundle: Path, pool_path: Path, quotas_path: Path | None, *,
                   id_column: str | None = None, encoding: str = "utf-8") -> Inputs:
     """The pool and quotas of a bundle (its recorded quotas unless a file is given), with the
-    recorded id column, features order and household pre-draw."""
-    audit = read_bundle(bundle).audit
+    recorded id column, features order and household pre-draw. The quotas are relaxed as the
+    lottery of the draw at the root of the chain records (`--relax`): its panel, its lists and
+    every replacement keep to the bounds it was drawn under; the fingerprint stays the quotas'."""
+    read = read_bundle(bundle)
+    audit = read.audit
     label = f"{bundle}/audit.json"
     obj(audit, "inputs", label)
     quotas = quotas_block(audit)
@@ -116,12 +121,22 @@ def bundle_inputs(bundle: Path, pool_path: Path, quotas_path: Path | None, *,
     texts(pool, "features", f"{label}, inputs.pool", None)
     for key in ("id_column", "household_column", "household_seed"):
         typed(pool, key, (str, type(None)), f"{label}, inputs.pool", optional=True)
-    return load_inputs(pool_path, Path(quotas_path or Path(bundle) / "audit.json"), size,
-                       id_column=pool.get("id_column") if id_column is None else id_column,
-                       household_column=pool.get("household_column"),
-                       household_seed=pool.get("household_seed"), encoding=encoding,
-                       features=list(pool["features"]), quotas=quotas,
-                       recorded=True)
+    inputs = load_inputs(pool_path, Path(quotas_path or Path(bundle) / "audit.json"), size,
+                         id_column=pool.get("id_column") if id_column is None else id_column,
+                         household_column=pool.get("household_column"),
+                         household_seed=pool.get("household_seed"), encoding=encoding,
+                         features=list(pool["features"]), quotas=quotas,
+                         recorded=True)
+    origin = read.chain[-1]
+    try:
+        data = read_regular(origin, "lottery.json", MAX_LOTTERY_BYTES,
+                            label=f"{origin}/lottery.json")
+    except MissingFile:
+        return inputs  # `verify` reports it; nothing else can be re-derived
+    relaxation = read_lottery(data, f"{origin}/lottery.json").relaxation
+    if relaxation:
+        inputs.quotas = apply_relaxation(inputs.quotas, relaxation)
+    return inputs
 
 
 def quotas_block(audit: dict) -> Quotas:

@@ -62,6 +62,8 @@ A dict; keys marked *optional* may be missing or None::
       "files": [{"name": "lottery.json", "sha256": "<64 hex>"}, ...],
       "run": {
               "versions": {"sortition": "0.1.0", "python": "3.11.7", "ortools": "9.15"}},
+      "relaxation": [                   # optional: quotas drawn with relaxed bounds (--relax)
+        {"quota": "gender=woman", "before": "50–50", "after": "49–50"}, ...],
     }
 
 
@@ -674,6 +676,9 @@ def _view(context: Mapping[str, Any]) -> dict[str, Any]:
         "files": [{"name": str(f.get("name", "")), "sha256": str(f.get("sha256", ""))}
                   for f in context.get("files") or []],
         "versions": [(str(k), str(v)) for k, v in (run.get("versions") or {}).items()],
+        "relaxation": [{"quota": str(x.get("quota", "")), "before": str(x.get("before", "")),
+                        "after": str(x.get("after", ""))}
+                       for x in context.get("relaxation") or []],
     }
 
 
@@ -776,4 +781,6 @@ def report_context(inputs: Inputs, published: PublishedLottery, audit: dict, dra
         "selected": selected, "feature_names": feature_names, "verify_commands": [command],
         "files": [{"name": k, "sha256": v} for k, v in audit["files"].items()],
         "run": audit.get("run", {}),
+        "relaxation": [{"quota": r.label, "before": f"{r.old_min}–{r.old_max}",
+                        "after": f"{r.new_min}–{r.new_max}"} for r in published.relaxation],
     }

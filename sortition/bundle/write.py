@@ -45,7 +45,14 @@ from ..lottery.run import (
     run_lottery,
     write_lottery,
 )
-from .audit import audit_document, lists_record, panel_csv, person_probabilities, quota_attainment
+from .audit import (
+    audit_document,
+    drawn_inputs,
+    lists_record,
+    panel_csv,
+    person_probabilities,
+    quota_attainment,
+)
 from .report import legacy_comparison, render_report, report_context
 from .verifier import NAME, page_bytes
 
@@ -77,9 +84,13 @@ def run_draw(inputs: Inputs, *, seed: str, out_dir: Path, algorithm: str | None,
              legacy_estimate: np.ndarray | None = None,
              replacements: int | None = None,
              replacements_out: Path | None = None,
-             accept_gap: float | None = None) -> DrawResult:
+             accept_gap: float | None = None, relax: bool = False) -> DrawResult:
     """Compute or reuse the lottery, draw with the seed, and write the public bundle (and,
-    with `replacements`, the lists to `replacements_out`: see `lists_path`)."""
+    with `replacements`, the lists to `replacements_out`: see `lists_path`).
+
+    `relax`: the lottery is over the quotas relaxed as `check` proposes (`run_lottery`), or a
+    reused relaxed lottery is accepted when its relaxation is that one (`check_reuse`); the
+    draw, the lists and the quota attainment then use the relaxed bounds."""
     seed_b = _seed(seed)
     check_options(panels=panels, replacements=replacements, time_limit=time_limit, title=title)
     out_dir = Path(out_dir)
@@ -89,13 +100,15 @@ def run_draw(inputs: Inputs, *, seed: str, out_dir: Path, algorithm: str | None,
     if lottery_dir is not None:
         lottery_bytes, source = read_lottery_bytes(lottery_dir)
         published = read_lottery(lottery_bytes, source)
-        check_reuse(published, inputs, source, algorithm=algorithm, panels=panels)
+        check_reuse(published, inputs, source, algorithm=algorithm, panels=panels,
+                    relax=relax, time_limit=time_limit)
         attach_tickets(published, inputs.all_members())
     else:
         published = run_lottery(inputs, algorithm or "leximin", panels=panels,
                                 time_limit=time_limit, log=log, computed=computed,
-                                accept_gap=accept_gap)
+                                accept_gap=accept_gap, relax=relax)
         lottery_bytes = published.to_bytes()
+    drawn_under = drawn_inputs(inputs, published)
     lottery_hash = hashlib.sha256(lottery_bytes).hexdigest()
     t = time.perf_counter()
     drawn = draw_panel(published, lottery_hash, seed_b, inputs.members, ticket)
@@ -104,20 +117,20 @@ def run_draw(inputs: Inputs, *, seed: str, out_dir: Path, algorithm: str | None,
     files = {"lottery.json": lottery_bytes,
              "panel.csv": panel_csv(drawn, published),
              "probabilities.csv": probability_classes_csv(probabilities)}
-    attainment = quota_attainment(published, inputs.quotas, drawn)
+    attainment = quota_attainment(published, drawn_under.quotas, drawn)
     lists = None
     if replacements is not None:
-        lists = draw_replacements(inputs, drawn, replacements, seed_b, lottery_hash)
+        lists = draw_replacements(drawn_under, drawn, replacements, seed_b, lottery_hash)
     audit = audit_document(inputs, published, lottery_hash, seed, drawn, attainment,
                            probabilities, files, ticket is not None)
     if lists is not None:
         audit["replacements"] = lists_record(lists, replacements)
 
     eligible = of_representatives(inputs.pool, probabilities)  # household representatives
-    legacy = (legacy_comparison(inputs, eligible, legacy_runs, legacy_estimate)
+    legacy = (legacy_comparison(drawn_under, eligible, legacy_runs, legacy_estimate)
               if legacy_runs else None)
     audit["run"] = {"versions": versions()}  # timings go to the operator's screen only
-    html = render_report(report_context(inputs, published, audit, drawn, eligible,
+    html = render_report(report_context(drawn_under, published, audit, drawn, eligible,
                                         title=title, legacy=legacy, out_dir=out_dir))
     files["audit.json"] = audit_bytes(audit)
     files["report.html"] = html.encode("utf-8")
@@ -167,7 +180,8 @@ def publish_lottery(pool_path: Path, quotas_path: Path, out_dir: Path, size: int
                     id_column: str | None = None, encoding: str = "utf-8",
                     time_limit: float | None = None, accept_gap: float | None = None,
                     household_column: str | None = None, household_seed: str | None = None,
-                    id_is_public: bool = False, log: Callable[[str], None] | None = None,
+                    id_is_public: bool = False, relax: bool = False,
+                    log: Callable[[str], None] | None = None,
                     notes: Callable[[list[str]], None] | None = None) -> LotteryRun:
     """`sortition lottery`: compute the fair lottery (`run_lottery`) and write DIR/lottery.json
     with its `.sha256` (`write_lottery`); the hash is to be published before the seed exists.
@@ -185,7 +199,7 @@ def publish_lottery(pool_path: Path, quotas_path: Path, out_dir: Path, size: int
     if log is not None:
         log(f"{algorithm} lottery over {len(inputs.strata):,} strata…")
     published = run_lottery(inputs, algorithm, panels=panels, time_limit=time_limit,
-                            accept_gap=accept_gap, log=log)
+                            accept_gap=accept_gap, log=log, relax=relax)
     digest = write_lottery(out_dir, published, inputs=given)
     return LotteryRun(target, published, digest, inputs)
 
@@ -199,7 +213,7 @@ def draw_bundle(pool_path: Path, quotas_path: Path, *, seed: str, out_dir: Path,
                 time_limit: float | None = None, accept_gap: float | None = None,
                 household_column: str | None = None, household_seed: str | None = None,
                 replacements: int | None = None, replacements_out: Path | None = None,
-                log: Callable[[str], None] | None = None,
+                relax: bool = False, log: Callable[[str], None] | None = None,
                 notes: Callable[[list[str]], None] | None = None) -> DrawResult:
     """`sortition draw`: load the pool and quotas, then `run_draw` (the lottery computed, or
     read from `lottery_dir`; the panel drawn with `seed`; the public bundle written to
@@ -222,7 +236,7 @@ def draw_bundle(pool_path: Path, quotas_path: Path, *, seed: str, out_dir: Path,
                     lottery_dir=lottery_dir, ticket=ticket, private_out=private_out,
                     force=force, time_limit=time_limit, title=title, log=log,
                     replacements=replacements, replacements_out=replacements_out,
-                    accept_gap=accept_gap)
+                    accept_gap=accept_gap, relax=relax)
 
 
 def lists_path(out_dir: Path, replacements: int | None, given: Path | None) -> Path | None:

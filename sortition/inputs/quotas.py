@@ -4,11 +4,17 @@ Two input forms:
 
 * CSV with the header `feature,value,min,max` (the Sortition Foundation's features file),
   their older header `category,name,min,max`, or the research header `category,feature,min,max`
-  of the Nature 2021 replication data. Extra columns (e.g. `min_flex,max_flex`) are ignored with
-  a note.
+  of the Nature 2021 replication data, optionally with the columns `min_flex,max_flex` (soft
+  quotas, below). Other extra columns are ignored with a note.
 * TOML for humans: per feature, explicit bounds, target shares or population counts plus a
   tolerance rule. Shares are apportioned to integer targets summing exactly to the panel size.
   Cross quotas on a pair of features exist only in this form.
+
+**Soft quotas** (the `min_flex`/`max_flex` of the Sortition Foundation's features file): the
+loosest bounds a quota may be relaxed to when the quotas cannot all be met, min_flex ≤ min and
+max_flex ≥ max, within [0, panel size]. A quota that declares none may be relaxed anywhere in
+[0, panel size] (the peer library's default). Relaxing is never automatic: `check` proposes the
+smallest relaxation within these bounds, and `--relax` draws with it (`lottery.check`).
 """
 
 from __future__ import annotations
@@ -45,6 +51,8 @@ class ValueQuota:
     share: float | None = None  # population share the target was apportioned from
     target: int | None = None  # integer target before the tolerance was applied
     reference_share: float | None = None  # share under the feature's reference population
+    min_flex: int | None = None  # soft quota: the lowest the minimum may be relaxed to
+    max_flex: int | None = None  # and the highest the maximum may (None: not declared)
 
 
 @dataclass(frozen=True)
@@ -57,6 +65,16 @@ class CrossQuota:
     max: int
     share: float | None = None
     target: int | None = None
+    min_flex: int | None = None
+    max_flex: int | None = None
+
+
+def flex_bounds(q: ValueQuota | CrossQuota, size: int) -> tuple[int, int]:
+    """The loosest bounds quota `q` may be relaxed to: its declared min_flex and max_flex, or
+    0 and the panel size when it declares none (the peer library's default: unconstrained)."""
+    lo = 0 if q.min_flex is None else q.min_flex
+    hi = max(size, q.max) if q.max_flex is None else q.max_flex
+    return min(lo, q.min), max(hi, q.max)
 
 
 @dataclass
@@ -115,6 +133,12 @@ class Quotas:
                        "max": c.max, "share": c.share, "target": c.target} for c in self.cross],
         }
 
+    @property
+    def has_flex(self) -> bool:
+        """Does any quota declare min_flex/max_flex?"""
+        rows: list[ValueQuota | CrossQuota] = [*self.values, *self.cross]
+        return any(q.min_flex is not None or q.max_flex is not None for q in rows)
+
 
 # ---------------------------------------------------------------------------
 # Apportionment
@@ -166,6 +190,24 @@ def _int_cell(text: str, where: str, column: str, problems: list[str]) -> int | 
         problems.append(f"{where}, column {column}: {text!r} is too large")
         return None
     return int(v)
+
+
+def flex_problems(lo: int, hi: int, lo_flex: int | None, hi_flex: int | None,
+                  size: int | None) -> list[str]:
+    """What is wrong with a quota's min_flex/max_flex (empty: nothing); the caller says where."""
+    out = []
+    if lo_flex is not None and lo_flex > lo:
+        out.append(f"min_flex {lo_flex} is above min {lo} (min_flex is the lowest the minimum "
+                   "may be relaxed to)")
+    if hi_flex is not None and hi_flex < hi:
+        out.append(f"max_flex {hi_flex} is below max {hi} (max_flex is the highest the maximum "
+                   "may be relaxed to)")
+    elif hi_flex is not None and size is not None and hi_flex > max(size, hi):
+        out.append(f"max_flex {hi_flex} is above the panel size {size}")
+    return out
+
+
+FLEX_COLUMNS = ("min_flex", "max_flex")
 
 
 def _csv_format(header: list[str]) -> tuple[str, str, str, str] | None:
@@ -223,8 +265,14 @@ def _quotas_from_rows(name: str, rows: list[list[str]], numbers: list[int], word
             "feature,value,min,max (or category,name,min,max, or category,feature,min,max)"
         )
     idx = [header.index(c) for c in cols]
+    flex = [c for c in FLEX_COLUMNS if c in header]
+    if len(flex) == 1:
+        other = FLEX_COLUMNS[1 - FLEX_COLUMNS.index(flex[0])]
+        raise InputError(f"{name}, {word} 1: column {flex[0]} without column {other} (soft "
+                         "quotas need both)")
+    flex_idx = [header.index(c) for c in flex]
     notes = []
-    extra = [rows[0][i].strip() for i in range(len(header)) if i not in idx]
+    extra = [rows[0][i].strip() for i in range(len(header)) if i not in idx + flex_idx]
     if extra:
         notes.append(f"{name}: ignored column(s) {', '.join(extra)}")
     problems: list[str] = []
@@ -245,10 +293,20 @@ def _quotas_from_rows(name: str, rows: list[list[str]], numbers: list[int], word
             problems.append(f"{where}, column {cols[1]}: empty value")
         lo = _int_cell(lo_t, where, "min", problems)
         hi = _int_cell(hi_t, where, "max", problems)
+        lo_f = hi_f = None
+        if flex_idx:
+            lo_f = _int_cell(row[flex_idx[0]], where, "min_flex", problems)
+            hi_f = _int_cell(row[flex_idx[1]], where, "max_flex", problems)
+            if lo_f is None or hi_f is None:
+                continue
         if not feat or not val or lo is None or hi is None:
             continue
         if lo > hi:
             problems.append(f"{where}: min {lo} > max {hi} for {feat}={val}")
+            continue
+        wrong = flex_problems(lo, hi, lo_f, hi_f, size)
+        if wrong:
+            problems.extend(f"{where}: {feat}={val}: {w}" for w in wrong)
             continue
         if (feat, val) in seen:
             problems.append(
@@ -256,7 +314,7 @@ def _quotas_from_rows(name: str, rows: list[list[str]], numbers: list[int], word
             )
             continue
         seen[(feat, val)] = lineno
-        values.append(ValueQuota(feat, val, lo, hi))
+        values.append(ValueQuota(feat, val, lo, hi, min_flex=lo_f, max_flex=hi_f))
     if not values and not problems:
         problems.append(f"{name}: quota file has a header but no quota rows")
     if problems:
@@ -270,9 +328,10 @@ def _quotas_from_rows(name: str, rows: list[list[str]], numbers: list[int], word
 _TOP_KEYS = {"size", "title", "description", "apportionment", "features", "cross", "sources",
              "notes"}
 _FEATURE_KEYS = {"shares", "counts", "bounds", "tolerance", "min_per_value", "apportionment",
-                 "reference", "source", "note", "label"}
+                 "reference", "source", "note", "label", "flex"}
 _CROSS_KEYS = {"features", "shares", "counts", "bounds", "tolerance", "min_per_value",
-               "apportionment", "source", "note"}
+               "apportionment", "source", "note", "flex"}
+_BOUND_KEYS = {"min", "max", "min_flex", "max_flex"}
 _REFERENCE_KEYS = {"label", "shares", "counts"}
 
 
@@ -386,8 +445,9 @@ def _weights(spec: _Spec, where: str, table: dict, kind: str,
     return out
 
 
-def _explicit_bounds(spec: _Spec, where: str, table: dict,
-                     depth: int) -> list[tuple[tuple[str, ...], int, int]] | None:
+def _explicit_bounds(spec: _Spec, where: str, table: dict, depth: int
+                     ) -> list[tuple[tuple[str, ...], int, int, int | None, int | None]] | None:
+    """Explicit bounds: (values, min, max, min_flex, max_flex), flex None when not given."""
     if not isinstance(table, dict) or not table:
         spec.bad(where, "bounds must be a non-empty table of value = {min = .., max = ..}")
         return None
@@ -403,27 +463,78 @@ def _explicit_bounds(spec: _Spec, where: str, table: dict,
         items = [((key.strip(),), v) for key, v in table.items()]
     for key, v in items:
         w = f"{where}.{'.'.join(key)}"
+        flex_v: list[object] = [None, None]
         if isinstance(v, list) and len(v) == 2:
             lo_v, hi_v = v
-        elif isinstance(v, dict) and set(v) <= {"min", "max"} and "min" in v and "max" in v:
+        elif isinstance(v, dict) and set(v) <= _BOUND_KEYS and "min" in v and "max" in v:
             lo_v, hi_v = v["min"], v["max"]
+            flex_v = [v.get("min_flex"), v.get("max_flex")]
         else:
-            spec.bad(w, f"{v!r} must be {{min = N, max = M}} or [N, M]")
+            spec.bad(w, f"{v!r} must be {{min = N, max = M}} (with optional min_flex = A, "
+                        "max_flex = B) or [N, M]")
             continue
         lo = spec.number(w + ".min", lo_v, integer=True)
         hi = spec.number(w + ".max", hi_v, integer=True)
-        if lo is None or hi is None:
+        flex = [None if f is None else spec.number(f"{w}.{name}", f, integer=True)
+                for f, name in zip(flex_v, ("min_flex", "max_flex"), strict=True)]
+        if lo is None or hi is None or any(f is None and g is not None
+                                           for f, g in zip(flex, flex_v, strict=True)):
             continue
         if lo > hi:
             spec.bad(w, f"min {int(lo)} > max {int(hi)}")
             continue
-        out.append((key, int(lo), int(hi)))
+        fl = [None if f is None else int(f) for f in flex]
+        out.append((key, int(lo), int(hi), fl[0], fl[1]))
     return out
 
 
+def _flex_rule(spec: _Spec, where: str, rule: object) -> tuple[int, int] | None:
+    """A feature's `flex`: seats either side beyond its bounds (N, or {below = A, above = B})."""
+    if isinstance(rule, int) and not isinstance(rule, bool) and rule >= 0:
+        return rule, rule
+    if isinstance(rule, dict) and rule and set(rule) <= {"below", "above"}:
+        out = []
+        for name in ("below", "above"):
+            v = rule.get(name, 0)
+            if isinstance(v, bool) or not isinstance(v, int) or v < 0:
+                spec.bad(where, f"flex {name} = {v!r} must be a non-negative whole number")
+                return None
+            out.append(v)
+        return out[0], out[1]
+    spec.bad(where, f"flex = {rule!r} must be a non-negative number of seats or "
+                    "{below = A, above = B}")
+    return None
+
+
+Resolved = tuple[tuple[str, ...], int, int, float | None, int | None, int | None, int | None]
+
+
 def _resolve_block(spec: _Spec, where: str, block: dict, k: int | None, default_method: str,
-                   depth: int) -> list[tuple[tuple[str, ...], int, int, float | None, int | None]]:
-    """Resolve one feature (depth 1) or cross quota (depth 2) to explicit integer bounds."""
+                   depth: int) -> list[Resolved]:
+    """Resolve one feature (depth 1) or cross quota (depth 2) to explicit integer bounds:
+    (values, min, max, share, target, min_flex, max_flex)."""
+    rows = _resolve_bounds(spec, where, block, k, default_method, depth)
+    if "flex" not in block:
+        out = rows
+    else:
+        rule = _flex_rule(spec, where, block["flex"])
+        if rule is None:
+            return []
+        given = [r for r in rows if r[5] is not None or r[6] is not None]
+        if given:
+            spec.bad(where, "give flex or each value's min_flex/max_flex, not both")
+            return []
+        out = [(key, lo, hi, share, t, max(0, lo - rule[0]),
+                hi + rule[1] if k is None else max(hi, min(k, hi + rule[1])))
+               for key, lo, hi, share, t, _, _ in rows]
+    for key, lo, hi, _, _, lo_f, hi_f in out:
+        for problem in flex_problems(lo, hi, lo_f, hi_f, k):
+            spec.bad(f"{where}.{'.'.join(key)}", problem)
+    return out
+
+
+def _resolve_bounds(spec: _Spec, where: str, block: dict, k: int | None, default_method: str,
+                    depth: int) -> list[Resolved]:
     forms = [f for f in ("shares", "counts", "bounds") if f in block]
     if len(forms) != 1:
         spec.bad(where, "give exactly one of shares, counts or bounds"
@@ -438,8 +549,8 @@ def _resolve_block(spec: _Spec, where: str, block: dict, k: int | None, default_
         bounds = _explicit_bounds(spec, f"{where}.bounds", block["bounds"], depth)
         if bounds is None:
             return []
-        return [(key, max(lo, min_per_value), max(hi, min_per_value), None, None)
-                for key, lo, hi in bounds]
+        return [(key, max(lo, min_per_value), max(hi, min_per_value), None, None, lo_f, hi_f)
+                for key, lo, hi, lo_f, hi_f in bounds]
     method = block.get("apportionment", default_method)
     if method not in APPORTIONMENTS:
         spec.bad(where, f"apportionment {method!r} is not one of {', '.join(APPORTIONMENTS)}")
@@ -453,10 +564,11 @@ def _resolve_block(spec: _Spec, where: str, block: dict, k: int | None, default_
         return []
     total = sum((w for _, w in weights), Fraction(0))
     targets = apportion([w for _, w in weights], k, method)
-    out = []
+    out: list[tuple[tuple[str, ...], int, int, float | None, int | None, int | None,
+                    int | None]] = []
     for (key, w), t in zip(weights, targets, strict=True):
         lo, hi = _bounds_from_target(t, k, tol, min_per_value)
-        out.append((key, lo, hi, float(w / total), t))
+        out.append((key, lo, hi, float(w / total), t, None, None))
     return out
 
 
@@ -517,7 +629,8 @@ def read_quotas_toml(path: Path, size: int | None = None) -> Quotas:
                         rt = sum((w for _, w in rw), Fraction(0))
                         ref_shares = {key[0]: float(w / rt) for key, w in rw}
                     reference_labels[fname] = str(ref.get("label", "reference"))
-        for key, lo, hi, share, target in _resolve_block(spec, where, block, k, method, 1):
+        for key, lo, hi, share, target, lo_f, hi_f in _resolve_block(spec, where, block, k,
+                                                                     method, 1):
             if not fname.strip():
                 spec.bad(where, "empty feature name")
                 continue
@@ -525,7 +638,7 @@ def read_quotas_toml(path: Path, size: int | None = None) -> Quotas:
                 spec.bad(where, "empty value name")
                 continue
             values.append(ValueQuota(fname.strip(), key[0], lo, hi, share, target,
-                                     ref_shares.get(key[0])))
+                                     ref_shares.get(key[0]), lo_f, hi_f))
         for v in ref_shares:
             if v not in {q.value for q in values if q.feature == fname.strip()}:
                 spec.bad(f"{where}.reference", f"value {v!r} is not among the feature's values")
@@ -547,9 +660,10 @@ def read_quotas_toml(path: Path, size: int | None = None) -> Quotas:
                      "features = [\"gender\", \"age_band\"]")
             continue
         where = f"cross [{pair[0]} x {pair[1]}]"
-        for key, lo, hi, share, target in _resolve_block(spec, where, block, k, method, 2):
+        for key, lo, hi, share, target, lo_f, hi_f in _resolve_block(spec, where, block, k,
+                                                                     method, 2):
             cross.append(CrossQuota((pair[0].strip(), pair[1].strip()), (key[0], key[1]), lo, hi,
-                                    share, target))
+                                    share, target, lo_f, hi_f))
     if spec.problems:
         raise InputError(spec.problems)
     _check_duplicates(path, values, cross)
@@ -625,10 +739,19 @@ def quotas_csv_text(quotas: Quotas) -> str:
         raise InputError("cross quotas cannot be written as CSV: use an --out file ending in .toml")
     buf = io.StringIO()
     w = csv.writer(buf, lineterminator="\n")
-    w.writerow(["feature", "value", "min", "max"])
+    flex = quotas.has_flex
+    w.writerow(["feature", "value", "min", "max", *(FLEX_COLUMNS if flex else ())])
     for q in quotas.values:
-        w.writerow([q.feature, q.value, q.min, q.max])
+        w.writerow([q.feature, q.value, q.min, q.max,
+                    *(flex_bounds(q, quotas.size or q.max) if flex else ())])
     return buf.getvalue()
+
+
+def _toml_bounds(q: ValueQuota | CrossQuota) -> str:
+    flex = "".join(f", {name} = {v}" for name, v in (("min_flex", q.min_flex),
+                                                       ("max_flex", q.max_flex))
+                   if v is not None)
+    return f"{{ min = {q.min}, max = {q.max}{flex} }}"
 
 
 def _toml_str(s: str) -> str:
@@ -655,7 +778,7 @@ def quotas_toml_text(quotas: Quotas) -> str:
         lines.append("")
         lines.append(f"[features.{_toml_str(feature)}.bounds]")
         for q in quotas.for_feature(feature):
-            lines.append(f"{_toml_str(q.value)} = {{ min = {q.min}, max = {q.max} }}")
+            lines.append(f"{_toml_str(q.value)} = {_toml_bounds(q)}")
     pairs: list[tuple[str, str]] = []
     for c in quotas.cross:
         if c.features not in pairs:
@@ -672,7 +795,7 @@ def quotas_toml_text(quotas: Quotas) -> str:
             lines.append(f"[cross.bounds.{_toml_str(v0)}]")
             for c in quotas.cross:
                 if c.features == pair and c.values[0] == v0:
-                    lines.append(f"{_toml_str(c.values[1])} = {{ min = {c.min}, max = {c.max} }}")
+                    lines.append(f"{_toml_str(c.values[1])} = {_toml_bounds(c)}")
     return "\n".join(lines) + "\n"
 
 

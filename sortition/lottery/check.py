@@ -18,10 +18,12 @@ import time
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+import numpy as np
 from ortools.sat.python import cp_model
 
+from ..core.errors import InfeasibleError, SolverTimeout
 from ..core.limits import check_seconds
-from ..inputs.quotas import CrossQuota, Quotas, ValueQuota
+from ..inputs.quotas import CrossQuota, Quotas, ValueQuota, flex_bounds
 from ..inputs.strata import Strata
 from .panels import QuotaSystem, add_quotas_cp, quota_label, quota_system
 
@@ -96,6 +98,7 @@ class FeasibilityReport:
     warnings: list[str] = field(default_factory=list)
     relaxation: list[RelaxedQuota] | None = None
     relaxation_optimal: bool = False  # proven minimal (False if the solver ran out of time)
+    beyond_flex: bool = False  # no relaxation within the flex bounds (min_flex/max_flex) exists
     witness: dict[tuple[str, ...], int] | None = None  # stratum key -> seats, nonzero only
     impossible_strata: list[tuple[tuple[str, ...], int]] = field(default_factory=list)
     impossible_checked: bool = False  # every stratum was decided (only when feasible)
@@ -133,6 +136,7 @@ class FeasibilityReport:
                            else [r.to_dict() for r in self.relaxation]),
             "relaxation_total": self.relaxation_total,
             "relaxation_optimal": self.relaxation_optimal,
+            **({"relaxation_beyond_flex": True} if self.beyond_flex else {}),
             "witness": (None if self.witness is None
                         else [{"stratum": self.stratum_dict(k), "seats": n}
                               for k, n in self.witness.items()]),
@@ -178,15 +182,23 @@ class _Q:
     max: int
     members: tuple[int, ...]  # stratum indices, increasing
     pool: int  # people in the pool it counts
+    min_flex: int = 0  # the loosest bounds a relaxation may give it
+    max_flex: int = 0
 
 
-def _quota_list(system: QuotaSystem) -> list[_Q]:
+def _quota_list(strata: Strata, quotas: Quotas, size: int | None = None) -> list[_Q]:
     """One-way quotas in spec order, then cross quotas in spec order: the rows of the quota
-    system (`panels.quota_system`, the one mapping from a quota to its strata)."""
+    system (`panels.quota_system`, the one mapping from a quota to its strata), with their flex
+    bounds for a panel of `size` (by default the quotas' own)."""
+    k = int(size if size is not None else quotas.size or 0)
+    system = quota_system(strata, quotas, k)
     counts = system.counts.tolist()
-    return [_Q(fs, vs, lo, hi, tuple(members), sum(counts[i] for i in members))
-            for fs, vs, (members, lo, hi) in zip(system.features, system.values, system.rows(),
-                                                 strict=True)]
+    rows: list[ValueQuota | CrossQuota] = [*quotas.values, *quotas.cross]
+    return [_Q(fs, vs, lo, hi, tuple(members), sum(counts[i] for i in members),
+               *flex_bounds(q, k))
+            for q, fs, vs, (members, lo, hi) in zip(rows,
+                                                    system.features, system.values,
+                                                    system.rows(), strict=True)]
 
 
 # ---------------------------------------------------------------------------
@@ -299,14 +311,15 @@ def _solve(model: cp_model.CpModel, clock: _Clock) -> tuple[Any, cp_model.CpSolv
     return solver.solve(model), solver
 
 
-def _variables(system: QuotaSystem) -> tuple[cp_model.CpModel, list[cp_model.IntVar]]:
+def _variables(counts: np.ndarray) -> tuple[cp_model.CpModel, list[cp_model.IntVar]]:
+    """A model with seats per stratum, at most the stratum's people."""
     model = cp_model.CpModel()
-    xs = [model.new_int_var(0, int(n), f"x{i}") for i, n in enumerate(system.counts.tolist())]
+    xs = [model.new_int_var(0, int(n), f"x{i}") for i, n in enumerate(counts.tolist())]
     return model, xs
 
 
 def _feasible_model(system: QuotaSystem) -> tuple[cp_model.CpModel, list[cp_model.IntVar]]:
-    model, xs = _variables(system)
+    model, xs = _variables(system.counts)
     add_quotas_cp(model, xs, system)
     return model, xs
 
@@ -321,46 +334,79 @@ def _find_panel(system: QuotaSystem, clock: _Clock) -> tuple[str, list[int] | No
     return "unknown", None
 
 
-def _relax(system: QuotaSystem, qs: list[_Q],
-           clock: _Clock) -> tuple[list[RelaxedQuota] | None, bool]:
-    """Smallest total change to the bounds (then fewest quotas changed) that admits a panel.
+def tie_order(features: tuple[str, ...], values: tuple[str, ...]) -> tuple:
+    """The order in which the tie rule visits quotas: one-way quotas before cross quotas, each
+    by the UTF-8 bytes of (feature, value[, feature, value])."""
+    pairs = [x.encode("utf-8") for f, v in zip(features, values, strict=True) for x in (f, v)]
+    return (len(features), *pairs)
 
-    Lower slack on a minimum is at most the minimum; upper slack on a maximum at most
-    size - max, so relaxed bounds stay within [0, size]. Needs a pool of at least `size`.
+
+def _relax(strata: Strata, qs: list[_Q], size: int,
+           clock: _Clock) -> tuple[list[RelaxedQuota] | None, str]:
+    """The smallest relaxation of the bounds, within each quota's flex bounds, that admits a
+    panel; status "optimal", "beyond_flex" (none exists) or "time_limit" (the relaxation shown,
+    if any, is not proven to be the one the rule picks).
+
+    The rule, so that the answer never depends on which optimum a solver finds: (1) the fewest
+    seats of slack in total (L1: lowered minima plus raised maxima); (2) among those, the
+    fewest quotas changed; (3) among those, the quotas in `tie_order`, each minimum before its
+    maximum, are relaxed as little as possible in turn (the lexicographically smallest vector
+    of slacks). The solver proves each optimum; the value is then fixed, one at a time.
     """
-    size = system.size
-    model, xs = _variables(system)
+    model, xs = _variables(strata.counts)
     model.add(cp_model.LinearExpr.sum(xs) == size)
-    slacks: list[tuple[cp_model.IntVar | None, cp_model.IntVar | None]] = []
-    total: list[cp_model.IntVar] = []
+    slack: list[tuple[int, cp_model.IntVar]] = []  # (quota index, variable), in rule order
     changed: list[cp_model.IntVar] = []
     for k, q in enumerate(qs):
         expr = cp_model.LinearExpr.sum([xs[i] for i in q.members])
-        lo = model.new_int_var(0, q.min, f"lo{k}") if q.min > 0 else None
-        up_room = max(0, size - q.max)
-        hi = model.new_int_var(0, up_room, f"hi{k}") if up_room > 0 else None
+        lo_room, hi_room = max(0, q.min - q.min_flex), max(0, q.max_flex - q.max)
+        lo = model.new_int_var(0, lo_room, f"lo{k}") if lo_room > 0 else None
+        hi = model.new_int_var(0, hi_room, f"hi{k}") if hi_room > 0 else None
         model.add(expr + (lo if lo is not None else 0) >= q.min)
         model.add(expr - (hi if hi is not None else 0) <= q.max)
         if lo is not None or hi is not None:
             b = model.new_bool_var(f"changed{k}")
-            for s, bound in ((lo, q.min), (hi, up_room)):
+            for s, room in ((lo, lo_room), (hi, hi_room)):
                 if s is not None:
-                    model.add(s <= bound * b)
-                    total.append(s)
+                    model.add(s <= room * b)
+                    slack.append((k, s))
             changed.append(b)
-        slacks.append((lo, hi))
-    weight = len(qs) + 1  # any saving in total change outweighs every count of changed quotas
-    model.minimize(weight * cp_model.LinearExpr.sum(total) + cp_model.LinearExpr.sum(changed))
-    status, solver = _solve(model, clock)
-    if status not in (cp_model.OPTIMAL, cp_model.FEASIBLE):
-        return None, False
-    out: list[RelaxedQuota] = []
-    for q, (lo, hi) in zip(qs, slacks, strict=True):
-        dlo = int(solver.value(lo)) if lo is not None else 0
-        dhi = int(solver.value(hi)) if hi is not None else 0
-        if dlo or dhi:
-            out.append(RelaxedQuota(q.features, q.values, q.min, q.max, q.min - dlo, q.max + dhi))
-    return out, status == cp_model.OPTIMAL
+    order = sorted(range(len(slack)), key=lambda j: (tie_order(qs[slack[j][0]].features,
+                                                               qs[slack[j][0]].values), j))
+    slacks = [s for _, s in slack]
+    values: list[int] | None = None
+    steps = [(cp_model.LinearExpr.sum(slacks), None), (cp_model.LinearExpr.sum(changed), None),
+             *((slacks[j], j) for j in order)]
+    for objective, j in steps:
+        if values is not None and j is not None and values[j] == 0:
+            model.add(slacks[j] == 0)  # the incumbent already has it at its least
+            continue
+        model.minimize(objective)
+        status, solver = _solve(model, clock)
+        if status == cp_model.INFEASIBLE:
+            return None, "beyond_flex"
+        if status not in (cp_model.OPTIMAL, cp_model.FEASIBLE):
+            break
+        values = [int(solver.value(s)) for s in slacks]
+        if status != cp_model.OPTIMAL:
+            break
+        model.add(objective == int(round(solver.objective_value)))
+    else:
+        return _relaxed(qs, slack, values or []), "optimal"
+    return (None if values is None else _relaxed(qs, slack, values)), "time_limit"
+
+
+def _relaxed(qs: list[_Q], slack: list[tuple[int, cp_model.IntVar]],
+             values: list[int]) -> list[RelaxedQuota]:
+    dlo = [0] * len(qs)
+    dhi = [0] * len(qs)
+    for (k, var), v in zip(slack, values, strict=True):
+        if var.name.startswith("lo"):
+            dlo[k] = v
+        else:
+            dhi[k] = v
+    return [RelaxedQuota(q.features, q.values, q.min, q.max, q.min - dlo[k], q.max + dhi[k])
+            for k, q in enumerate(qs) if dlo[k] or dhi[k]]
 
 
 def _impossible(system: QuotaSystem, witness: list[int],
@@ -411,7 +457,7 @@ def check_feasibility(strata: Strata, quotas: Quotas, size: int, *,
     counts = [int(n) for n in strata.counts.tolist()]
     pool_size = sum(counts)
     system = quota_system(strata, quotas, size)
-    qs = _quota_list(system)
+    qs = _quota_list(strata, quotas, size)
     reasons, shortfalls, warnings = _cheap_checks(strata, quotas, qs, size, pool_size)
     report = FeasibilityReport(feasible=False, status="infeasible", size=size,
                                pool_size=pool_size, features=list(strata.features),
@@ -443,17 +489,75 @@ def check_feasibility(strata: Strata, quotas: Quotas, size: int, *,
             return report
         report.reasons.append(f"no panel of {size} from this pool meets all the quotas at "
                               "once, although each check on a single quota or feature passes")
-    relaxation, optimal = _relax(system, qs, clock)
+    relaxation, status = _relax(strata, qs, size, clock)
     report.relaxation = relaxation
-    report.relaxation_optimal = optimal
-    if relaxation is None:
+    report.relaxation_optimal = status == "optimal"
+    if status == "beyond_flex":
+        report.beyond_flex = True
+        report.reasons.append("no relaxation within the flex bounds (min_flex/max_flex) makes "
+                              "the quotas feasible: even relaxed as far as they allow, no panel "
+                              "meets them")
+    elif relaxation is None:
         report.warnings.append(f"time limit ({time_limit:g} s) reached before a relaxation of "
                                "the quotas was found")
-    elif not optimal:
+    elif status != "optimal":
         report.warnings.append("time limit reached: the relaxation shown works but is not "
                                "proven to be the smallest")
     report.seconds = time.monotonic() - clock.start
     return report
+
+
+DEFAULT_RELAX_SECONDS = 600.0
+
+
+def find_relaxation(strata: Strata, quotas: Quotas, size: int, *,
+                    time_limit: float | None = None) -> list[RelaxedQuota]:
+    """The relaxation `--relax` draws with: none when the quotas can be met as they are, else
+    the smallest within the flex bounds by the rule of `_relax` (the one `check` proposes).
+
+    InfeasibleError (exit 1) when the pool is too small or no relaxation within the flex bounds
+    works; SolverTimeout when the rule's answer is not proven within `time_limit` (never a
+    relaxation that another run could choose differently).
+    """
+    check_seconds("--time-limit", time_limit)
+    limit = DEFAULT_RELAX_SECONDS if time_limit is None else float(time_limit)
+    clock = _Clock(limit)
+    pool_size = int(sum(int(n) for n in strata.counts.tolist()))
+    if pool_size < size:
+        raise InfeasibleError(f"not enough people: {pool_size} in the pool, {size} needed; no "
+                              "relaxation of the quotas can help")
+    qs = _quota_list(strata, quotas, size)
+    status, _ = _find_panel(quota_system(strata, quotas, size), clock)
+    if status == "feasible":
+        return []
+    if status == "infeasible":
+        relaxation, status = _relax(strata, qs, size, clock)
+        if status == "optimal":
+            return relaxation or []
+        if status == "beyond_flex":
+            raise InfeasibleError("the quotas cannot be met, even relaxed as far as their flex "
+                                  "bounds (min_flex/max_flex) allow; `sortition check` explains "
+                                  "why")
+    raise SolverTimeout(f"time limit ({limit:g} s) reached before the relaxation of the quotas "
+                        "was determined; allow more time (--time-limit)")
+
+
+def relaxation_json(relaxation: list[RelaxedQuota]) -> list[dict]:
+    """The relaxed bounds as `lottery.json` and `audit.json` record them, in the tie rule's
+    order (one-way quotas, then cross quotas, by the bytes of their features and values)."""
+    rows = sorted(relaxation, key=lambda r: tie_order(r.features, r.values))
+    return [{"features": list(r.features), "values": list(r.values),
+             "from": [r.old_min, r.old_max], "to": [r.new_min, r.new_max]} for r in rows]
+
+
+def relaxation_label(r: RelaxedQuota) -> str:
+    """One line for people: `gender=woman: min 45 → 43` (and/or the maximum)."""
+    parts = []
+    if r.new_min != r.old_min:
+        parts.append(f"min {r.old_min} → {r.new_min}")
+    if r.new_max != r.old_max:
+        parts.append(f"max {r.old_max} → {r.new_max}")
+    return f"{r.label}: {', '.join(parts)}"
 
 
 def feature_table(strata: Strata, quotas: Quotas, size: int) -> list[dict[str, Any]]:
@@ -461,7 +565,7 @@ def feature_table(strata: Strata, quotas: Quotas, size: int) -> list[dict[str, A
 
     One-way quotas first (spec order), then cross quotas (feature/value joined by " x ").
     """
-    qs = _quota_list(quota_system(strata, quotas, size))
+    qs = _quota_list(strata, quotas, size)
     pool_size = int(sum(int(n) for n in strata.counts.tolist()))
     rows = []
     for q in qs:

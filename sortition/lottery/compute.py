@@ -24,6 +24,7 @@ from ..core.outputs import atomic_path, check_file
 from ..inputs.quotas import Quotas
 from ..inputs.strata import Strata
 from . import leximin as algorithms
+from .check import apply_relaxation, find_relaxation, relaxation_json
 from .legacy import legacy_probabilities
 from .panels import QuotaSystem, quota_system
 
@@ -182,14 +183,20 @@ def compute_probabilities(strata: Strata, quotas: Quotas, size: int,
                           algorithm: str = "leximin", *, time_limit: float | None = None,
                           accept_gap: float | None = None,
                           seed: int = 0, runs: int = 1000,
-                          log: Callable[[str], None] | None = None) -> Probabilities:
+                          log: Callable[[str], None] | None = None,
+                          relax: bool = False) -> Probabilities:
     """Per-person selection probabilities by the named algorithm.
 
     For legacy (the greedy procedure used before 2021) there is no lottery: the probabilities are
-    estimated from `runs` seeded runs.
+    estimated from `runs` seeded runs. `relax`: with the quotas relaxed as `check` proposes
+    (`check.find_relaxation`; none when they can be met), recorded in `details["relaxation"]`.
     """
     check_options(algorithm=algorithm, runs=runs, time_limit=time_limit)
     start = time.perf_counter()
+    relaxed: dict = {}
+    if relax:
+        quotas, relaxed["relaxation"] = relaxed_quotas(strata, quotas, size, time_limit)
+        time_limit = time_left(time_limit, start)
     if algorithm == "legacy":
         deadline = None if time_limit is None else start + time_limit
         est = legacy_probabilities(strata, quotas, size, seed=seed, runs=runs,
@@ -198,7 +205,8 @@ def compute_probabilities(strata: Strata, quotas: Quotas, size: int,
                                time.perf_counter() - start, None,
                                f"estimated from {est.runs} seeded runs of the legacy greedy "
                                f"procedure (seed {seed}); not exact",
-                               {"runs": est.runs, "seed": seed, "failures": est.failures})
+                               {"runs": est.runs, "seed": seed, "failures": est.failures,
+                                **relaxed})
         if est.stopped:
             stopped = SolverTimeout(f"time limit reached after {est.runs:,} of {runs:,} legacy "
                                     "runs")
@@ -212,10 +220,28 @@ def compute_probabilities(strata: Strata, quotas: Quotas, size: int,
         if e.lottery is not None:  # the best lottery found, for the caller's report
             lot = e.lottery
             e.result = Probabilities(algorithm, strata, lot.stratum_probabilities(), lot,
-                                      time.perf_counter() - start, lot.gap)
+                                      time.perf_counter() - start, lot.gap, details=relaxed)
         raise
     return Probabilities(algorithm, strata, lottery.stratum_probabilities(), lottery,
-                         time.perf_counter() - start, lottery.gap)
+                         time.perf_counter() - start, lottery.gap, details=relaxed)
+
+
+def relaxed_quotas(strata: Strata, quotas: Quotas, size: int, time_limit: float | None
+                   ) -> tuple[Quotas, list]:
+    """`--relax`: the quotas relaxed as `check` proposes (unchanged when they can be met), and
+    the relaxation as `lottery.json` records it."""
+    relaxation = find_relaxation(strata, quotas, size, time_limit=time_limit)
+    return apply_relaxation(quotas, relaxation), relaxation_json(relaxation)
+
+
+def time_left(time_limit: float | None, start: float) -> float | None:
+    """What is left of `time_limit` seconds since `start` (SolverTimeout when nothing is)."""
+    if time_limit is None:
+        return None
+    left = time_limit - (time.perf_counter() - start)
+    if left <= 0:
+        raise SolverTimeout(f"time limit ({time_limit:g} s) reached while relaxing the quotas")
+    return left
 
 
 def check_csv_output(out: str | Path, *, inputs: Iterable[Path | None] = (),

@@ -34,6 +34,7 @@ from ..core.limits import (
     ticket_seats_problem,
 )
 from ..core.rounding import largest_remainder
+from .check import RelaxedQuota, relaxation_json
 from .compute import Lottery
 from .panels import QuotaSystem
 
@@ -72,6 +73,11 @@ class PublishedLottery:
     household_seed: str | None = None  # households: the public seed of the pre-draw
     extra: dict = dc_field(default_factory=dict)
     n_tickets: int | None = None  # transparent lottery: M (the weights are tickets, sum M)
+    relaxation: list[RelaxedQuota] = dc_field(default_factory=list)  # `--relax`: bounds drawn
+
+    @property
+    def relaxed(self) -> bool:
+        return bool(self.relaxation)
 
     @property
     def transparent(self) -> bool:
@@ -113,6 +119,8 @@ class PublishedLottery:
                  + ("" if self.household_seed is None
                     else f', "household_seed": {j(self.household_seed)}') + "},",
                  f' "quotas": {{"sha256": {j(self.quotas_sha256)}}},',
+                 *([f' "relaxation": {j(relaxation_json(self.relaxation))},']
+                   if self.relaxation else []),
                  f' "certified_gap": {j(float(self.gap))},',
                  f' "features": {j(self.features)},', ' "strata": [']
         for s, (key, n) in enumerate(zip(self.keys, self.counts, strict=True)):
@@ -136,6 +144,43 @@ class PublishedLottery:
         return hashlib.sha256(self.to_bytes()).hexdigest()
 
 
+def read_relaxation(items: object, source: str) -> list[RelaxedQuota]:
+    """`relaxation` read back strictly (InputError naming the entry): each entry one quota
+    (one or two features and as many values), `from` its bounds, `to` looser ones, in order."""
+    if not isinstance(items, list) or not items:
+        raise InputError(f"{source}, relaxation: {show(items)} is not a non-empty list (a "
+                         "lottery without relaxed bounds has no relaxation key)")
+    out: list[RelaxedQuota] = []
+    for k, e in enumerate(items):
+        where = f"{source}, relaxation[{k}]"
+        if not isinstance(e, dict) or set(e) != {"features", "values", "from", "to"}:
+            raise InputError(f"{where}: expected an object with features, values, from and to")
+        names = texts(e, "features", where, None)
+        values = texts(e, "values", where, None)
+        pairs = []
+        for key in ("from", "to"):
+            v = e[key]
+            if (not isinstance(v, list) or len(v) != 2
+                    or not all(type(x) is int and 0 <= x <= MAX_PANEL_SIZE.value for x in v)
+                    or v[0] > v[1]):
+                raise InputError(f"{where}, {key}: {show(v)} is not [min, max] with 0 ≤ min ≤ "
+                                 "max")
+            pairs.append(v)
+        (lo, hi), (new_lo, new_hi) = pairs
+        if not 1 <= len(names) == len(values) <= 2:
+            raise InputError(f"{where}: {len(names)} feature(s) for {len(values)} value(s)")
+        if new_lo > lo or new_hi < hi or (new_lo, new_hi) == (lo, hi):
+            raise InputError(f"{where}: to {show([new_lo, new_hi])} does not loosen from "
+                             f"{show([lo, hi])}")
+        out.append(RelaxedQuota(tuple(names), tuple(values), lo, hi, new_lo, new_hi))
+    if relaxation_json(out) != items:
+        raise InputError(f"{source}, relaxation: entries out of order or repeated (one per "
+                         "quota, one-way quotas then cross quotas, by feature and value)")
+    if len({(r.features, r.values) for r in out}) != len(out):
+        raise InputError(f"{source}, relaxation: a quota is listed twice")
+    return out
+
+
 def integer_weights(weights: np.ndarray, denominator: int = DENOMINATOR) -> list[int]:
     """Round probabilities to integers summing exactly to `denominator` (largest remainder;
     ties to the earlier panel)."""
@@ -145,8 +190,10 @@ def integer_weights(weights: np.ndarray, denominator: int = DENOMINATOR) -> list
 
 
 def publish(lottery: Lottery, *, pool_sha256: str, quotas_sha256: str,
-            id_column: str | None) -> PublishedLottery:
-    """The exact published form of a solver's lottery (panels of weight 0 are dropped)."""
+            id_column: str | None, relaxation: list[RelaxedQuota] | None = None
+            ) -> PublishedLottery:
+    """The exact published form of a solver's lottery (panels of weight 0 are dropped);
+    `relaxation`: the relaxed bounds it was computed for (`--relax`), recorded in it."""
     ints = integer_weights(lottery.weights)
     keep = [i for i, w in enumerate(ints) if w > 0]
     published = PublishedLottery(
@@ -154,6 +201,7 @@ def publish(lottery: Lottery, *, pool_sha256: str, quotas_sha256: str,
         [tuple(k) for k in lottery.keys], [int(n) for n in lottery.counts.tolist()],
         DENOMINATOR, [ints[i] for i in keep], lottery.panels[keep].astype(np.int64),
         pool_sha256, quotas_sha256, id_column, 0.0)
+    published.relaxation = list(relaxation or [])
     target = np.asarray(lottery.target, dtype=float)
     exact = np.array(published.stratum_probabilities())
     published.gap = max(float(lottery.gap), float(np.maximum(target - exact, 0.0).max()))
@@ -197,6 +245,7 @@ def make_transparent(published: PublishedLottery, members: list[list[str]], tick
         published.quotas_sha256, published.id_column, published.gap,
         assign_tickets(panels, weights, members), 0.0, n_tickets=m)
     result.household_seed = published.household_seed
+    result.relaxation = list(published.relaxation)
     before = published.stratum_probabilities()
     result.base_probabilities = before
     result.max_change = max_probability_change(before, members, result.ticket_counts(), m)
@@ -309,6 +358,8 @@ def read_lottery(data: bytes, source: str) -> PublishedLottery:
             or 0.0))
     pub.extra["stated_probabilities"] = stated
     pub.household_seed = seed
+    if "relaxation" in doc:
+        pub.relaxation = read_relaxation(doc["relaxation"], source)
     if transparent is not None:
         where = f"{source}, transparent"
         base = field(transparent, "base_probabilities", list, where)

@@ -17,14 +17,21 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..core.errors import InputError, SolverTimeout
+from ..core.errors import InfeasibleError, InputError, SolverTimeout
 from ..core.outputs import check_file, recover_pair, write_pair, write_text
 from ..inputs.households import for_everyone
 from ..inputs.load import Inputs, lottery_pool
 from ..inputs.pool import Pool
 from ..inputs.quotas import Quotas, resolve_quotas
 from ..inputs.strata import Strata, strata_from_counts
-from .check import FeasibilityReport, check_feasibility
+from .check import (
+    FeasibilityReport,
+    RelaxedQuota,
+    apply_relaxation,
+    check_feasibility,
+    find_relaxation,
+    relaxation_label,
+)
 from .compute import (
     Lottery,
     Probabilities,
@@ -34,6 +41,7 @@ from .compute import (
     compute_lottery,
     compute_probabilities,
     probability_summary,
+    time_left,
     write_probabilities,
     write_strata_probabilities,
 )
@@ -47,10 +55,12 @@ def run_lottery(inputs: Inputs, algorithm: str, *, panels: int | None = None,
                 time_limit: float | None = None,
                 log: Callable[[str], None] | None = None,
                 computed: Lottery | None = None,
-                accept_gap: float | None = None) -> PublishedLottery:
+                accept_gap: float | None = None, relax: bool = False) -> PublishedLottery:
     """Compute the lottery (and round it to `panels` tickets for a transparent lottery).
 
-    `computed`: a lottery already computed for these inputs, to publish instead.
+    `computed`: a lottery already computed for these inputs, to publish instead. `relax`: over
+    the quotas relaxed as `check` proposes (`check.find_relaxation`; nothing changes when they
+    can be met), the relaxed bounds recorded in the lottery, so that they are hashed with it.
     """
     if algorithm not in DRAWABLE:
         raise InputError(f"--algorithm {algorithm}: no lottery to draw from (choose "
@@ -60,11 +70,19 @@ def run_lottery(inputs: Inputs, algorithm: str, *, panels: int | None = None,
     if problem:  # before any solving
         raise InputError(problem)
     t = time.perf_counter()
+    relaxation: list[RelaxedQuota] = []
+    if relax:
+        if log is not None:
+            log("relaxing the quotas…")
+        relaxation = find_relaxation(inputs.strata, inputs.quotas, inputs.size,
+                                     time_limit=time_limit)
+        time_limit = time_left(time_limit, t)
     lottery = computed if computed is not None else compute_lottery(
-        inputs.strata, inputs.quotas, inputs.size, algorithm, time_limit=time_limit, log=log,
-        accept_gap=accept_gap)
+        inputs.strata, apply_relaxation(inputs.quotas, relaxation), inputs.size, algorithm,
+        time_limit=time_limit, log=log, accept_gap=accept_gap)
     published = publish(lottery, pool_sha256=inputs.fingerprint.sha256,
-                        quotas_sha256=inputs.quotas_sha256, id_column=inputs.pool.id_column)
+                        quotas_sha256=inputs.quotas_sha256, id_column=inputs.pool.id_column,
+                        relaxation=relaxation)
     published.household_seed = inputs.household_seed
     if panels is not None:
         published = make_transparent(published, inputs.all_members(), panels)
@@ -73,8 +91,11 @@ def run_lottery(inputs: Inputs, algorithm: str, *, panels: int | None = None,
 
 
 def check_reuse(published: PublishedLottery, inputs: Inputs, source: str, *,
-                algorithm: str | None, panels: int | None) -> None:
-    """A reused lottery must be the one for these inputs and options (else exit 2)."""
+                algorithm: str | None, panels: int | None, relax: bool = False,
+                time_limit: float | None = None) -> None:
+    """A reused lottery must be the one for these inputs and options (else exit 2). A relaxed
+    one is drawn from only with `relax` (the operator acknowledges the relaxation), and its
+    relaxed bounds must be the ones `check` proposes for these inputs now."""
     problems = []
     if published.pool_sha256 != inputs.fingerprint.sha256:
         problems.append(f"it was computed for another pool (pool fingerprint "
@@ -95,8 +116,36 @@ def check_reuse(published: PublishedLottery, inputs: Inputs, source: str, *,
         have = (f"{published.n_tickets} panels" if published.transparent
                 else "not a transparent lottery")
         problems.append(f"--panels {panels} but the lottery has {have}")
+    if published.relaxed and not relax:
+        problems.append("it was computed for relaxed quotas ("
+                        + "; ".join(relaxation_label(r) for r in published.relaxation)
+                        + "): give --relax to draw from it")
+    if relax and not problems:
+        problems += _relaxation_differs(published, inputs, time_limit)
     if problems:
         raise InputError([f"{source}: {p}" for p in problems])
+
+
+def _relaxation_differs(published: PublishedLottery, inputs: Inputs,
+                        time_limit: float | None) -> list[str]:
+    """The relaxation a reused lottery records against the one these inputs give now."""
+    def shown(relaxation: list[RelaxedQuota]) -> str:
+        return "; ".join(relaxation_label(r) for r in relaxation) or "none"
+
+    try:
+        now = find_relaxation(inputs.strata, inputs.quotas, inputs.size, time_limit=time_limit)
+    except SolverTimeout:
+        raise
+    except InfeasibleError as e:
+        return [f"it records the relaxation {shown(published.relaxation)}, but these quotas "
+                f"cannot be relaxed within their flex bounds now ({e.problems[0]})"]
+    key = sorted((r.features, r.values, r.old_min, r.old_max, r.new_min, r.new_max)
+                 for r in published.relaxation)
+    if key != sorted((r.features, r.values, r.old_min, r.old_max, r.new_min, r.new_max)
+                     for r in now):
+        return [f"it records the relaxation {shown(published.relaxation)}, but --relax gives "
+                f"{shown(now)} for these quotas and this pool"]
+    return []
 
 
 def read_lottery_bytes(lottery_dir: Path) -> tuple[bytes, str]:
@@ -221,6 +270,7 @@ def run_probabilities(pool_path: Path, quotas_path: Path, out: Path, size: int |
                       time_limit: float | None = None, accept_gap: float | None = None,
                       seed: int = 0, runs: int = 1000, household_column: str | None = None,
                       household_seed: str | None = None, force: bool = False,
+                      relax: bool = False,
                       log: Callable[[str], None] | None = None) -> ProbabilitiesRun:
     """`sortition probabilities`: each person's probability under the algorithm's lottery,
     written to `out` (`id,probability`) and, with `strata_out`, one row per stratum. Options
@@ -241,7 +291,7 @@ def run_probabilities(pool_path: Path, quotas_path: Path, out: Path, size: int |
     try:
         result = compute_probabilities(strata, quotas, int(quotas.size or 0), algorithm,
                                        time_limit=time_limit, accept_gap=accept_gap,
-                                       seed=seed, runs=runs, log=log)
+                                       seed=seed, runs=runs, log=log, relax=relax)
     except SolverTimeout as e:
         e.summary = timeout_summary(e, people=len(pool), seconds=time.perf_counter() - start)
         raise

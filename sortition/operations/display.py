@@ -75,7 +75,9 @@ def check_tables(strata: Strata, quotas: Quotas, report: FeasibilityReport) -> l
     tables.append(t)
     if report.relaxation:
         r = Table(title=f"Smallest relaxation that makes the quotas feasible "
-                        f"(total change {report.relaxation_total})")
+                        f"(total change {report.relaxation_total})",
+                  caption="within the flex bounds (min_flex/max_flex, if declared); "
+                          "--relax draws with it")
         for name in ("feature", "value", "min", "max", "new min", "new max"):
             r.add_column(name, justify="left" if name in ("feature", "value") else "right")
         for q in report.relaxation:

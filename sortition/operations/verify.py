@@ -72,8 +72,14 @@ from ..inputs.fingerprint import (
 from ..inputs.households import eligible_pool, of_representatives
 from ..inputs.load import Inputs
 from ..inputs.pool import load_recorded_pool
-from ..inputs.quotas import Quotas, load_quotas
+from ..inputs.quotas import CrossQuota, Quotas, ValueQuota, flex_bounds, load_quotas
 from ..inputs.strata import build_strata
+from ..lottery.check import (
+    apply_relaxation,
+    find_relaxation,
+    relaxation_json,
+    relaxation_label,
+)
 from ..lottery.compute import compute_lottery, probability_classes_csv
 from ..lottery.panels import quota_system
 from ..lottery.publish import (
@@ -399,6 +405,7 @@ def _verify(bundle: Path, pool_path: Path, *, quotas_path: Path | None, anchors:
         diff(f"audit.json, inputs.quotas: the quotas listed hash to {own}, not to the recorded "
              f"fingerprint {recorded_quotas.get('sha256')} (a bound was edited)")
     quotas = audit_quotas
+    given = None
     if quotas_path is not None:
         given = load_quotas(quotas_path, size)
         given_sha = quotas_fingerprint(given, size)
@@ -418,6 +425,8 @@ def _verify(bundle: Path, pool_path: Path, *, quotas_path: Path | None, anchors:
     if lottery_bytes is None:
         return result
     published = read_lottery(lottery_bytes, "lottery.json")
+    original = quotas
+    quotas = _check_relaxation(published, quotas, given, quotas_path, size, audit, result)
     if not _check_lottery(published, quotas, recorded_quotas.get("sha256"), fp, strata, result):
         diff("the draw is not re-derived: the pool's strata are not the lottery's")
         return result
@@ -436,13 +445,82 @@ def _verify(bundle: Path, pool_path: Path, *, quotas_path: Path | None, anchors:
     _check_verifier_copy(bundle, result)
 
     if recompute:
+        if published.relaxed and given is None:
+            ok("the relaxation is not recomputed: it depends on the flex bounds of the quota "
+               "file, which audit.json does not record (give it with --quotas)")
+        elif published.relaxed:
+            say("recomputing the relaxation of the quotas")
+            _recompute_relaxation(published, inputs.strata, original, size, result)
         say(f"recomputing the {published.algorithm} lottery")
         _recompute(published, inputs.strata, inputs.quotas, inputs.size, result)
     result.summary = {"bundle": str(bundle), "pool_people": len(pool), "strata": len(strata),
                       "algorithm": published.algorithm, "lottery_sha256": actual_sha,
                       "seed": seed, "panel_number": audit["draw"].get("panel_number"),
+                      **({"relaxation": relaxation_json(published.relaxation)}
+                         if published.relaxed else {}),
                       "difference_count": len(result.differences)}
     return result
+
+
+def _check_relaxation(pub: PublishedLottery, quotas: Quotas, given: Quotas | None,
+                      quotas_path: Path | None, size: int, audit: dict,
+                      result: Verification) -> Quotas:
+    """A relaxed lottery (`--relax`): each relaxed quota's original bounds are the quotas',
+    `audit.json` shows the same relaxation, and with a quota file it stays within the file's
+    flex bounds. The quotas the lottery and the draw are checked against: the relaxed ones."""
+    diff, ok = result.differences.append, result.checked.append
+    recorded = audit.get("relaxation")
+    if recorded != (relaxation_json(pub.relaxation) if pub.relaxed else None):
+        diff("audit.json, relaxation: differs from the relaxation recorded in lottery.json"
+             + ("" if pub.relaxed else " (which has none)"))
+    if not pub.relaxed:
+        return quotas
+    bounds: dict[tuple[tuple[str, ...], tuple[str, ...]], ValueQuota | CrossQuota] = {
+        ((q.feature,), (q.value,)): q for q in quotas.values}
+    bounds.update({(tuple(c.features), tuple(c.values)): c for c in quotas.cross})
+    flex: dict[tuple[tuple[str, ...], tuple[str, ...]], tuple[int, int]] = {}
+    if given is not None and given.has_flex:
+        flex = {((q.feature,), (q.value,)): flex_bounds(q, size) for q in given.values}
+        flex.update({(tuple(c.features), tuple(c.values)): flex_bounds(c, size)
+                     for c in given.cross})
+    bad = False
+    for r in pub.relaxation:
+        q = bounds.get((r.features, r.values))
+        if q is None:
+            diff(f"lottery.json, relaxation: {r.label} is not one of the quotas")
+            bad = True
+        elif (q.min, q.max) != (r.old_min, r.old_max):
+            diff(f"lottery.json, relaxation: {r.label} relaxed from [{r.old_min}, {r.old_max}], "
+                 f"but the quotas say [{q.min}, {q.max}]")
+            bad = True
+        lo, hi = flex.get((r.features, r.values), (r.new_min, r.new_max))
+        if r.new_min < lo or r.new_max > hi:
+            diff(f"lottery.json, relaxation: {r.label} relaxed to [{r.new_min}, {r.new_max}], "
+                 f"beyond the flex bounds [{lo}, {hi}] of {quotas_path}")
+            bad = True
+    if not bad:
+        ok("the lottery was computed for relaxed quotas, recorded in lottery.json (so "
+           "committed with its hash) and in audit.json: "
+           + "; ".join(relaxation_label(r) for r in pub.relaxation)
+           + ("" if not flex else f", within the flex bounds of {quotas_path}"))
+    return apply_relaxation(quotas, pub.relaxation)
+
+
+def _recompute_relaxation(pub: PublishedLottery, strata, quotas: Quotas, size: int,
+                          result: Verification) -> None:
+    """Is the recorded relaxation the one `--relax` gives (the smallest within the flex
+    bounds of the quota file given with --quotas, by the documented rule)?"""
+    diff, ok = result.differences.append, result.checked.append
+    try:
+        again = find_relaxation(strata, quotas, size)
+    except SortitionError as e:
+        diff(f"the relaxation: recomputation failed: {e.problems[0]}")
+        return
+    if relaxation_json(again) != relaxation_json(pub.relaxation):
+        diff("the relaxation recorded in lottery.json is not the one --relax gives: "
+             + ("; ".join(relaxation_label(r) for r in again) or "none"))
+    else:
+        ok("recomputed relaxation agrees: it is the smallest, by the documented rule")
 
 
 def _check_verifier_copy(bundle: Path, result: Verification) -> None:
