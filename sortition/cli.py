@@ -282,7 +282,11 @@ def probabilities(
                                            show_default=False)],
     size: SizeOpt = None,
     algorithm: Annotated[str, typer.Option(
-        "--algorithm", "-a", help="leximin, maximin, nash or legacy.")] = "leximin",
+        "--algorithm", "-a", help="leximin, maximin, nash, goldilocks, diversimax or "
+                                  "legacy.")] = "leximin",
+    gamma: Annotated[float | None, typer.Option(
+        "--gamma", help="Goldilocks' γ: the weight of the low-probability term (default 1).",
+        show_default=False)] = None,
     id_column: IdColumnOpt = None,
     encoding: EncodingOpt = "utf-8",
     as_json: JsonOpt = False,
@@ -303,6 +307,7 @@ def probabilities(
     from .inputs.load import lottery_pool
     from .lottery.compute import (
         ALGORITHMS,
+        check_algorithm_gamma,
         check_csv_output,
         check_options,
         compute_probabilities,
@@ -318,6 +323,7 @@ def probabilities(
             raise InputError(f"--algorithm {algorithm}: unknown (choose "
                              f"{', '.join(ALGORITHMS)})")
         check_options(runs=runs, time_limit=time_limit)
+        check_algorithm_gamma(algorithm, gamma)
         check_gap(accept_gap)
         given = [pool_path, quotas_path]
         check_csv_output(out_path, inputs=given, force=force)
@@ -328,7 +334,8 @@ def probabilities(
                                             household_column, household_seed)
         with err.status(f"{algorithm}: {len(strata):,} strata…") as status:
             result = compute_probabilities(strata, q, q.size, algorithm, time_limit=time_limit,
-                                           accept_gap=accept_gap, seed=seed, runs=runs,
+                                           accept_gap=accept_gap, gamma=gamma, seed=seed,
+                                           runs=runs,
                                            log=lambda msg: status.update(_shown(msg)))
         from .inputs.households import for_everyone
 
@@ -350,8 +357,11 @@ def probabilities(
 
 
 AlgorithmOpt = Annotated[str | None, typer.Option(
-    "--algorithm", "-a", help="leximin (default), maximin or nash. With --lottery: must match "
-                              "the lottery's.", show_default=False)]
+    "--algorithm", "-a", help="leximin (default), maximin, nash, goldilocks or diversimax. "
+                              "With --lottery: must match the lottery's.", show_default=False)]
+GammaOpt = Annotated[float | None, typer.Option(
+    "--gamma", help="Goldilocks' γ: the weight of the low-probability term (default 1). With "
+                    "--lottery: must match the lottery's.", show_default=False)]
 PanelsOpt = Annotated[int | None, typer.Option(
     "--panels", help="Transparent lottery: round to this many equally likely panels of people "
                      "(e.g. 1000), so a number drawn with balls or dice picks the panel. Needs "
@@ -378,6 +388,17 @@ def check_gap(accept_gap: float | None) -> None:
     from .lottery.compute import check_gap as check
 
     check(accept_gap)
+
+
+def check_gamma(algorithm: str | None, gamma: float | None, *, reused: bool = False) -> None:
+    """--gamma: a finite number > 0, and Goldilocks' only (a reused lottery says which)."""
+    from .lottery.compute import check_algorithm_gamma
+    from .lottery.objectives import check_gamma as check
+
+    if gamma is not None:
+        check(gamma)
+    if not reused or algorithm is not None:
+        check_algorithm_gamma(algorithm or "leximin", gamma)
 
 
 def _stopped(e: SolverTimeout, *, as_json: bool = False, people: int | None = None,
@@ -475,6 +496,7 @@ def lottery(
                                           show_default=False)],
     size: SizeOpt = None,
     algorithm: AlgorithmOpt = None,
+    gamma: GammaOpt = None,
     panels: PanelsOpt = None,
     id_column: IdColumnOpt = None,
     encoding: EncodingOpt = "utf-8",
@@ -497,6 +519,7 @@ def lottery(
     try:
         check_options(panels=panels, time_limit=time_limit)
         check_gap(accept_gap)
+        check_gamma(algorithm, gamma)
         given = draw_inputs(pool_path, quotas_path)
         target = check_lottery_target(out_dir, inputs=given)
         inputs = _inputs(pool_path, quotas_path, size, id_column, encoding, household_column,
@@ -505,7 +528,7 @@ def lottery(
                         "strata…") as status:
             published = run_lottery(inputs, algorithm or "leximin", panels=panels,
                                     time_limit=time_limit, accept_gap=accept_gap,
-                                    log=lambda msg: status.update(_shown(msg)))
+                                    gamma=gamma, log=lambda msg: status.update(_shown(msg)))
         digest = write_lottery(out_dir, published, inputs=given)
     except SolverTimeout as e:
         _stopped(e, what="nothing published")
@@ -530,6 +553,7 @@ def draw(
                                           show_default=False)],
     size: SizeOpt = None,
     algorithm: AlgorithmOpt = None,
+    gamma: GammaOpt = None,
     panels: PanelsOpt = None,
     lottery_dir: Annotated[Path | None, typer.Option(
         "--lottery", help="Draw from this published lottery (a folder with lottery.json, or "
@@ -581,6 +605,7 @@ def draw(
         check_options(seed=seed, panels=panels, replacements=replacements,
                       time_limit=time_limit, title=title)
         check_gap(accept_gap)
+        check_gamma(algorithm, gamma, reused=lottery_dir is not None)
         check_draw_outputs(out_dir, private_out, force=force,
                            inputs=draw_inputs(pool_path, quotas_path, lottery_dir),
                            lists_out=lists_path(out_dir, replacements, replacements_out))
@@ -592,7 +617,7 @@ def draw(
                               private_out=private_out, force=force, time_limit=time_limit,
                               title=title, log=lambda msg: status.update(_shown(msg)),
                               replacements=replacements, replacements_out=replacements_out,
-                              accept_gap=accept_gap)
+                              accept_gap=accept_gap, gamma=gamma)
     except SolverTimeout as e:
         _stopped(e, what="nothing published")
     except SortitionError as e:
@@ -774,6 +799,11 @@ def replace(
     encoding: EncodingOpt = "utf-8",
     time_limit: TimeLimitOpt = None,
     accept_gap: AcceptGapOpt = None,
+    algorithm: Annotated[str | None, typer.Option(
+        "--algorithm", "-a", help="The new lottery's algorithm: leximin (default), maximin, "
+                                  "nash, goldilocks or diversimax. With --lottery: must "
+                                  "match the lottery's.", show_default=False)] = None,
+    gamma: GammaOpt = None,
 ) -> None:
     """Replace panel members who declined, keeping every quota; write a new public bundle.
 
@@ -814,6 +844,7 @@ def replace(
             raise InputError("--lottery goes with --seed (step 2), not with --prepare")
         if seed is not None:
             seed_option("--seed", seed, "the replacement")
+        check_gamma(algorithm, gamma, reused=lottery_dir is not None)
         declined = read_declined(declined_path)
         if not prepare:
             check_replace_target(out_dir, bundle, pool_path=pool_path, quotas_path=quotas_path,
@@ -828,13 +859,14 @@ def replace(
             with err.status("computing the new lottery…"):
                 prepared = prepare_replace(bundle, inputs, declined, out_dir,
                                            declined_source=str(declined_path),
-                                           time_limit=time_limit, accept_gap=accept_gap)
+                                           time_limit=time_limit, accept_gap=accept_gap,
+                                           algorithm=algorithm, gamma=gamma)
         else:
             with err.status("replacing…"):
                 result = run_replace(bundle, inputs, declined, seed or "", out_dir,
                                      force=force, declined_source=str(declined_path),
                                      completion=completion, time_limit=time_limit,
-                                     accept_gap=accept_gap)
+                                     accept_gap=accept_gap, algorithm=algorithm, gamma=gamma)
     except SolverTimeout as e:
         _stopped(e)
     except SortitionError as e:
@@ -844,7 +876,8 @@ def replace(
             out.print("no new lottery is needed: the replacement lists cover every seat. Draw "
                       "with --seed (no --lottery).", highlight=False)
         else:
-            out.print(f"wrote {_shown(prepared.lottery_path)} (leximin over the people "
+            out.print(f"wrote {_shown(prepared.lottery_path)} ({algorithm or 'leximin'} over "
+                      "the people "
                       f"still available, {prepared.plan.open_seats} open seat(s))",
                       highlight=False)
             out.print(f"new lottery hash (SHA-256, publish it before the seed): "

@@ -25,7 +25,7 @@ from ..draw.panel import Drawn
 from ..inputs.fingerprint import quotas_document
 from ..inputs.load import Inputs
 from ..inputs.quotas import Quotas
-from ..lottery.publish import PublishedLottery
+from ..lottery.publish import PublishedLottery, published_objective
 
 SCHEMA = BUNDLE_SCHEMA
 SCHEMA_VERSION = 2  # 2: no per-stratum hashes, lists committed by hash, probabilities by class
@@ -134,9 +134,18 @@ def audit_document(inputs: Inputs, published: PublishedLottery, lottery_hash: st
                  "ids": [i for _, i in drawn.people]},
         "quotas_achieved": attainment,
         "probabilities": {"file": "probabilities.csv",
-                          **probability_figures(eligible_values(inputs, probabilities))},
+                          **probability_figures(eligible_values(inputs, probabilities)),
+                          **objective_record(published)},
         "files": {name: hashlib.sha256(data).hexdigest() for name, data in sorted(files.items())},
     }
+
+
+def objective_record(published: PublishedLottery) -> dict:
+    """`probabilities.objective` for the algorithms whose objective is not the smallest
+    probability ordered LEXIMIN-wise (from lottery.json alone: see `published_objective`);
+    nothing for LEXIMIN, whose min and max are already there."""
+    objective = published_objective(published)
+    return {} if objective is None else {"objective": objective}
 
 
 def source_audit(pool_path: Path) -> dict | None:

@@ -64,9 +64,10 @@ def run_draw(inputs: Inputs, *, seed: str, out_dir: Path, algorithm: str | None,
              legacy_estimate: np.ndarray | None = None,
              replacements: int | None = None,
              replacements_out: Path | None = None,
-             accept_gap: float | None = None) -> DrawResult:
+             accept_gap: float | None = None, gamma: float | None = None) -> DrawResult:
     """Compute or reuse the lottery, draw with the seed, and write the public bundle (and,
-    with `replacements`, the lists to `replacements_out`: see `lists_path`)."""
+    with `replacements`, the lists to `replacements_out`: see `lists_path`). `gamma`:
+    Goldilocks' parameter."""
     seed_b = _seed(seed)
     check_options(panels=panels, replacements=replacements, time_limit=time_limit, title=title)
     out_dir = Path(out_dir)
@@ -76,12 +77,12 @@ def run_draw(inputs: Inputs, *, seed: str, out_dir: Path, algorithm: str | None,
     if lottery_dir is not None:
         lottery_bytes, source = read_lottery_bytes(lottery_dir)
         published = read_lottery(lottery_bytes, source)
-        check_reuse(published, inputs, source, algorithm=algorithm, panels=panels)
+        check_reuse(published, inputs, source, algorithm=algorithm, panels=panels, gamma=gamma)
         attach_tickets(published, inputs.all_members())
     else:
         published = run_lottery(inputs, algorithm or "leximin", panels=panels,
                                 time_limit=time_limit, log=log, computed=computed,
-                                accept_gap=accept_gap)
+                                accept_gap=accept_gap, gamma=gamma)
         lottery_bytes = published.to_bytes()
     lottery_hash = hashlib.sha256(lottery_bytes).hexdigest()
     t = time.perf_counter()

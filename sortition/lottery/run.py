@@ -16,21 +16,23 @@ from ..core.outputs import check_file, recover_pair, write_pair
 from ..inputs.load import Inputs
 from ..inputs.quotas import Quotas
 from ..inputs.strata import strata_from_counts
-from .compute import Lottery, compute_lottery
+from .compute import LOTTERY_ALGORITHMS, Lottery, check_algorithm_gamma, compute_lottery
 from .panels import quota_system
 from .publish import PublishedLottery, make_transparent, publish, transparent_problem
 
-DRAWABLE = ("leximin", "maximin", "nash")
+DRAWABLE = LOTTERY_ALGORITHMS
 
 
 def run_lottery(inputs: Inputs, algorithm: str, *, panels: int | None = None,
                 time_limit: float | None = None,
                 log: Callable[[str], None] | None = None,
                 computed: Lottery | None = None,
-                accept_gap: float | None = None) -> PublishedLottery:
+                accept_gap: float | None = None,
+                gamma: float | None = None) -> PublishedLottery:
     """Compute the lottery (and round it to `panels` tickets for a transparent lottery).
 
-    `computed`: a lottery already computed for these inputs, to publish instead.
+    `computed`: a lottery already computed for these inputs, to publish instead. `gamma`:
+    Goldilocks' parameter (default 1), refused with the other algorithms.
     """
     if algorithm not in DRAWABLE:
         raise InputError(f"--algorithm {algorithm}: no lottery to draw from (choose "
@@ -39,10 +41,11 @@ def run_lottery(inputs: Inputs, algorithm: str, *, panels: int | None = None,
                                                                  len(inputs.pool))
     if problem:  # before any solving
         raise InputError(problem)
+    check_algorithm_gamma(algorithm, gamma)
     t = time.perf_counter()
     lottery = computed if computed is not None else compute_lottery(
         inputs.strata, inputs.quotas, inputs.size, algorithm, time_limit=time_limit, log=log,
-        accept_gap=accept_gap)
+        accept_gap=accept_gap, gamma=gamma)
     published = publish(lottery, pool_sha256=inputs.fingerprint.sha256,
                         quotas_sha256=inputs.quotas_sha256, id_column=inputs.pool.id_column)
     published.household_seed = inputs.household_seed
@@ -53,7 +56,8 @@ def run_lottery(inputs: Inputs, algorithm: str, *, panels: int | None = None,
 
 
 def check_reuse(published: PublishedLottery, inputs: Inputs, source: str, *,
-                algorithm: str | None, panels: int | None) -> None:
+                algorithm: str | None, panels: int | None, gamma: float | None = None
+                ) -> None:
     """A reused lottery must be the one for these inputs and options (else exit 2)."""
     problems = []
     if published.pool_sha256 != inputs.fingerprint.sha256:
@@ -71,6 +75,8 @@ def check_reuse(published: PublishedLottery, inputs: Inputs, source: str, *,
         problems.append(f"its panel size is {published.panel_size}, --size says {inputs.size}")
     if algorithm is not None and algorithm != published.algorithm:
         problems.append(f"its algorithm is {published.algorithm}, --algorithm says {algorithm}")
+    if gamma is not None and gamma != published.gamma:
+        problems.append(f"its gamma is {published.gamma}, --gamma says {gamma}")
     if panels is not None and (not published.transparent or published.n_tickets != panels):
         have = (f"{published.n_tickets} panels" if published.transparent
                 else "not a transparent lottery")
