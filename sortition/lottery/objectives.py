@@ -122,11 +122,12 @@ def _model_min(cuts: list[_Cut], gamma: float, lo: float, hi: float) -> tuple[fl
     return v, min(model(lo), model(hi), model(a), model(b))
 
 
-def _kelley(evaluate: Callable[[float], _Cut], lo: float, hi: float, gamma: float,
+def _kelley(evaluate: Callable[[float], _Cut | None], top: _Cut, lo: float, gamma: float,
             deadline: float | None) -> tuple[_Cut, float, int]:
-    """Minimise f(w) + γ/w over [lo, hi]: the best evaluation, a certified lower bound on the
-    minimum, and the number of evaluations."""
-    cuts = [evaluate(hi)]
+    """Minimise f(w) + γ/w over [lo, top.w] (`top`: the evaluation at the largest floor): the
+    best evaluation, a certified lower bound on the minimum, and the number of evaluations."""
+    hi = top.w
+    cuts = [top]
     rounds = 1
     while True:
         best = min(cuts, key=lambda c: c.value + gamma / c.w)
@@ -138,7 +139,10 @@ def _kelley(evaluate: Callable[[float], _Cut], lo: float, hi: float, gamma: floa
         if min(abs(v - c.w) for c in cuts) <= 1e-13 * hi:
             return best, min(bound, top), rounds  # the model cannot move: precision reached
         _check_time(deadline, "the Goldilocks optimisation")
-        cuts.append(evaluate(v))
+        cut = evaluate(v)
+        if cut is None:
+            raise RuntimeError("Goldilocks: a floor below the largest one is infeasible")
+        cuts.append(cut)
         rounds += 1
 
 
@@ -150,6 +154,9 @@ class _RelaxedFloor:
         n = system.counts.astype(float)
         self.n, self.c, self.reach = n, c, reach
         lp = pywraplp.Solver.CreateSolver("GLOP")
+        # Tighter than GLOP's default 1e-8 seats: the objective divides by small probabilities.
+        lp.SetSolverSpecificParametersAsString(
+            "primal_feasibility_tolerance: 1e-11 dual_feasibility_tolerance: 1e-11")
         self.lp = lp
         inf = lp.infinity()
         self.m = [lp.NumVar(0.0, float(n[s]) if reach[s] else 0.0, "")
@@ -170,10 +177,14 @@ class _RelaxedFloor:
             self.rows[s] = floor
         lp.Minimize(self.a)
 
-    def __call__(self, w: float) -> _Cut:
+    def __call__(self, w: float) -> _Cut | None:
+        """The cut at w; None when no relaxed point has that floor."""
         for s, floor in self.rows.items():
             floor.SetLb(w * self.c * self.n[s])
-        if self.lp.Solve() != pywraplp.Solver.OPTIMAL:
+        status = self.lp.Solve()
+        if status == pywraplp.Solver.INFEASIBLE:
+            return None
+        if status != pywraplp.Solver.OPTIMAL:
             raise RuntimeError("Goldilocks LP not solved")
         value = self.a.solution_value()
         # The floor rows' duals (all of one sign) are a subgradient of f in w.
@@ -274,12 +285,15 @@ def goldilocks(system: QuotaSystem, *, gamma: float = 1.0, time_limit: float | N
     c = system.size / people
     relaxed = relaxed_leximin(system, deadline=deadline)
     reach = (relaxed > 1e-12) & (n > 0)
-    hi = float(relaxed[reach].min()) / c * (1 - 1e-9)
+    hi = float(relaxed[reach].min()) / c
     floor = _RelaxedFloor(system, reach, c)
     top = floor(hi)
+    while top is None:  # the relaxed LEXIMIN's level is a hair beyond this LP's reach
+        hi *= 1 - 1e-10
+        top = floor(hi)
     # The optimum's w has γ/w ≤ G(w_hi) − 1 (f ≥ 1), which bounds the search below.
     lo = min(hi, gamma / (top.value + gamma / hi - 1.0 + 1e-12))
-    best, bound, rounds = _kelley(floor, lo, hi, gamma, deadline)
+    best, bound, rounds = _kelley(floor, top, lo, gamma, deadline)
     target = np.where(reach, np.asarray(best.payload) / np.maximum(n, 1.0), 0.0)
     done, master, _pricer = _decompose(system, target, deadline, log)
     details = {"gamma": float(gamma), "floor_values": rounds}
@@ -334,7 +348,7 @@ def _goldilocks_panels(system: QuotaSystem, gamma: float, columns: list[np.ndarr
     floor = _PanelFloor(system, reach, c, master.columns, deadline)
     top = floor(hi)
     lo = min(hi, gamma / (top.value + gamma / hi - 1.0 + 1e-12))
-    best, bound, evaluations = _kelley(floor, lo, hi, gamma, deadline)
+    best, bound, evaluations = _kelley(floor, top, lo, gamma, deadline)
     panels, weights = best.payload
     details = dict(details, floor_values=evaluations)
     target = weights @ panels.astype(float) / np.maximum(n, 1.0)
