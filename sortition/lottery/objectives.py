@@ -30,8 +30,12 @@ D* = the largest number of distinct strata of any quota-satisfying panel (an int
 SCIP). Maximising the *expected* number of distinct strata over lotteries puts all the weight
 on panels with D* strata and says nothing about who is drawn; among those lotteries we take the
 LEXIMIN one (the fairest), by exact column generation stage by stage over the panels with D*
-distinct strata (pricing: the panel integer program with the diversity constraint). Its gap is
-the largest certified stage gap, in probability; D* itself is exact.
+distinct strata (pricing: the panel integer program with the diversity constraint). When D* = k
+(every seat in a stratum of its own, the usual case when strata are many) those panels are the
+quota panels with at most one seat per stratum — a polytope like any other — so the relaxed
+LEXIMIN (seats capped at 1, probabilities still per person) and the face walk apply, as for
+LEXIMIN. Its gap is the largest certified stage gap (or the walk's shortfall), in probability;
+D* itself is exact.
 """
 
 from __future__ import annotations
