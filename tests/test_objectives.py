@@ -295,3 +295,30 @@ def test_goldilocks_exact_fallback_matches_brute_force():
                              ("f2", "b", 0, 1), ("f2", "c", 0, 1)])
     check_goldilocks(inst, panels, 1.0)
     check_diversimax(inst, panels)
+
+
+@pytest.mark.parametrize("algorithm", ["goldilocks", "diversimax"])
+def test_cli_replace_with_each_algorithm_verifies_with_recompute(pool, algorithm):
+    d, p, q = pool
+    bundle = d / f"replace-from-{algorithm}"
+    code, text = run("draw", p, "-q", q, "-k", 40, "--seed", "first", "--out", bundle)
+    assert code == 0, text
+    panel = (bundle / "panel.csv").read_text(encoding="utf-8").splitlines()
+    declined = d / f"declined-{algorithm}.txt"
+    declined.write_text("\n".join(line.split(",")[0] for line in panel[1:3]) + "\n",
+                        encoding="utf-8")
+    lot = d / f"replace-lot-{algorithm}"
+    code, text = run("replace", bundle, "--pool", p, "--declined", declined, "--prepare",
+                     "-a", algorithm, "--out", lot)
+    assert code == 0, text
+    assert json.loads((lot / "lottery.json").read_text(encoding="utf-8"))["algorithm"] \
+        == algorithm
+    code, text = run("replace", bundle, "--pool", p, "--declined", declined, "--seed", "second",
+                     "--lottery", lot, "-a", "leximin", "--out", d / f"replaced-{algorithm}")
+    assert code == 2 and f"its algorithm is {algorithm}, --algorithm says leximin" in text
+    code, text = run("replace", bundle, "--pool", p, "--declined", declined, "--seed", "second",
+                     "--lottery", lot, "--out", d / f"replaced-{algorithm}")
+    assert code == 0, text
+    code, text = verify(d / f"replaced-{algorithm}", p, "--recompute")
+    assert code == 0, text
+    assert f"recomputed {algorithm}" in text
