@@ -355,6 +355,7 @@ def _child_ours(a: argparse.Namespace, emit: _Emitter) -> None:
     emit("solve", solve_seconds=min(times), solve_times=times, adjacent_reference=refs,
          min_probability=float(p.min()),
          max_probability=float(p.max()), gap=result.gap,
+         gini=gini(p, np.asarray(strata.counts)),
          panels=None if lottery is None else int(len(lottery.panels)),
          method=None if lottery is None else lottery.method)
     t3 = time.perf_counter()
@@ -362,6 +363,25 @@ def _child_ours(a: argparse.Namespace, emit: _Emitter) -> None:
     if a.probs_out:
         write_probabilities(pool.ids, person, a.probs_out, force=True)
     emit("write", write_seconds=time.perf_counter() - t3, status="ok")
+
+
+def gini(values, weights) -> float:
+    """Gini coefficient of the per-person probabilities (`values` per stratum, `weights` its
+    people): 1 − 2 × the area under the Lorenz curve, exact for grouped values."""
+    import numpy as np
+
+    v = np.asarray(values, dtype=float)
+    w = np.asarray(weights, dtype=float)
+    keep = w > 0
+    v, w = v[keep], w[keep]
+    order = np.argsort(v, kind="stable")
+    v, w = v[order], w[order]
+    total = float(v @ w)
+    if total <= 0:
+        return 0.0
+    pop = np.concatenate([[0.0], np.cumsum(w) / w.sum()])
+    lorenz = np.concatenate([[0.0], np.cumsum(v * w) / total])
+    return float(1.0 - np.sum((pop[1:] - pop[:-1]) * (lorenz[1:] + lorenz[:-1])))
 
 
 def _child_export(a: argparse.Namespace, emit: _Emitter) -> None:

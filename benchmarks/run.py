@@ -1,7 +1,7 @@
 """Scale benchmark: synthetic Occitanie pools of growing size, plus the Nature 2021 examples.
 
     python benchmarks/run.py [--sizes 500,1000,2000,5000,20000,1300000,13000000]
-                             [--algorithm leximin] [--time-limit 300] [--peer]
+                             [--algorithm leximin[,goldilocks,…]] [--time-limit 300] [--peer]
                              [--json-out benchmarks/results/run-<date>.json]
 
 For each size a synthetic Occitanie pool (panel 100, quotas/occitanie-2020.toml) is generated
@@ -242,7 +242,8 @@ def _p(x: float | None) -> str:
 def results_table(runs: list[dict]) -> Table:
     t = Table(title="Benchmark runs (times in seconds, peak RSS in MiB)")
     for col in ("instance", "tool", "algorithm", "rows", "seed", "strata", "load", "stratify",
-                "solve", "write", "peak RSS", "panels", "min prob.", "gap", "status"):
+                "solve", "write", "peak RSS", "panels", "min prob.", "max prob.", "gini", "gap",
+                "status"):
         t.add_column(col, justify="left" if col in ("instance", "tool", "status") else "right")
     for r in runs:
         status = r.get("status", "?")
@@ -253,7 +254,8 @@ def results_table(runs: list[dict]) -> Table:
                   _s(r.get("load_seconds")), _s(r.get("stratify_seconds")),
                   _solve(r), _s(r.get("write_seconds")),
                   _s(r.get("peak_rss_mib"), 4), str(r.get("panels") or "—"),
-                  _p(r.get("min_probability")),
+                  _p(r.get("min_probability")), _p(r.get("max_probability")),
+                  "—" if r.get("gini") is None else f"{r['gini']:.3f}",
                   "—" if r.get("gap") is None else f"{r['gap']:.1e}",
                   f"[{color}]{status}[/{color}]")
     return t
@@ -281,7 +283,9 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--sizes", default=DEFAULT_SIZES,
                     help="comma-separated pool sizes (rows); empty for none")
-    ap.add_argument("--algorithm", default="leximin", choices=("leximin", "maximin", "nash"))
+    ap.add_argument("--algorithm", default="leximin",
+                    help="comma-separated, run side by side: leximin, maximin, nash, "
+                         "goldilocks, diversimax")
     ap.add_argument("--time-limit", type=float, default=300.0,
                     help="seconds per solve (ours and the peer's)")
     ap.add_argument("--peer", action="store_true",
@@ -305,6 +309,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--check-limit", type=float, default=120.0,
                     help="time limit of each feasibility check during the seed search")
     a = ap.parse_args(argv)
+    algorithms = [x.strip() for x in a.algorithm.split(",") if x.strip()]
+    known = ("leximin", "maximin", "nash", "goldilocks", "diversimax")
+    if not algorithms or any(x not in known for x in algorithms):
+        ap.error(f"--algorithm {a.algorithm}: choose among {', '.join(known)}")
 
     stamp = dt.datetime.now().strftime("%Y-%m-%d-%H%M%S")
     json_out = a.json_out or RESULTS / f"run-{stamp}.json"
@@ -377,13 +385,14 @@ def main(argv: list[str] | None = None) -> int:
             save()
             continue
         pool = Path(info["path"])
-        console.print(f"[dim]{instance} (seed {info['seed']}): sortition {a.algorithm}…[/dim]")
-        r = run_ours(instance, pool, _quotas_path(), PANEL_SIZE, a.algorithm, a.time_limit, logs,
-                     probs_dir)
-        r["seed"] = info["seed"]
-        runs.append(r)
-        _line(r)
-        save()
+        for algorithm in algorithms:
+            console.print(f"[dim]{instance} (seed {info['seed']}): sortition {algorithm}…[/dim]")
+            r = run_ours(instance, pool, _quotas_path(), PANEL_SIZE, algorithm, a.time_limit,
+                         logs, probs_dir)
+            r["seed"] = info["seed"]
+            runs.append(r)
+            _line(r)
+            save()
         peer_runs(instance, pool, _quotas_path(), PANEL_SIZE, rows, {"seed": info["seed"]})
 
     for rows in [int(x) for x in a.many_strata.split(",") if x.strip()]:
@@ -404,12 +413,13 @@ def main(argv: list[str] | None = None) -> int:
 
         quotas, size = builtin_path(MANY_STRATA[rows][0]), MANY_STRATA[rows][1]
         pool = Path(info["path"])
-        console.print(f"[dim]{instance} (seed {info['seed']}): sortition {a.algorithm}…[/dim]")
-        r = run_ours(instance, pool, quotas, size, a.algorithm, a.time_limit, logs, probs_dir)
-        r["seed"] = info["seed"]
-        runs.append(r)
-        _line(r)
-        save()
+        for algorithm in algorithms:
+            console.print(f"[dim]{instance} (seed {info['seed']}): sortition {algorithm}…[/dim]")
+            r = run_ours(instance, pool, quotas, size, algorithm, a.time_limit, logs, probs_dir)
+            r["seed"] = info["seed"]
+            runs.append(r)
+            _line(r)
+            save()
         peer_runs(instance, pool, quotas, size, rows, {"seed": info["seed"]})
 
     if not a.no_paper:
@@ -420,12 +430,13 @@ def main(argv: list[str] | None = None) -> int:
                 runs.append({"instance": name, "tool": "sortition", "algorithm": a.algorithm,
                              "status": "error", "note": f"{folder}: instance not found"})
                 continue
-            console.print(f"[dim]{name} (panel {size}): sortition {a.algorithm}…[/dim]")
-            r = run_ours(name, pool, quotas, size, a.algorithm, a.time_limit, logs, probs_dir)
-            r["paper"] = PAPER_RESULTS[name]
-            runs.append(r)
-            _line(r)
-            save()
+            for algorithm in algorithms:
+                console.print(f"[dim]{name} (panel {size}): sortition {algorithm}…[/dim]")
+                r = run_ours(name, pool, quotas, size, algorithm, a.time_limit, logs, probs_dir)
+                r["paper"] = PAPER_RESULTS[name]
+                runs.append(r)
+                _line(r)
+                save()
             peer_runs(name, pool, quotas, size, None, {})
 
     meta["machine"]["load_average_end"] = os.getloadavg()

@@ -286,7 +286,11 @@ def probabilities(
                                            show_default=False)],
     size: SizeOpt = None,
     algorithm: Annotated[str, typer.Option(
-        "--algorithm", "-a", help="leximin, maximin, nash or legacy.")] = "leximin",
+        "--algorithm", "-a", help="leximin, maximin, nash, goldilocks, diversimax or "
+                                  "legacy.")] = "leximin",
+    gamma: Annotated[float | None, typer.Option(
+        "--gamma", help="Goldilocks' γ: the weight of the low-probability term (default 1).",
+        show_default=False)] = None,
     id_column: IdColumnOpt = None,
     encoding: EncodingOpt = "utf-8",
     as_json: JsonOpt = False,
@@ -315,6 +319,7 @@ def probabilities(
                                      accept_gap=accept_gap, seed=seed, runs=runs,
                                      household_column=household_column,
                                      household_seed=household_seed, force=force, relax=relax,
+                                     gamma=gamma,
                                      log=_progress(status))
     _notes(computed.pool.notes)
     summary = computed.summary()
@@ -326,8 +331,11 @@ def probabilities(
 
 
 AlgorithmOpt = Annotated[str | None, typer.Option(
-    "--algorithm", "-a", help="leximin (default), maximin or nash. With --lottery: must match "
-                              "the lottery's.", show_default=False)]
+    "--algorithm", "-a", help="leximin (default), maximin, nash, goldilocks or diversimax. "
+                              "With --lottery: must match the lottery's.", show_default=False)]
+GammaOpt = Annotated[float | None, typer.Option(
+    "--gamma", help="Goldilocks' γ: the weight of the low-probability term (default 1). With "
+                    "--lottery: must match the lottery's.", show_default=False)]
 PanelsOpt = Annotated[int | None, typer.Option(
     "--panels", help="Transparent lottery: round to this many equally likely panels of people "
                      "(e.g. 1000), so a number drawn with balls or dice picks the panel. Needs "
@@ -400,6 +408,7 @@ def lottery(
                                           show_default=False)],
     size: SizeOpt = None,
     algorithm: AlgorithmOpt = None,
+    gamma: GammaOpt = None,
     panels: PanelsOpt = None,
     id_column: IdColumnOpt = None,
     encoding: EncodingOpt = "utf-8",
@@ -425,7 +434,7 @@ def lottery(
                                   time_limit=time_limit, accept_gap=accept_gap,
                                   household_column=household_column,
                                   household_seed=household_seed, id_is_public=id_is_public,
-                                  relax=relax,
+                                  relax=relax, gamma=gamma,
                                   log=_progress(status), notes=_notes)
     published = written.published
     kind = (f"transparent, {published.n_tickets or 0:,} equally likely panels"
@@ -456,6 +465,7 @@ def draw(
                                           show_default=False)],
     size: SizeOpt = None,
     algorithm: AlgorithmOpt = None,
+    gamma: GammaOpt = None,
     panels: PanelsOpt = None,
     lottery_dir: Annotated[Path | None, typer.Option(
         "--lottery", help="Draw from this published lottery (a folder with lottery.json, or "
@@ -513,7 +523,7 @@ def draw(
                              encoding=encoding, time_limit=time_limit, accept_gap=accept_gap,
                              household_column=household_column,
                              household_seed=household_seed, replacements=replacements,
-                             replacements_out=replacements_out, relax=relax,
+                             replacements_out=replacements_out, relax=relax, gamma=gamma,
                              log=_progress(status), notes=_notes)
 
     out.print(draw_summary(result))
@@ -682,6 +692,11 @@ def replace(
     encoding: EncodingOpt = "utf-8",
     time_limit: TimeLimitOpt = None,
     accept_gap: AcceptGapOpt = None,
+    algorithm: Annotated[str | None, typer.Option(
+        "--algorithm", "-a", help="The new lottery's algorithm: leximin (default), maximin, "
+                                  "nash, goldilocks or diversimax. With --lottery: must "
+                                  "match the lottery's.", show_default=False)] = None,
+    gamma: GammaOpt = None,
 ) -> None:
     """Replace panel members who declined, keeping every quota; write a new public bundle.
 
@@ -709,14 +724,16 @@ def replace(
                                 prepare=prepare, lottery_dir=lottery_dir,
                                 quotas_path=quotas_path, force=force, id_column=id_column,
                                 encoding=encoding, time_limit=time_limit,
-                                accept_gap=accept_gap, log=_progress(status))
+                                accept_gap=accept_gap, algorithm=algorithm,
+                                gamma=gamma, log=_progress(status))
     if isinstance(done, Prepared):
         prepared = done
         if prepared.lottery_hash is None:
             out.print("no new lottery is needed: the replacement lists cover every seat. Draw "
                       "with --seed (no --lottery).", highlight=False)
         else:
-            out.print(f"wrote {_shown(prepared.lottery_path)} (leximin over the people "
+            out.print(f"wrote {_shown(prepared.lottery_path)} ({algorithm or 'leximin'} over "
+                      "the people "
                       f"still available, {prepared.plan.open_seats} open seat(s))",
                       highlight=False)
             out.print(f"new lottery hash (SHA-256, publish it before the seed): "

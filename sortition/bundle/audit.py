@@ -31,7 +31,7 @@ from ..inputs.strata import Strata
 from ..lottery.check import apply_relaxation, relaxation_json
 from ..lottery.compute import at_minimum
 from ..lottery.panels import QuotaSystem, quota_label, quota_system
-from ..lottery.publish import PublishedLottery
+from ..lottery.publish import PublishedLottery, published_objective
 
 SCHEMA = BUNDLE_SCHEMA
 SCHEMA_VERSION = 2  # 2: no per-stratum hashes, lists committed by hash, probabilities by class
@@ -152,9 +152,18 @@ def audit_document(inputs: Inputs, published: PublishedLottery, lottery_hash: st
         "quotas_achieved": attainment,
         **({"relaxation": relaxation_json(published.relaxation)} if published.relaxed else {}),
         "probabilities": {"file": "probabilities.csv",
-                          **probability_figures(of_representatives(inputs.pool, probabilities))},
+                          **probability_figures(of_representatives(inputs.pool, probabilities)),
+                          **objective_record(published)},
         "files": {name: hashlib.sha256(data).hexdigest() for name, data in sorted(files.items())},
     }
+
+
+def objective_record(published: PublishedLottery) -> dict:
+    """`probabilities.objective` for the algorithms whose objective is not the smallest
+    probability ordered LEXIMIN-wise (from lottery.json alone: see `published_objective`);
+    nothing for LEXIMIN, whose min and max are already there."""
+    objective = published_objective(published)
+    return {} if objective is None else {"objective": objective}
 
 
 def source_audit(pool_path: Path) -> dict | None:

@@ -30,7 +30,7 @@ A dict; keys marked *optional* may be missing or None::
       "lottery_hash": "<64 hex>",       # SHA-256 of lottery.json
       "pool_fingerprint": "<64 hex>",
       "quotas_fingerprint": "<64 hex>",
-      "algorithm": "leximin",           # or "maximin", "nash"
+      "algorithm": "leximin",           # or "maximin", "nash", "goldilocks", "diversimax"
       "panel_size": 100,
       "pool_people": 1300000,
       "strata": 1040,                   # groups of people with identical features
@@ -50,6 +50,8 @@ A dict; keys marked *optional* may be missing or None::
         "min": 6.2e-05, "max": 0.001, "mean": 7.7e-05,
         "people_at_min": 364, "strata_at_min": 2,
         "gap": 4e-12,                   # certified optimality gap of the minimum; optional
+        "objective": None,              # optional: {"name", "value", "bound", "gamma"?} of
+                                        #   the algorithm's objective (not for LEXIMIN)
         "histogram": [{"lo": 6e-05, "hi": 7e-05, "people": 1000}, ...],  # bins in order
         "legacy": None,                 # optional, or {"runs": 1000, "min": 0.0, "max": 0.0004,
                                         #   "people_below_leximin_min": 209278,
@@ -88,7 +90,7 @@ from ..draw.panel import Drawn
 from ..inputs.load import Inputs
 from ..lottery.compute import at_minimum
 from ..lottery.legacy import clearly_below, legacy_probabilities
-from ..lottery.publish import PublishedLottery
+from ..lottery.publish import PublishedLottery, published_objective
 
 __all__ = [
     "bar_chart_svg",
@@ -117,7 +119,8 @@ _SERIES_COLORS = (COLOR_POPULATION, COLOR_POOL, COLOR_PANEL, "#59a14f", "#b07aa1
 _FONT = 12
 _CHAR_W = 0.56 * _FONT  # rough average glyph width of a sans-serif font, for layout only
 
-ALGORITHMS = {"leximin": "LEXIMIN", "maximin": "MAXIMIN", "nash": "Nash"}
+ALGORITHMS = {"leximin": "LEXIMIN", "maximin": "MAXIMIN", "nash": "Nash",
+              "goldilocks": "Goldilocks", "diversimax": "Diversimax"}
 
 
 # ---------------------------------------------------------------------------
@@ -630,6 +633,7 @@ def _probabilities_view(context: Mapping[str, Any]) -> dict[str, Any]:
         "people_at_min": probs.get("people_at_min"),
         "strata_at_min": probs.get("strata_at_min"),
         "gap": probs.get("gap"),
+        "objective": probs.get("objective"),
         "chart": chart,
         "outside": _outside(pool_people, counts) if hist else None,
         "legacy": legacy_view,
@@ -751,6 +755,9 @@ def report_context(inputs: Inputs, published: PublishedLottery, audit: dict, dra
                "people_at_min": int(at_min.sum()), "strata_at_min": strata_at_min,
                "gap": published.gap, "histogram": _histogram(probabilities, edges),
                "legacy": None}
+    objective = published_objective(published)
+    if objective is not None:  # (LEXIMIN's is its min, shown already)
+        figures["objective"] = objective
     if legacy is not None:
         per_person = np.asarray(legacy["stratum_probabilities"])[inputs.strata.row_stratum]
         lo_edges = np.linspace(min(low, float(per_person.min())),

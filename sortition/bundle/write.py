@@ -36,7 +36,7 @@ from ..draw.replacements import draw_replacements
 from ..inputs.households import of_representatives
 from ..inputs.load import Inputs, load_inputs
 from ..inputs.pool import Pool, read_rows
-from ..lottery.compute import Lottery, check_gap, probability_classes_csv
+from ..lottery.compute import Lottery, check_gamma_option, check_gap, probability_classes_csv
 from ..lottery.publish import PublishedLottery, attach_tickets, read_lottery
 from ..lottery.run import (
     check_lottery_target,
@@ -84,13 +84,15 @@ def run_draw(inputs: Inputs, *, seed: str, out_dir: Path, algorithm: str | None,
              legacy_estimate: np.ndarray | None = None,
              replacements: int | None = None,
              replacements_out: Path | None = None,
-             accept_gap: float | None = None, relax: bool = False) -> DrawResult:
+             accept_gap: float | None = None, relax: bool = False,
+             gamma: float | None = None) -> DrawResult:
     """Compute or reuse the lottery, draw with the seed, and write the public bundle (and,
     with `replacements`, the lists to `replacements_out`: see `lists_path`).
 
     `relax`: the lottery is over the quotas relaxed as `check` proposes (`run_lottery`), or a
     reused relaxed lottery is accepted when its relaxation is that one (`check_reuse`); the
-    draw, the lists and the quota attainment then use the relaxed bounds."""
+    draw, the lists and the quota attainment then use the relaxed bounds. `gamma`: Goldilocks'
+    parameter."""
     seed_b = _seed(seed)
     check_options(panels=panels, replacements=replacements, time_limit=time_limit, title=title)
     out_dir = Path(out_dir)
@@ -101,12 +103,13 @@ def run_draw(inputs: Inputs, *, seed: str, out_dir: Path, algorithm: str | None,
         lottery_bytes, source = read_lottery_bytes(lottery_dir)
         published = read_lottery(lottery_bytes, source)
         check_reuse(published, inputs, source, algorithm=algorithm, panels=panels,
-                    relax=relax, time_limit=time_limit)
+                    relax=relax, time_limit=time_limit, gamma=gamma)
         attach_tickets(published, inputs.all_members())
     else:
         published = run_lottery(inputs, algorithm or "leximin", panels=panels,
                                 time_limit=time_limit, log=log, computed=computed,
-                                accept_gap=accept_gap, relax=relax)
+                                accept_gap=accept_gap, relax=relax,
+                                gamma=gamma)
         lottery_bytes = published.to_bytes()
     drawn_under = drawn_inputs(inputs, published)
     lottery_hash = hashlib.sha256(lottery_bytes).hexdigest()
@@ -181,7 +184,7 @@ def publish_lottery(pool_path: Path, quotas_path: Path, out_dir: Path, size: int
                     time_limit: float | None = None, accept_gap: float | None = None,
                     household_column: str | None = None, household_seed: str | None = None,
                     id_is_public: bool = False, relax: bool = False,
-                    log: Callable[[str], None] | None = None,
+                    gamma: float | None = None, log: Callable[[str], None] | None = None,
                     notes: Callable[[list[str]], None] | None = None) -> LotteryRun:
     """`sortition lottery`: compute the fair lottery (`run_lottery`) and write DIR/lottery.json
     with its `.sha256` (`write_lottery`); the hash is to be published before the seed exists.
@@ -190,6 +193,7 @@ def publish_lottery(pool_path: Path, quotas_path: Path, out_dir: Path, size: int
     """
     check_options(panels=panels, time_limit=time_limit)
     check_gap(accept_gap)
+    check_gamma_option(algorithm, gamma)
     given = draw_inputs(pool_path, quotas_path)
     target = check_lottery_target(out_dir, inputs=given)
     inputs = _load(pool_path, quotas_path, size, id_column=id_column, encoding=encoding,
@@ -199,7 +203,7 @@ def publish_lottery(pool_path: Path, quotas_path: Path, out_dir: Path, size: int
     if log is not None:
         log(f"{algorithm} lottery over {len(inputs.strata):,} strata…")
     published = run_lottery(inputs, algorithm, panels=panels, time_limit=time_limit,
-                            accept_gap=accept_gap, log=log, relax=relax)
+                            accept_gap=accept_gap, log=log, relax=relax, gamma=gamma)
     digest = write_lottery(out_dir, published, inputs=given)
     return LotteryRun(target, published, digest, inputs)
 
@@ -213,7 +217,8 @@ def draw_bundle(pool_path: Path, quotas_path: Path, *, seed: str, out_dir: Path,
                 time_limit: float | None = None, accept_gap: float | None = None,
                 household_column: str | None = None, household_seed: str | None = None,
                 replacements: int | None = None, replacements_out: Path | None = None,
-                relax: bool = False, log: Callable[[str], None] | None = None,
+                relax: bool = False, gamma: float | None = None,
+                log: Callable[[str], None] | None = None,
                 notes: Callable[[list[str]], None] | None = None) -> DrawResult:
     """`sortition draw`: load the pool and quotas, then `run_draw` (the lottery computed, or
     read from `lottery_dir`; the panel drawn with `seed`; the public bundle written to
@@ -224,6 +229,7 @@ def draw_bundle(pool_path: Path, quotas_path: Path, *, seed: str, out_dir: Path,
     check_options(seed=seed, panels=panels, replacements=replacements, time_limit=time_limit,
                   title=title)
     check_gap(accept_gap)
+    check_gamma_option(algorithm, gamma, reused=lottery_dir is not None)
     check_draw_outputs(out_dir, private_out, force=force,
                        inputs=draw_inputs(pool_path, quotas_path, lottery_dir),
                        lists_out=lists_path(out_dir, replacements, replacements_out))
@@ -236,7 +242,7 @@ def draw_bundle(pool_path: Path, quotas_path: Path, *, seed: str, out_dir: Path,
                     lottery_dir=lottery_dir, ticket=ticket, private_out=private_out,
                     force=force, time_limit=time_limit, title=title, log=log,
                     replacements=replacements, replacements_out=replacements_out,
-                    accept_gap=accept_gap, relax=relax)
+                    accept_gap=accept_gap, relax=relax, gamma=gamma)
 
 
 def lists_path(out_dir: Path, replacements: int | None, given: Path | None) -> Path | None:

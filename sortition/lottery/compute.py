@@ -26,9 +26,12 @@ from ..inputs.strata import Strata
 from . import leximin as algorithms
 from .check import apply_relaxation, find_relaxation, relaxation_json
 from .legacy import legacy_probabilities
+from .objectives import check_gamma, diversimax, goldilocks
 from .panels import QuotaSystem, quota_system
 
-ALGORITHMS = ("leximin", "maximin", "nash", "legacy")
+ALGORITHMS = ("leximin", "maximin", "nash", "goldilocks", "diversimax", "legacy")
+LOTTERY_ALGORITHMS = ALGORITHMS[:-1]  # every algorithm but legacy computes a lottery
+DEFAULT_GAMMA = 1.0  # Goldilocks' γ, as in Baharav & Flanigan's experiments
 
 
 @dataclass
@@ -109,8 +112,11 @@ def verify_panels(system: QuotaSystem, panels: np.ndarray) -> list[int]:
 
 def compute_lottery(strata: Strata, quotas: Quotas, size: int, algorithm: str = "leximin", *,
                     time_limit: float | None = None, accept_gap: float | None = None,
+                    gamma: float | None = None,
                     log: Callable[[str], None] | None = None) -> Lottery:
     """A fair lottery over panels of `size` meeting `quotas`, by the named algorithm.
+
+    `gamma`: Goldilocks' γ (default 1); refused with any other algorithm.
 
     Stopped by `time_limit`, it raises SolverTimeout carrying the best lottery found (as
     `.lottery`, checked like any other, with its certified gap), unless that gap is at most
@@ -118,15 +124,18 @@ def compute_lottery(strata: Strata, quotas: Quotas, size: int, algorithm: str = 
     """
     check_seconds("--time-limit", time_limit)
     check_gap(accept_gap)
-    if algorithm not in ("leximin", "maximin", "nash"):
+    if algorithm not in LOTTERY_ALGORITHMS:
         raise InputError(f"--algorithm {algorithm}: no lottery for this algorithm "
-                         "(choose leximin, maximin or nash)")
+                         f"(choose {', '.join(LOTTERY_ALGORITHMS)})")
+    gamma = check_algorithm_gamma(algorithm, gamma)
     system = quota_system(strata, quotas, size)
     if int(system.counts.sum()) < size:
         raise algorithms.InfeasibleError(
             f"not enough people: {int(system.counts.sum())} in the pool, {size} needed")
     solve = {"leximin": algorithms.leximin, "maximin": algorithms.maximin,
-             "nash": algorithms.nash}[algorithm]
+             "nash": algorithms.nash, "diversimax": diversimax,
+             "goldilocks": lambda system, **kw: goldilocks(system, gamma=gamma, **kw)
+             }[algorithm]
     stopped: SolverTimeout | None = None
     try:
         sol = solve(system, time_limit=time_limit, log=log)
@@ -145,6 +154,10 @@ def compute_lottery(strata: Strata, quotas: Quotas, size: int, algorithm: str = 
     if algorithm == "maximin":
         lottery.gap = max(0.0, float(sol.details.get("maximin_bound", implied.min()))
                           - float(implied.min()))
+    elif algorithm in ("goldilocks", "diversimax"):
+        # goldilocks: objective minus its certified lower bound; diversimax: the largest
+        # certified LEXIMIN stage gap (see `objectives`)
+        lottery.gap = max(0.0, float(sol.gap), float((sol.target - implied).max()))
     else:
         lottery.gap = max(0.0, float((sol.target - implied).max()))
     lottery.details["status"] = "ok" if stopped is None else "time_limit"
@@ -155,6 +168,48 @@ def compute_lottery(strata: Strata, quotas: Quotas, size: int, algorithm: str = 
             raise stopped
         lottery.details["accepted_gap"] = accept_gap
     return lottery
+
+
+def check_algorithm_gamma(algorithm: str, gamma: float | None) -> float | None:
+    """γ is Goldilocks' own parameter: a finite number > 0, default 1; refused elsewhere."""
+    if gamma is None:
+        return DEFAULT_GAMMA if algorithm == "goldilocks" else None
+    check_gamma(gamma)
+    if algorithm != "goldilocks":
+        raise InputError(f"--gamma {gamma!r}: only for --algorithm goldilocks (this run is "
+                         f"{algorithm})")
+    return float(gamma)
+
+
+def check_gamma_option(algorithm: str | None, gamma: float | None, *,
+                       reused: bool = False) -> None:
+    """--gamma, before any work: a finite number > 0, and Goldilocks' only (with a reused
+    lottery and no --algorithm, the lottery says which algorithm: checked when it is read)."""
+    if gamma is not None:
+        check_gamma(gamma)
+    if not reused or algorithm is not None:
+        check_algorithm_gamma(algorithm or "leximin", gamma)
+
+
+def objective_summary(lottery: Lottery) -> dict:
+    """What the run optimised and the value it reached: `{name, value, bound}` (bound: the
+    certified best value, when the algorithm certifies one)."""
+    p = lottery.stratum_probabilities()
+    d = lottery.details
+    held = lottery.counts > 0
+    if lottery.algorithm == "goldilocks":
+        return {"name": "goldilocks", "gamma": d.get("gamma"),
+                "value": d.get("goldilocks_value"), "bound": d.get("goldilocks_bound")}
+    if lottery.algorithm == "diversimax":
+        return {"name": "distinct strata on every panel", "value": d.get("distinct_strata"),
+                "bound": d.get("distinct_strata")}
+    if lottery.algorithm == "nash":
+        where = held & (p > 0)
+        return {"name": "nash welfare (sum of log probabilities)",
+                "value": float(lottery.counts[where] @ np.log(p[where])), "bound": None}
+    low = float(p[held].min()) if held.any() else 0.0
+    return {"name": "smallest probability", "value": low,
+            "bound": float(d.get("maximin_bound", low + lottery.gap))}
 
 
 def check_gap(accept_gap: float | None) -> None:
@@ -181,7 +236,7 @@ def check_options(*, algorithm: str | None = None, runs: int | None = None,
 
 def compute_probabilities(strata: Strata, quotas: Quotas, size: int,
                           algorithm: str = "leximin", *, time_limit: float | None = None,
-                          accept_gap: float | None = None,
+                          accept_gap: float | None = None, gamma: float | None = None,
                           seed: int = 0, runs: int = 1000,
                           log: Callable[[str], None] | None = None,
                           relax: bool = False) -> Probabilities:
@@ -192,6 +247,7 @@ def compute_probabilities(strata: Strata, quotas: Quotas, size: int,
     (`check.find_relaxation`; none when they can be met), recorded in `details["relaxation"]`.
     """
     check_options(algorithm=algorithm, runs=runs, time_limit=time_limit)
+    check_algorithm_gamma(algorithm, gamma)
     start = time.perf_counter()
     relaxed: dict = {}
     if relax:
@@ -215,7 +271,7 @@ def compute_probabilities(strata: Strata, quotas: Quotas, size: int,
         return result
     try:
         lottery = compute_lottery(strata, quotas, size, algorithm, time_limit=time_limit,
-                                  accept_gap=accept_gap, log=log)
+                                  accept_gap=accept_gap, gamma=gamma, log=log)
     except SolverTimeout as e:
         if e.lottery is not None:  # the best lottery found, for the caller's report
             lot = e.lottery
@@ -359,6 +415,7 @@ def probability_summary(result: Probabilities, people: int, seconds: float) -> d
             if "accepted_gap" in result.lottery.details:
                 out["accepted_gap"] = result.lottery.details["accepted_gap"]
         out["method"] = result.lottery.method
+        out["objective"] = objective_summary(result.lottery)
         out["stages"] = result.lottery.stages
         out["rounds"] = result.lottery.rounds
     if result.note:

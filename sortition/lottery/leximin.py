@@ -77,8 +77,12 @@ def _relaxation_model(system: QuotaSystem) -> tuple[pywraplp.Solver, list]:
 
 
 def relaxed_leximin(system: QuotaSystem, *, deadline: float | None = None,
-                    stages_out: list[float] | None = None) -> np.ndarray:
+                    stages_out: list[float] | None = None,
+                    upper: np.ndarray | None = None) -> np.ndarray:
     """LEXIMIN per-person probabilities over the LP relaxation (one value per stratum).
+
+    `upper`: seats per stratum at most this (default: the stratum's people), probabilities
+    still per person (seats / people).
 
     Seats are written m_i = a_i + b_i z + s_i with s_i ≥ 0: a free stratum has a_i = 0,
     b_i = n_i (its probability is at least the level z), a fixed one a_i = its level's seats,
@@ -88,6 +92,7 @@ def relaxed_leximin(system: QuotaSystem, *, deadline: float | None = None,
     upper bounds m_i ≤ n_i of free strata are rows added only when a solution breaks one.
     """
     n = system.counts.astype(float)
+    cap = n if upper is None else np.minimum(np.asarray(upper, dtype=float), n)
     S = system.n_strata
     lp = pywraplp.Solver.CreateSolver("GLOP")
     inf = lp.infinity()
@@ -136,12 +141,12 @@ def relaxed_leximin(system: QuotaSystem, *, deadline: float | None = None,
                 raise RuntimeError("relaxed LEXIMIN stage became infeasible (numerical trouble)")
             zv = z.solution_value()
             sv = np.array([x.solution_value() for x in ss])
-            over = [i for i in np.flatnonzero(a + b * zv + sv > n + 1e-9).tolist()
+            over = [i for i in np.flatnonzero(a + b * zv + sv > cap + 1e-9).tolist()
                     if i not in caps]
             if not over:
                 break
             for i in over:
-                ct = lp.Constraint(-inf, float(n[i] - a[i]))
+                ct = lp.Constraint(-inf, float(cap[i] - a[i]))
                 ct.SetCoefficient(ss[i], 1.0)
                 ct.SetCoefficient(z, float(b[i]))
                 caps[i] = ct
@@ -157,10 +162,10 @@ def relaxed_leximin(system: QuotaSystem, *, deadline: float | None = None,
             fixed[i] = zv
             a[i] = max(0.0, zv * n[i] * (1 - 1e-12) - 1e-12)
             b[i] = 0.0
-            ss[i].SetBounds(0.0, max(0.0, float(n[i] - a[i])))
+            ss[i].SetBounds(0.0, max(0.0, float(cap[i] - a[i])))
             if i in caps:
                 caps[i].SetCoefficient(z, 0.0)
-                caps[i].SetUb(float(n[i] - a[i]))
+                caps[i].SetUb(float(cap[i] - a[i]))
         update_rows()
     return fixed
 
@@ -237,6 +242,9 @@ class Master:
         recovered from complementary slackness (μ = y·x_j for every column in use).
         """
         status = self.lp.Solve()
+        if status == pywraplp.Solver.ABNORMAL:  # numerical trouble: again, scaled
+            self.lp.SetSolverSpecificParametersAsString("use_preprocessing: false")
+            status = self.lp.Solve()
         if status != pywraplp.Solver.OPTIMAL:
             raise RuntimeError(f"master LP not solved (status {status})")
         raw = np.array([r.dual_value() for r in self.rows])

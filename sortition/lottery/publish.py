@@ -78,6 +78,7 @@ class PublishedLottery:
     @property
     def relaxed(self) -> bool:
         return bool(self.relaxation)
+    gamma: float | None = None  # goldilocks: its parameter γ (None for the other algorithms)
 
     @property
     def transparent(self) -> bool:
@@ -112,7 +113,9 @@ class PublishedLottery:
 
         probs = self.stratum_probabilities()
         lines = ["{", f' "format": {j(FORMAT)},', f' "version": {VERSION},',
-                 f' "algorithm": {j(self.algorithm)},', f' "method": {j(self.method)},',
+                 f' "algorithm": {j(self.algorithm)},',
+                 *([] if self.gamma is None else [f' "gamma": {j(float(self.gamma))},']),
+                 f' "method": {j(self.method)},',
                  f' "panel_size": {self.panel_size},',
                  f' "pool": {{"sha256": {j(self.pool_sha256)}, "people": {sum(self.counts)}, '
                  f'"id_column": {j(self.id_column)}'
@@ -202,6 +205,8 @@ def publish(lottery: Lottery, *, pool_sha256: str, quotas_sha256: str,
         DENOMINATOR, [ints[i] for i in keep], lottery.panels[keep].astype(np.int64),
         pool_sha256, quotas_sha256, id_column, 0.0)
     published.relaxation = list(relaxation or [])
+    if lottery.algorithm == "goldilocks":
+        published.gamma = float(lottery.details.get("gamma", 1.0))
     target = np.asarray(lottery.target, dtype=float)
     exact = np.array(published.stratum_probabilities())
     published.gap = max(float(lottery.gap), float(np.maximum(target - exact, 0.0).max()))
@@ -246,6 +251,7 @@ def make_transparent(published: PublishedLottery, members: list[list[str]], tick
         assign_tickets(panels, weights, members), 0.0, n_tickets=m)
     result.household_seed = published.household_seed
     result.relaxation = list(published.relaxation)
+    result.gamma = published.gamma
     before = published.stratum_probabilities()
     result.base_probabilities = before
     result.max_change = max_probability_change(before, members, result.ticket_counts(), m)
@@ -360,6 +366,12 @@ def read_lottery(data: bytes, source: str) -> PublishedLottery:
     pub.household_seed = seed
     if "relaxation" in doc:
         pub.relaxation = read_relaxation(doc["relaxation"], source)
+    if "gamma" in doc or pub.algorithm == "goldilocks":
+        gamma = field(doc, "gamma", (int, float), source)
+        need(math.isfinite(gamma) and gamma > 0, f"gamma {show(gamma)} is not a number > 0")
+        need(pub.algorithm == "goldilocks",
+             f"gamma is Goldilocks' parameter; the algorithm is {pub.algorithm!r}")
+        pub.gamma = float(gamma)
     if transparent is not None:
         where = f"{source}, transparent"
         base = field(transparent, "base_probabilities", list, where)
@@ -372,6 +384,34 @@ def read_lottery(data: bytes, source: str) -> PublishedLottery:
              f"transparent.tickets: {pub.n_tickets} stated, the panel weights sum to "
              f"{sum(weights)} over a denominator of {d}")
     return pub
+
+
+def published_objective(pub: PublishedLottery) -> dict | None:
+    """The objective of the lottery's algorithm, from lottery.json alone (so anyone can
+    recompute it): `name`, `value`, and `bound` — the certified best value, from
+    `certified_gap`. None for LEXIMIN, whose objective is the sorted probabilities themselves
+    (their smallest is the `min` already recorded)."""
+    p = np.array(pub.stratum_probabilities())
+    counts = np.array(pub.counts, dtype=float)
+    held = counts > 0
+    if pub.algorithm == "leximin" or not held.any():
+        return None
+    if pub.algorithm == "goldilocks":
+        where = held & (p > 0)
+        avg = pub.panel_size / float(counts.sum())
+        value = float(p[where].max() / avg + (pub.gamma or 1.0) * avg / p[where].min())
+        return {"name": "goldilocks", "gamma": pub.gamma, "value": value,
+                "bound": value - pub.gap}
+    if pub.algorithm == "diversimax":
+        distinct = sorted({int((row > 0).sum()) for row in pub.panels})
+        return {"name": "distinct strata on the panel", "value": distinct[0],
+                "bound": distinct[-1]}
+    if pub.algorithm == "nash":
+        where = held & (p > 0)
+        return {"name": "nash welfare (sum of the log-probabilities)",
+                "value": float(counts[where] @ np.log(p[where])), "bound": None}
+    low = float(p[held].min())
+    return {"name": "smallest probability", "value": low, "bound": low + pub.gap}
 
 
 def lottery_problems(pub: PublishedLottery, system: QuotaSystem) -> list[str]:

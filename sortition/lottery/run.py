@@ -33,9 +33,12 @@ from .check import (
     relaxation_label,
 )
 from .compute import (
+    LOTTERY_ALGORITHMS,
     Lottery,
     Probabilities,
+    check_algorithm_gamma,
     check_csv_output,
+    check_gamma_option,
     check_gap,
     check_options,
     compute_lottery,
@@ -48,19 +51,21 @@ from .compute import (
 from .panels import quota_system
 from .publish import PublishedLottery, make_transparent, publish, transparent_problem
 
-DRAWABLE = ("leximin", "maximin", "nash")
+DRAWABLE = LOTTERY_ALGORITHMS
 
 
 def run_lottery(inputs: Inputs, algorithm: str, *, panels: int | None = None,
                 time_limit: float | None = None,
                 log: Callable[[str], None] | None = None,
                 computed: Lottery | None = None,
-                accept_gap: float | None = None, relax: bool = False) -> PublishedLottery:
+                accept_gap: float | None = None, relax: bool = False,
+                gamma: float | None = None) -> PublishedLottery:
     """Compute the lottery (and round it to `panels` tickets for a transparent lottery).
 
     `computed`: a lottery already computed for these inputs, to publish instead. `relax`: over
     the quotas relaxed as `check` proposes (`check.find_relaxation`; nothing changes when they
     can be met), the relaxed bounds recorded in the lottery, so that they are hashed with it.
+    `gamma`: Goldilocks' parameter (default 1), refused with the other algorithms.
     """
     if algorithm not in DRAWABLE:
         raise InputError(f"--algorithm {algorithm}: no lottery to draw from (choose "
@@ -69,6 +74,7 @@ def run_lottery(inputs: Inputs, algorithm: str, *, panels: int | None = None,
                                                                  len(inputs.pool))
     if problem:  # before any solving
         raise InputError(problem)
+    check_algorithm_gamma(algorithm, gamma)
     t = time.perf_counter()
     relaxation: list[RelaxedQuota] = []
     if relax:
@@ -79,7 +85,7 @@ def run_lottery(inputs: Inputs, algorithm: str, *, panels: int | None = None,
         time_limit = time_left(time_limit, t)
     lottery = computed if computed is not None else compute_lottery(
         inputs.strata, apply_relaxation(inputs.quotas, relaxation), inputs.size, algorithm,
-        time_limit=time_limit, log=log, accept_gap=accept_gap)
+        time_limit=time_limit, log=log, accept_gap=accept_gap, gamma=gamma)
     published = publish(lottery, pool_sha256=inputs.fingerprint.sha256,
                         quotas_sha256=inputs.quotas_sha256, id_column=inputs.pool.id_column,
                         relaxation=relaxation)
@@ -92,7 +98,7 @@ def run_lottery(inputs: Inputs, algorithm: str, *, panels: int | None = None,
 
 def check_reuse(published: PublishedLottery, inputs: Inputs, source: str, *,
                 algorithm: str | None, panels: int | None, relax: bool = False,
-                time_limit: float | None = None) -> None:
+                time_limit: float | None = None, gamma: float | None = None) -> None:
     """A reused lottery must be the one for these inputs and options (else exit 2). A relaxed
     one is drawn from only with `relax` (the operator acknowledges the relaxation), and its
     relaxed bounds must be the ones `check` proposes for these inputs now."""
@@ -112,6 +118,8 @@ def check_reuse(published: PublishedLottery, inputs: Inputs, source: str, *,
         problems.append(f"its panel size is {published.panel_size}, --size says {inputs.size}")
     if algorithm is not None and algorithm != published.algorithm:
         problems.append(f"its algorithm is {published.algorithm}, --algorithm says {algorithm}")
+    if gamma is not None and gamma != published.gamma:
+        problems.append(f"its gamma is {published.gamma}, --gamma says {gamma}")
     if panels is not None and (not published.transparent or published.n_tickets != panels):
         have = (f"{published.n_tickets} panels" if published.transparent
                 else "not a transparent lottery")
@@ -270,7 +278,7 @@ def run_probabilities(pool_path: Path, quotas_path: Path, out: Path, size: int |
                       time_limit: float | None = None, accept_gap: float | None = None,
                       seed: int = 0, runs: int = 1000, household_column: str | None = None,
                       household_seed: str | None = None, force: bool = False,
-                      relax: bool = False,
+                      relax: bool = False, gamma: float | None = None,
                       log: Callable[[str], None] | None = None) -> ProbabilitiesRun:
     """`sortition probabilities`: each person's probability under the algorithm's lottery,
     written to `out` (`id,probability`) and, with `strata_out`, one row per stratum. Options
@@ -278,6 +286,7 @@ def run_probabilities(pool_path: Path, quotas_path: Path, out: Path, size: int |
     with its `.summary` set (`timeout_summary`)."""
     start = time.perf_counter()
     check_options(algorithm=algorithm, runs=runs, time_limit=time_limit)
+    check_gamma_option(algorithm, gamma)
     check_gap(accept_gap)
     given: list[Path | None] = [pool_path, quotas_path]
     check_csv_output(out, inputs=given, force=force)
@@ -291,7 +300,8 @@ def run_probabilities(pool_path: Path, quotas_path: Path, out: Path, size: int |
     try:
         result = compute_probabilities(strata, quotas, int(quotas.size or 0), algorithm,
                                        time_limit=time_limit, accept_gap=accept_gap,
-                                       seed=seed, runs=runs, log=log, relax=relax)
+                                       seed=seed, runs=runs, log=log, relax=relax,
+                                       gamma=gamma)
     except SolverTimeout as e:
         e.summary = timeout_summary(e, people=len(pool), seconds=time.perf_counter() - start)
         raise

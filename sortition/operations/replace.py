@@ -48,7 +48,12 @@ from ..inputs.fingerprint import quotas_document, quotas_fingerprint
 from ..inputs.load import Inputs
 from ..inputs.quotas import Quotas
 from ..inputs.strata import Strata, strata_from_counts
-from ..lottery.compute import compute_lottery
+from ..lottery.compute import (
+    LOTTERY_ALGORITHMS,
+    check_algorithm_gamma,
+    check_gamma_option,
+    compute_lottery,
+)
 from ..lottery.panels import QuotaSystem, add_quotas_cp, add_quotas_lp, quota_system
 from ..lottery.publish import PublishedLottery, lottery_problems, publish, read_lottery
 from ..lottery.run import check_lottery_target, read_lottery_bytes, write_lottery
@@ -213,11 +218,14 @@ def plan_replace(bundle_dir: Path, inputs: Inputs, declined: list[str], *,
 
 
 def completion_lottery(plan: ReplacePlan, inputs: Inputs, *, deadline: float | None = None,
-                       accept_gap: float | None = None) -> PublishedLottery:
-    """The new LEXIMIN lottery over the people still available, for the open seats (within
-    what is left of `--time-limit`, as for a first lottery; `accept_gap` likewise)."""
-    lottery = compute_lottery(plan.strata, plan.quotas, plan.open_seats, "leximin",
-                              time_limit=_left(deadline), accept_gap=accept_gap)
+                       accept_gap: float | None = None, algorithm: str | None = None,
+                       gamma: float | None = None) -> PublishedLottery:
+    """The new lottery over the people still available, for the open seats (within what is
+    left of `--time-limit`, as for a first lottery; `accept_gap` likewise): LEXIMIN unless
+    `algorithm` names another (`gamma`: Goldilocks' parameter)."""
+    lottery = compute_lottery(plan.strata, plan.quotas, plan.open_seats,
+                              algorithm or "leximin", time_limit=_left(deadline),
+                              accept_gap=accept_gap, gamma=gamma)
     published = publish(lottery, pool_sha256=inputs.fingerprint.sha256,
                         quotas_sha256=plan.lottery_sha256_of_quotas(),
                         id_column=inputs.pool.id_column)
@@ -237,11 +245,13 @@ class Prepared:
 
 def prepare_replace(bundle_dir: Path, inputs: Inputs, declined: list[str], out_dir: Path, *,
                     declined_source: str = "declined", time_limit: float | None = None,
-                    accept_gap: float | None = None) -> Prepared:
+                    accept_gap: float | None = None, algorithm: str | None = None,
+                    gamma: float | None = None) -> Prepared:
     """Compute the new lottery a replacement needs and write it to OUT/lottery.json (with its
     `.sha256`), before the replacement's seed exists: its hash is then published, exactly like
     the first lottery's, and `replace --seed … --lottery OUT` draws from it. `time_limit`
     bounds the whole computation (SolverTimeout, nothing written), as for `lottery`."""
+    check_algorithm_gamma(algorithm or "leximin", gamma)
     deadline = _deadline(time_limit)
     declined_path = Path(declined_source) if Path(declined_source).is_file() else None
     given = [*draw_inputs(inputs.whole.path, inputs.quotas_path), declined_path,
@@ -251,7 +261,8 @@ def prepare_replace(bundle_dir: Path, inputs: Inputs, declined: list[str], out_d
                         deadline=deadline)
     if not plan.needs_lottery:
         return Prepared(plan, None, None)
-    published = completion_lottery(plan, inputs, deadline=deadline, accept_gap=accept_gap)
+    published = completion_lottery(plan, inputs, deadline=deadline, accept_gap=accept_gap,
+                                   algorithm=algorithm, gamma=gamma)
     digest = write_lottery(out_dir, published, inputs=given)
     return Prepared(plan, digest, Path(out_dir) / "lottery.json")
 
@@ -263,14 +274,18 @@ def run_replace(bundle_dir: Path, inputs: Inputs, declined: list[str], seed: str
                 completion: bytes | None = None,
                 lists: dict[str, list[str]] | None = None,
                 time_limit: float | None = None,
-                accept_gap: float | None = None) -> ReplaceResult:
+                accept_gap: float | None = None, algorithm: str | None = None,
+                gamma: float | None = None) -> ReplaceResult:
     """Replace the declined members of the bundle's panel (see the module docstring).
 
     `completion`: the new lottery as committed beforehand (`replace --prepare`); without it,
     and when one is needed, it is computed here. `lists`: see `plan_replace`. `time_limit`
     bounds the list choice, the releases and the new lottery (SolverTimeout, nothing written);
-    `accept_gap` accepts a new lottery stopped by it, as for `lottery`.
+    `accept_gap` accepts a new lottery stopped by it, as for `lottery`. `algorithm` (default
+    LEXIMIN) and `gamma`: the new lottery's; with `completion`, they must match it.
     """
+    if completion is None or algorithm is not None:
+        check_algorithm_gamma(algorithm or "leximin", gamma)
     deadline = _deadline(time_limit)
     seed_b = _seed(seed)
     declined_path = Path(declined_source) if Path(declined_source).is_file() else None
@@ -310,10 +325,12 @@ def run_replace(bundle_dir: Path, inputs: Inputs, declined: list[str], seed: str
             raise RuntimeError("internal error: open seats differ from the plan")
         if completion is None:
             published = completion_lottery(plan, inputs, deadline=deadline,
-                                           accept_gap=accept_gap)
+                                           accept_gap=accept_gap, algorithm=algorithm,
+                                           gamma=gamma)
             lottery_bytes = published.to_bytes()
         else:
-            published, lottery_bytes = given_completion(completion, inputs, plan)
+            published, lottery_bytes = given_completion(completion, inputs, plan,
+                                                        algorithm=algorithm, gamma=gamma)
         drawn_ids = _draw_completion(published, lottery_bytes, inputs, seed_b,
                                      excluded | chosen | set(released))
         lottery_files["lottery.json"] = lottery_bytes
@@ -633,7 +650,8 @@ def _draw_completion(published: PublishedLottery, data: bytes, inputs: Inputs, s
                                               digest)]
 
 
-def given_completion(data: bytes, inputs: Inputs, plan: ReplacePlan
+def given_completion(data: bytes, inputs: Inputs, plan: ReplacePlan, *,
+                     algorithm: str | None = None, gamma: float | None = None
                      ) -> tuple[PublishedLottery, bytes]:
     """A committed new lottery (`replace --prepare`), checked against what the replacement
     needs: this pool, the people still available, the reduced quotas, every panel within them,
@@ -642,8 +660,13 @@ def given_completion(data: bytes, inputs: Inputs, plan: ReplacePlan
     published = read_lottery(data, "lottery.json")
     strata, quotas, seats = plan.strata, plan.quotas, plan.open_seats
     problems = []
-    if published.algorithm != "leximin":
-        problems.append(f"its algorithm is {published.algorithm!r}, a new lottery is leximin")
+    if published.algorithm not in LOTTERY_ALGORITHMS:
+        problems.append(f"its algorithm {published.algorithm!r} is none of "
+                        f"{', '.join(LOTTERY_ALGORITHMS)}")
+    elif algorithm is not None and published.algorithm != algorithm:
+        problems.append(f"its algorithm is {published.algorithm}, --algorithm says {algorithm}")
+    if gamma is not None and published.gamma != gamma:
+        problems.append(f"its gamma is {published.gamma}, --gamma says {gamma}")
     if published.panel_size != seats:
         problems.append(f"it is for {published.panel_size} seats, not the {seats} open seats")
     if published.quotas_sha256 != plan.lottery_sha256_of_quotas():
@@ -666,6 +689,7 @@ def replace_declined(bundle: Path, pool_path: Path, declined_path: Path, out_dir
                      lottery_dir: Path | None = None, quotas_path: Path | None = None,
                      force: bool = False, id_column: str | None = None, encoding: str = "utf-8",
                      time_limit: float | None = None, accept_gap: float | None = None,
+                     algorithm: str | None = None, gamma: float | None = None,
                      log: Callable[[str], None] | None = None) -> Prepared | ReplaceResult:
     """`sortition replace`, from files: with `prepare`, step 1 (`prepare_replace`: the new
     lottery the open seats need, written to `out_dir`, its hash to publish); with `seed`, step 2
@@ -674,6 +698,7 @@ def replace_declined(bundle: Path, pool_path: Path, declined_path: Path, out_dir
     `time_limit` / `accept_gap`: as for `lottery`, over the whole replacement.
     """
     check_seconds("--time-limit", time_limit)
+    check_gamma_option(algorithm, gamma, reused=lottery_dir is not None)
     say = log or (lambda _msg: None)
     if prepare == (seed is not None):
         raise InputError("give either --prepare (step 1: the new lottery) or --seed "
@@ -698,8 +723,9 @@ def replace_declined(bundle: Path, pool_path: Path, declined_path: Path, out_dir
         say("computing the new lottery…")
         return prepare_replace(bundle, inputs, declined, out_dir,
                                declined_source=str(declined_path), time_limit=time_limit,
-                               accept_gap=accept_gap)
+                               accept_gap=accept_gap, algorithm=algorithm, gamma=gamma)
     say("replacing…")
     return run_replace(bundle, inputs, declined, seed or "", out_dir, force=force,
                        declined_source=str(declined_path), completion=completion,
-                       time_limit=time_limit, accept_gap=accept_gap)
+                       time_limit=time_limit, accept_gap=accept_gap, algorithm=algorithm,
+                       gamma=gamma)

@@ -87,6 +87,7 @@ from ..lottery.publish import (
     attach_tickets,
     lottery_problems,
     max_probability_change,
+    published_objective,
     read_lottery,
 )
 from ..lottery.run import quota_system_for
@@ -679,6 +680,9 @@ def _check_draw(pub: PublishedLottery, lottery_hash: str, seed: str, audit: dict
     stated = dict(audit.get("probabilities") or {})
     stated.pop("file", None)
     figures = probability_figures(of_representatives(inputs.pool, probs))
+    objective = published_objective(pub)
+    if objective is not None or "objective" in stated:
+        figures["objective"] = objective
     for key, value in figures.items():
         if stated.get(key) != value:
             diff(f"audit.json, probabilities.{key}: {stated.get(key)!r} recorded, {value!r} "
@@ -815,13 +819,13 @@ def _recompute(pub: PublishedLottery, strata, quotas: Quotas, size: int,
     """Re-solve and compare: is this lottery the fairest one, as its algorithm promises?"""
     diff, ok = result.differences.append, result.checked.append
     try:
-        again = compute_lottery(strata, quotas, size, pub.algorithm)
+        again = compute_lottery(strata, quotas, size, pub.algorithm, gamma=pub.gamma)
     except SortitionError as e:
         diff(f"{what}: recomputation failed: {e.problems[0]}")
         return
     mine = again.stratum_probabilities()
     theirs = np.array(pub.stratum_probabilities())
-    if pub.algorithm in ("leximin", "nash"):
+    if pub.algorithm in ("leximin", "nash", "diversimax"):  # optimal probabilities are unique
         worst = int(np.argmax(np.abs(mine - theirs)))
         gap = float(abs(mine[worst] - theirs[worst]))
         if gap > MARGINAL_TOL:
@@ -830,6 +834,13 @@ def _recompute(pub: PublishedLottery, strata, quotas: Quotas, size: int,
                  f"the lottery, {mine[worst]!r} recomputed)")
         else:
             ok(f"{what}: recomputed {pub.algorithm} marginals agree within {gap:.1e}")
+    elif pub.algorithm == "goldilocks":  # the optimal value is unique, the point need not be
+        a = float(again.details["goldilocks_value"])
+        b = float((published_objective(pub) or {})["value"])
+        if abs(a - b) > MARGINAL_TOL * max(1.0, a):
+            diff(f"{what}: recomputed goldilocks value {a!r} differs from the lottery's {b!r}")
+        else:
+            ok(f"{what}: recomputed goldilocks value agrees within {abs(a - b):.1e}")
     else:
         a, b = float(mine.min()), float(theirs.min())
         if abs(a - b) > MARGINAL_TOL:
