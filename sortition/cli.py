@@ -563,6 +563,11 @@ def draw(
         "--replacements-out", help="Where the replacement lists go (not public: only their "
                                    "hash is in the bundle). Default: DIR.replacements.csv "
                                    "beside the bundle folder.", show_default=False)] = None,
+    dropout_rates: Annotated[Path | None, typer.Option(
+        "--dropout-rates", help="CSV feature,value,rate (as simulate --rates): choose the "
+                                "replacement lists to keep every quota despite dropouts "
+                                "(docs/draw-spec.md 12.5); the rates go in audit.json.",
+        show_default=False)] = None,
 ) -> None:
     """Draw the panel with a public seed and write the public audit bundle.
 
@@ -579,10 +584,11 @@ def draw(
 
     try:
         check_options(seed=seed, panels=panels, replacements=replacements,
-                      time_limit=time_limit, title=title)
+                      time_limit=time_limit, title=title, dropout_rates=dropout_rates)
         check_gap(accept_gap)
         check_draw_outputs(out_dir, private_out, force=force,
-                           inputs=draw_inputs(pool_path, quotas_path, lottery_dir),
+                           inputs=draw_inputs(pool_path, quotas_path, lottery_dir,
+                                              dropout_rates),
                            lists_out=lists_path(out_dir, replacements, replacements_out))
         inputs = _inputs(pool_path, quotas_path, size, id_column, encoding, household_column,
                          household_seed, id_is_public)
@@ -592,7 +598,7 @@ def draw(
                               private_out=private_out, force=force, time_limit=time_limit,
                               title=title, log=lambda msg: status.update(_shown(msg)),
                               replacements=replacements, replacements_out=replacements_out,
-                              accept_gap=accept_gap)
+                              accept_gap=accept_gap, dropout_rates=dropout_rates)
     except SolverTimeout as e:
         _stopped(e, what="nothing published")
     except SortitionError as e:

@@ -7,6 +7,7 @@ checker, and the reference program printed in the spec must give the same lists.
 from __future__ import annotations
 
 import hashlib
+from fractions import Fraction
 from pathlib import Path
 
 import numpy as np
@@ -535,8 +536,8 @@ def test_read_rates(tmp_path):
     ok = tmp_path / "rates.csv"
     ok.write_text("\ufefffeature,value,rate\ngender,man,0.2\n\nage,65+,0\nage,18-24,1\n",
                   encoding="utf-8")
-    assert read_rates(ok, known) == {("gender", "man"): 0.2, ("age", "65+"): 0.0,
-                                     ("age", "18-24"): 1.0}
+    assert read_rates(ok, known) == {("gender", "man"): Fraction(1, 5), ("age", "65+"): 0,
+                                     ("age", "18-24"): 1}
     assert list(read_rates(ok)) == [("gender", "man"), ("age", "65+"), ("age", "18-24")]
 
     def bad(text: str, match: str) -> None:
@@ -551,6 +552,7 @@ def test_read_rates(tmp_path):
     bad("feature,value,rate\ngender,man,0.1\ngender,woman,1.2\n",
         r"bad.csv, line 3: rate '1.2' for gender=woman is not between 0 and 1")
     bad("feature,value,rate\ngender,man,nan\n", "line 2: rate 'nan'")
+    bad("feature,value,rate\ngender,man,1e-1\n", "line 2: rate '1e-1' .* plain decimal")
     bad("feature,value,rate\ngender,man\n", "line 2: 2 fields")
     bad("feature,value,rate\ngendre,man,0.1\n", "line 2: 'gendre' is not a quota feature")
     bad("feature,value,rate\ngender,men,0.1\n", "line 2: 'men' is not a value of gender")

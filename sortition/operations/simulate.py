@@ -9,12 +9,10 @@ the figures can be reproduced; they change nothing in the draw.
 
 from __future__ import annotations
 
-import csv
 import hashlib
-import io
 import math
 import struct
-from collections.abc import Callable, Collection, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -26,6 +24,7 @@ from ..core.errors import InputError
 from ..core.limits import MAX_TRIALS, check_count
 from ..core.textopts import seed_option
 from ..draw.replacements import stratum_lookup, validate_panel
+from ..inputs.rates import read_rates
 from ..lottery.panels import QuotaSystem, quota_system
 
 SIMULATE = "simulate"
@@ -245,55 +244,6 @@ def simulate(system: QuotaSystem, keys: list[tuple[str, ...]], features: list[st
     risky = sorted((e for e in per_value if e["p_broken"] >= threshold),
                    key=lambda e: -e["p_broken"])
     return Simulation(trials, covered / trials, per_value, risky)
-
-
-def read_rates(path: Path, known: Mapping[str, Collection[str]] | None = None
-               ) -> dict[tuple[str, str], float]:
-    """Dropout rates from a CSV `feature,value,rate`; InputError names the file, line and value.
-
-    `known`: the quota features and their values, to catch a misspelt one rather than silently
-    ignore it.
-    """
-    path = Path(path)
-    try:
-        text = path.read_bytes().decode("utf-8-sig")
-    except OSError as e:
-        raise InputError(f"{path}: cannot read the dropout rates ({e.strerror or e})") from None
-    except UnicodeDecodeError as e:
-        raise InputError(f"{path}: not UTF-8 text ({e})") from None
-    reader = csv.reader(io.StringIO(text, newline=""))
-    header = [h.strip() for h in next(reader, [])]
-    missing = [c for c in ("feature", "value", "rate") if c not in header]
-    if missing:
-        raise InputError(f"{path}: missing column(s) {', '.join(missing)} (the header must be "
-                         "feature,value,rate)")
-    jf, jv, jr = (header.index(c) for c in ("feature", "value", "rate"))
-    out: dict[tuple[str, str], float] = {}
-    for fields in reader:
-        if not any(f.strip() for f in fields):
-            continue
-        where = f"{path}, line {reader.line_num}"
-        if len(fields) != len(header):
-            raise InputError(f"{where}: {len(fields)} fields, the header has {len(header)}")
-        feature, value, text_rate = fields[jf].strip(), fields[jv].strip(), fields[jr].strip()
-        try:
-            r = float(text_rate)
-        except ValueError:
-            raise InputError(f"{where}: rate {text_rate!r} for {feature}={value} is not a "
-                             "number") from None
-        if not 0.0 <= r <= 1.0:
-            raise InputError(f"{where}: rate {text_rate!r} for {feature}={value} is not "
-                             "between 0 and 1")
-        if known is not None:
-            if feature not in known:
-                raise InputError(f"{where}: {feature!r} is not a quota feature "
-                                 f"({', '.join(known)})")
-            if value not in known[feature]:
-                raise InputError(f"{where}: {value!r} is not a value of {feature}")
-        if (feature, value) in out:
-            raise InputError(f"{where}: a second rate for {feature}={value}")
-        out[(feature, value)] = r
-    return out
 
 
 def run_simulation(bundle: Path, pool_path: Path, *, seed: str, rate: float,
