@@ -982,6 +982,10 @@ def respondents(
                                    "pool's fingerprint includes opaque household numbers and "
                                    "the audit records the column.", show_default=False)] = None,
     force: ForceOpt = False,
+    rates_out: Annotated[Path | None, typer.Option(
+        "--rates-out", help="Also write CSV feature,value,rate with 1 − acceptance per feature "
+                            "value (yes / (yes + no)): a proxy for dropout rates, for draw "
+                            "--dropout-rates and simulate --rates.", show_default=False)] = None,
 ) -> None:
     """Turn the call list and the answers into the respondent pool for the lottery.
 
@@ -1003,7 +1007,7 @@ def respondents(
             result = run_respondents(calls_path, answers, out_path, encoding=encoding,
                                      household_column=household_column,
                                      progress=lambda msg: status.update(_shown(msg)),
-                                     force=force)
+                                     force=force, rates_out=rates_out)
     except SortitionError as e:
         _fail(e)
     _warnings(result.warnings)
@@ -1014,6 +1018,9 @@ def respondents(
     out.print(f"public audit: {_shown(result.audit_path)}", highlight=False)
     out.print(f"pool fingerprint: [bold]{result.fingerprint}[/bold]", highlight=False,
               soft_wrap=True)
+    if result.rates_out is not None:
+        out.print(f"1 − acceptance per value (a proxy for dropout rates): "
+                  f"{_shown(result.rates_out)}", highlight=False, soft_wrap=True)
 
 
 @app.command()

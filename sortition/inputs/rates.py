@@ -20,6 +20,7 @@ from fractions import Fraction
 from pathlib import Path
 
 from ..core.errors import InputError
+from ..core.fileio import restore
 
 DECIMAL = re.compile(r"(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)")
 MAX_RATE_CHARS = 32  # a longer rate is refused: no useful rate needs more digits
@@ -83,9 +84,11 @@ def rates_from_rows(rows: Iterable[tuple[str, str, str, str]],
 
 def load_rates(path: Path, known: Mapping[str, Collection[str]] | None = None
                ) -> DropoutRates:
-    """Dropout rates from a CSV `feature,value,rate` (UTF-8, BOM allowed; blank lines skipped);
-    InputError names the file, line and value. `known`: the quota features and their values,
-    to catch a misspelt one rather than silently ignore it."""
+    """Dropout rates from a CSV `feature,value,rate` (UTF-8, BOM allowed; blank lines skipped;
+    a feature or value cell written by this tool's cell rule read back exactly, as
+    `respondents --rates-out` writes them); InputError names the file, line and value.
+    `known`: the quota features and their values, to catch a misspelt one rather than silently
+    ignore it."""
     path = Path(path)
     try:
         data = path.read_bytes()
@@ -109,7 +112,8 @@ def load_rates(path: Path, known: Mapping[str, Collection[str]] | None = None
             where = f"{path}, line {reader.line_num}"
             if len(fields) != len(header):
                 raise InputError(f"{where}: {len(fields)} fields, the header has {len(header)}")
-            yield where, fields[jf].strip(), fields[jv].strip(), fields[jr].strip()
+            yield (where, restore(fields[jf].strip()), restore(fields[jv].strip()),
+                   fields[jr].strip())
 
     found = rates_from_rows(rows(), known)
     found.sha256, found.source = hashlib.sha256(data).hexdigest(), str(path)
