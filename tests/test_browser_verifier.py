@@ -185,7 +185,7 @@ def test_known_answer_vectors_in_the_page(browser):
     assert k["poolFingerprintHouseholds"] == ("bfcd44d85c88ad201a0e7fcaf44ee44373b38fe9565ec8"
                                               "69ad2e13afc7b5a5de")
     # draw-spec section 12.7: the dropout-aware lists, and rates read exactly (section 12.5)
-    assert k["dropoutAware"][:4] == ["f5,1,f1", "f5,2,c2", "f2,1,f3", "f2,2,n6"]
+    assert k["dropoutAware"][:4] == ["f5,1,f6", "f5,2,n1", "f2,1,f8", "f2,2,f3"]
     assert k["rates"][:4] == ["0/1", "1/1", "1/1", "1/2"] and set(k["rates"][4:]) == {None}
     assert k["ok"] is True
     assert browser.evaluate("document.getElementById('kat').textContent") == "✓ OK"

@@ -282,16 +282,16 @@ def test_ticket_program_known_answer():
 
 def test_dropout_aware_program_known_answer():
     """Section 12.7's table, by the program of 12.6 alone, and the library's lists agree."""
-    members = [[f"{c}{i}" for i in range(1, 7)] for c in "fmnc"]
+    members = [[f"{c}{i}" for i in range(1, 9)] for c in "fmnc"]
     panel = [(t, p) for t in range(4) for p in SPEC_NS["choose"](members[t], 2, SEED, HASH, t)]
-    assert [p for _, p in panel] == ["f5", "f2", "m4", "m1", "n4", "n1", "c6", "c1"]
+    assert [p for _, p in panel] == ["f5", "f2", "m8", "m1", "n6", "n7", "c4", "c6"]
     p = [Fraction(1, 2), Fraction(1, 5), Fraction(1, 10), Fraction(1, 10)]
     lists = SPEC_NS["dropout_aware_lists"]([2, 2, 2, 2], panel, members, [[0], [1], [2], [3]],
                                            [1] * 4, [3] * 4, 2, SEED, HASH, p)
-    assert lists == {"f5": ["f1", "c2"], "f2": ["f3", "n6"], "m4": ["m5", "m3"],
-                     "m1": ["m6", "m2"], "n4": ["n3", "n2"], "n1": ["n5", "c5"],
-                     "c6": ["c3", "f6"], "c1": ["c4", "f4"]}
-    system = QuotaSystem(counts=np.array([6, 6, 6, 6]), size=8,
+    assert lists == {"f5": ["f6", "n1"], "f2": ["f8", "f3"], "m8": ["m5", "c3"],
+                     "m1": ["m4", "m6"], "n6": ["n3", "n8"], "n7": ["n5", "n4"],
+                     "c4": ["c2", "c1"], "c6": ["c7", "c8"]}
+    system = QuotaSystem(counts=np.array([8, 8, 8, 8]), size=8,
                          groups=[np.array([t]) for t in range(4)],
                          lo=np.array([1] * 4), hi=np.array([3] * 4),
                          labels=[f"area={v}" for v in ("far", "mid", "near", "city")])

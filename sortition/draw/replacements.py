@@ -216,7 +216,7 @@ def replacement_lists(system: QuotaSystem, panel_seats: np.ndarray,
         if aware is not None:
             if s not in compatible:
                 compatible[s] = compatible_strata(system, x, s, membership)
-            return aware.find(s, compatible[s], off_panel - listed, stream,
+            return aware.find(s, compatible[s], off_panel - listed, need, stream,
                               lambda t: order(t).first(stream, banned, fits))
         p = order(s).first(stream, banned, fits)
         if p is not None:
@@ -237,6 +237,9 @@ def replacement_lists(system: QuotaSystem, panel_seats: np.ndarray,
             left[t] = False
 
     active = [True] * len(people)
+    # replacements the members of each stratum still need (dropout-aware lists leave them to
+    # them: another member takes a person of stratum t only from its surplus)
+    need = np.bincount([s for s, _ in people], minlength=system.n_strata) * r
     for rnd in range(r):
         for m, (s, _member) in enumerate(people):
             if not active[m]:
@@ -244,7 +247,9 @@ def replacement_lists(system: QuotaSystem, panel_seats: np.ndarray,
             found = find(m, int(s))
             if found is None:
                 active[m] = False
+                need[s] -= r - len(lists[m])
                 continue
+            need[s] -= 1
             p, t = found
             if aware is not None:
                 aware.listed(int(s), t, r - 1 - rnd)
@@ -276,10 +281,11 @@ class _DropoutAware:
 
     For a member of stratum s, a candidate of stratum t fails when it drops out (rate p_t) or,
     for t ≠ s, when the quota room its swap needs is used up. `lo`/`hi` hold, per quota group,
-    the expected number of listed swaps that will use the room below its minimum / above its
-    maximum; the chance that a swap finds a group's room used up is bounded by that load over
-    the room (Markov's inequality), and the bounds are added over the groups the swap moves.
-    Everything is a Fraction or an integer: the same lists on every machine.
+    the expected number of listed swaps that will use the room it may lose / gain; the chance
+    that `room` or more of them are used is at most load**room / room!, added over the groups
+    the swap moves, and counted twice: once for the candidate, once for the swaps listed before
+    it that it may now block. Everything is a Fraction or an integer: the same lists on every
+    machine.
     """
 
     def __init__(self, system: QuotaSystem, x: np.ndarray, membership: np.ndarray,
@@ -307,18 +313,20 @@ class _DropoutAware:
         lose, gain = gs - gt, gt - gs
         b = sum((share_lo[g] for g in lose if g in share_lo), Fraction(0)) + sum(
             (share_hi[g] for g in gain if g in share_hi), Fraction(0))
-        p = self.p[t]
-        return p + (1 - p) * min(Fraction(1), b), len(lose) + len(gain)
+        p = self.p[t]  # 2 b: its own chance of being blocked, and as much for those it blocks
+        return p + (1 - p) * min(Fraction(1), 2 * b), len(lose) + len(gain)
 
-    def find(self, s: int, compatible: np.ndarray, unlisted: np.ndarray,
+    def find(self, s: int, compatible: np.ndarray, unlisted: np.ndarray, need: np.ndarray,
              stream: drawing.Stream, first: Callable[[int], str | None]
              ) -> tuple[str, int] | None:
-        """The member's next replacement and its stratum: among s and the strata compatible
-        with s that have unlisted people, the smallest key; ties to s, else drawn in proportion
-        to unlisted people. A stratum whose order yields nobody is set aside and the choice made
-        again."""
+        """The member's next replacement and its stratum: among s (if it has unlisted people)
+        and the strata compatible with s that have more unlisted people than their own members
+        still need (`need`), the smallest key; ties to s, else drawn in proportion to that
+        surplus. A stratum whose order yields nobody is set aside and the choice made again."""
         left = unlisted.tolist()
-        c = [t for t in range(len(left)) if left[t] > 0 and (t == s or compatible[t])]
+        surplus = (unlisted - need).tolist()
+        c = [t for t in range(len(left))
+             if (left[t] > 0 if t == s else compatible[t] and surplus[t] > 0)]
         share_lo = {g: _tail(v, self.room_lo[g]) for g, v in self.lo.items()
                     if g in self.groups[s]}
         share_hi = {g: _tail(v, self.room_hi[g]) for g, v in self.hi.items()}
@@ -329,7 +337,7 @@ class _DropoutAware:
             if s in tied:
                 t = s
             else:
-                weights = [left[u] for u in tied]
+                weights = [surplus[u] for u in tied]
                 pick = stream.below(sum(weights))
                 k, acc = 0, weights[0]
                 while acc <= pick:
