@@ -269,11 +269,15 @@ def replacement_lists(system: QuotaSystem, panel_seats: np.ndarray,
     return ReplacementLists(rows, shortfall, strata_of)
 
 
+TAIL_CAP = 8  # the bound looks at most this many swaps ahead: exact numbers stay small
+
+
 def _tail(load: Fraction, room: int) -> Fraction:
     """An upper bound on the chance that `room` or more listed swaps use a room, when each is
     used independently and their chances add up to `load`: the expected number of sets of
-    `room` swaps all used, at most load**room / room! (1 and more: no bound)."""
-    return load ** room / math.factorial(room)
+    k = min(room, 8) swaps all used, at most load**k / k! (1 and more: no bound)."""
+    k = min(room, TAIL_CAP)
+    return load ** k / math.factorial(k)
 
 
 class _DropoutAware:

@@ -1,11 +1,11 @@
 """Dropout rates by feature value: the CSV `feature,value,rate` of `simulate --rates` and
 `draw --dropout-rates`, read once here, exactly.
 
-A rate is a plain decimal between 0 and 1 (`0`, `0.25`, `1`), kept as the exact fraction it
-writes (`fractions.Fraction`): the dropout-aware replacement lists (docs/draw-spec.md section
-12.5) compute with it in exact arithmetic, so that every machine and the browser verifier derive
-the same lists; the simulation turns it into the nearest float. A person's rate is the largest
-rate given for one of their values (docs/draw-spec.md section 13).
+A rate is a plain decimal between 0 and 1 with at most 6 decimals (`0`, `0.25`, `1`), kept as
+the exact fraction it writes (`fractions.Fraction`): the dropout-aware replacement lists
+(docs/draw-spec.md section 12.5) compute with it in exact arithmetic, so that every machine and
+the browser verifier derive the same lists; the simulation turns it into the nearest float. A
+person's rate is the largest rate given for one of their values (docs/draw-spec.md section 13).
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from pathlib import Path
 from ..core.errors import InputError
 from ..core.fileio import restore
 
-DECIMAL = re.compile(r"(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)")
+DECIMAL = re.compile(r"(?:[0-9]+(?:\.[0-9]{0,6})?|\.[0-9]{1,6})")  # at most 6 decimals
 MAX_RATE_CHARS = 32  # a longer rate is refused: no useful rate needs more digits
 
 
@@ -62,8 +62,8 @@ def rates_from_rows(rows: Iterable[tuple[str, str, str, str]],
             except ValueError:
                 number = None
             if number is not None and 0.0 <= number <= 1.0:
-                raise InputError(f"{where}: rate {text!r} for {feature}={value} is not a "
-                                 "number written as a plain decimal (like 0.25)")
+                raise InputError(f"{where}: rate {text!r} for {feature}={value} is not a number "
+                                 "written as a plain decimal (like 0.25, at most 6 decimals)")
             if number is None:
                 raise InputError(f"{where}: rate {text!r} for {feature}={value} is not a "
                                  "number (write it as a plain decimal, like 0.25)")
