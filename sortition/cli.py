@@ -500,6 +500,11 @@ def draw(
                                    "hash is in the bundle). Default: DIR.replacements.csv "
                                    "beside the bundle folder.", show_default=False)] = None,
     relax: RelaxOpt = False,
+    dropout_rates: Annotated[Path | None, typer.Option(
+        "--dropout-rates", help="CSV feature,value,rate (as simulate --rates): choose the "
+                                "replacement lists to keep every quota despite dropouts "
+                                "(docs/draw-spec.md 12.5); the rates go in audit.json.",
+        show_default=False)] = None,
 ) -> None:
     """Draw the panel with a public seed and write the public audit bundle.
 
@@ -524,7 +529,7 @@ def draw(
                              household_column=household_column,
                              household_seed=household_seed, replacements=replacements,
                              replacements_out=replacements_out, relax=relax, gamma=gamma,
-                             log=_progress(status), notes=_notes)
+                             dropout_rates=dropout_rates, log=_progress(status), notes=_notes)
 
     out.print(draw_summary(result))
     _relaxed(result.published)
@@ -863,6 +868,10 @@ def respondents(
                                    "pool's fingerprint includes opaque household numbers and "
                                    "the audit records the column.", show_default=False)] = None,
     force: ForceOpt = False,
+    rates_out: Annotated[Path | None, typer.Option(
+        "--rates-out", help="Also write CSV feature,value,rate with 1 − acceptance per feature "
+                            "value (yes / (yes + no)): a proxy for dropout rates, for draw "
+                            "--dropout-rates and simulate --rates.", show_default=False)] = None,
 ) -> None:
     """Turn the call list and the answers into the respondent pool for the lottery.
 
@@ -882,7 +891,7 @@ def respondents(
     with err.status("reading the answers…") as status:
         result = run_respondents(calls_path, answers, out_path, encoding=encoding,
                                  household_column=household_column, progress=_progress(status),
-                                 force=force)
+                                 force=force, rates_out=rates_out)
     _warnings(result.warnings)
     c = result.counts
     out.print(f"wrote {_shown(result.out)}: {c['yes']:,} respondents out of "
@@ -891,6 +900,9 @@ def respondents(
     out.print(f"public audit: {_shown(result.audit_path)}", highlight=False)
     out.print(f"pool fingerprint: [bold]{result.fingerprint}[/bold]", highlight=False,
               soft_wrap=True)
+    if result.rates_out is not None:
+        out.print(f"1 − acceptance per value (a proxy for dropout rates): "
+                  f"{_shown(result.rates_out)}", highlight=False, soft_wrap=True)
 
 
 @command()

@@ -32,6 +32,10 @@ pytestmark = pytest.mark.skipif(
            "'chromium'; .ci/run does so when it can)")
 
 
+RATES = ("feature,value,rate\nage_band,18-24,0.3\nage_band,25-34,0.2\nage_band,35-49,0.1\n"
+         "age_band,50-64,0.08\nage_band,65+,0.05\narea,rural,0.15\n")
+
+
 def sha(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
@@ -75,7 +79,11 @@ def made(tmp_path_factory) -> dict:
                        "--replacements", "1"],
         "transparent": ["--panels", "25"],
         "ticket": ["--panels", "25", "--ticket", "5"],
+        "aware": ["--replacements", "3", "--dropout-rates", d / "rates.csv"],
+        "aware-h": ["--household-column", "household", "--household-seed", "hh",
+                    "--replacements", "2", "--dropout-rates", d / "rates.csv"],
     }
+    (d / "rates.csv").write_text(RATES, encoding="utf-8")
     for name, extra in draws.items():
         code, text = run("draw", d / "pool.csv", "-q", d / "q.csv", "-k", "30", "--seed",
                          f"seed {name}", "-o", d / name, *extra)
@@ -101,15 +109,18 @@ def made(tmp_path_factory) -> dict:
     assert code == 0, text
     panel = json.loads((d / "lists" / "audit.json").read_text(encoding="utf-8"))["draw"]["ids"]
     # round1: two members whose seats need a new lottery; round1b: one a list swap fills
-    for name, declined in (("round1", [panel[0], panel[3]]), ("round1b", [panel[1]])):
+    aware = json.loads((d / "aware" / "audit.json").read_text(encoding="utf-8"))["draw"]["ids"]
+    for name, declined, origin in (("round1", [panel[0], panel[3]], "lists"),
+                                   ("round1b", [panel[1]], "lists"),
+                                   ("round1a", [aware[2]], "aware")):
         (d / f"{name}.txt").write_text("".join(f"{i}\n" for i in declined), encoding="utf-8")
-        code, text = run("replace", d / "lists", "--pool", d / "pool.csv", "--declined",
+        code, text = run("replace", d / origin, "--pool", d / "pool.csv", "--declined",
                          d / f"{name}.txt", "--seed", "round one", "-o", d / name)
         assert code == 0, text
     return {"dir": d}
 
 
-PREVIOUS = {"round1": "lists", "round1b": "lists", "roundr": "relaxed"}
+PREVIOUS = {"round1": "lists", "round1b": "lists", "roundr": "relaxed", "round1a": "aware"}
 
 
 def announced(d: Path, name: str) -> dict:
@@ -192,17 +203,22 @@ def test_known_answer_vectors_in_the_page(browser):
                                     "32e7f60")
     assert k["poolFingerprintHouseholds"] == ("bfcd44d85c88ad201a0e7fcaf44ee44373b38fe9565ec8"
                                               "69ad2e13afc7b5a5de")
+    # draw-spec section 12.7: the dropout-aware lists, and rates read exactly (section 12.5)
+    assert k["dropoutAware"][:4] == ["f5,1,f6", "f5,2,n1", "f2,1,f8", "f2,2,f3"]
+    assert k["rates"][:4] == ["0/1", "1/1", "1/1", "1/2"] and set(k["rates"][4:]) == {None}
     assert k["ok"] is True
     assert browser.evaluate("document.getElementById('kat').textContent") == "✓ OK"
 
 
-POOLS = {"households": "pubh.csv", "cells": "pubc.csv"}  # the others: pub.csv
+POOLS = {"households": "pubh.csv", "cells": "pubc.csv", "aware-h": "pubh.csv"}  # else pub.csv
 WITH_LISTS = {"lists": "lists", "households": "households", "cells": "cells", "round1": "lists",
-              "round1b": "lists", "relaxed": "relaxed", "roundr": "relaxed"}
+              "round1b": "lists", "relaxed": "relaxed", "roundr": "relaxed", "aware": "aware",
+              "aware-h": "aware-h", "round1a": "aware"}
 
 
 @pytest.mark.parametrize("name", ["plain", "lists", "households", "transparent", "ticket",
-                                  "cells", "round1", "round1b", "relaxed", "roundr"])
+                                  "cells", "round1", "round1b", "relaxed", "roundr", "aware",
+                                  "aware-h", "round1a"])
 def test_genuine_bundles_agree_with_verify(browser, made, name):
     d = made["dir"]
     pool = d / POOLS.get(name, "pub.csv")
@@ -223,7 +239,10 @@ def test_genuine_bundles_agree_with_verify(browser, made, name):
     audit = json.loads((d / name / "audit.json").read_text(encoding="utf-8"))
     recorded = (audit.get("panel") or audit["draw"])["ids"]
     assert page["summary"]["ids"] == recorded  # the same panel as the one verify re-derived
-    if name == "round1b":  # the list swap is checked against the lists the seed gives
+    if name.startswith("aware"):  # the dropout-aware procedure, said so by both
+        for checked in (cli["checked"], page["checked"]):
+            assert any("dropout-aware" in c for c in checked), checked
+    if name in ("round1b", "round1a"):  # the list swap is checked against the seed's lists
         assert [e["how"] for e in audit["replacements"]] == ["replacement list"]
         assert any("each list swap takes" in c for c in page["checked"]), page["checked"]
     if not name.startswith("round"):
@@ -248,6 +267,25 @@ def test_a_tampered_relaxation_is_caught_like_verify(browser, made, tmp_path):
     for verdict in (cli, page):
         assert not verdict["verified"]
         assert any("audit.json, relaxation: differs" in x for x in verdict["differences"])
+
+
+def test_tampered_dropout_rates_are_caught_like_verify(browser, made, tmp_path):
+    """A rate changed in audit.json: other lists than the committed ones, for both checkers."""
+    d = made["dir"]
+    bundle = tmp_path / "aware"
+    shutil.copytree(d / "aware", bundle)
+    _rewrite_audit(bundle, lambda audit: audit["replacements"]["dropout_rates"]["rates"][0]
+                   .__setitem__(2, "0.95"))
+    a = announced(d, "aware")
+    cli = cli_verify(d, bundle, d / "pub.csv", a)
+    page = page_verify(browser, bundle, d / "pub.csv", a)
+    for verdict in (cli, page):
+        assert not verdict["verified"]
+        assert any("replacements.sha256" in line for line in verdict["differences"]), verdict
+    _rewrite_audit(bundle, lambda audit: audit["replacements"]["dropout_rates"]["rates"][0]
+                   .__setitem__(2, "1e-1"))
+    page = page_verify(browser, bundle, d / "pub.csv", a)
+    assert any("not a plain decimal" in line for line in page["differences"]), page
 
 
 def test_the_cell_rule_is_exercised(made):

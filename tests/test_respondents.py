@@ -234,3 +234,31 @@ def test_answers_semicolons_bom_and_case(stage, tmp_path):
     assert pq.read_table(out).column("id").to_pylist() == [ids[0]]
     audit = json.loads((out.parent / "pool.audit.json").read_text(encoding="utf-8"))
     assert audit["counts"]["yes"] == 1 and audit["counts"]["no"] == 1
+
+
+def test_rates_out_writes_one_minus_acceptance(stage, tmp_path):
+    """`--rates-out`: per feature value, no / (yes + no) among the answered calls (the
+    unreachable left out), 4 decimals, in the format draw --dropout-rates and simulate --rates
+    read back."""
+    from fractions import Fraction
+
+    from sortition.inputs.rates import read_rates
+
+    rates = tmp_path / "rates.csv"
+    code, text = run("respondents", stage["calls"], "--answers", stage["answers"], "--out",
+                     tmp_path / "again.parquet", "--rates-out", rates)
+    assert code == 0, text
+    assert "proxy for dropout rates" in text
+    calls = pq.read_table(stage["calls"]).to_pylist()
+    answers = dict(line.split(",") for line in
+                   stage["answers"].read_text(encoding="utf-8").splitlines()[1:])
+    found = read_rates(rates)
+    assert {f for f, _ in found} == {"age_band", "gender"}
+    for (feature, value), rate in found.items():
+        said = [answers.get(c["id"], "").strip().lower() for c in calls if c[feature] == value]
+        yes, no = said.count("yes"), said.count("no")
+        assert abs(rate - Fraction(no, yes + no)) <= Fraction(1, 20000)
+        assert 10000 % rate.denominator == 0  # 4 decimal places
+    code, text = run("respondents", stage["calls"], "--answers", stage["answers"], "--out",
+                     tmp_path / "third.parquet", "--rates-out", stage["answers"])
+    assert code == 2 and "--rates-out" in text  # never over an input

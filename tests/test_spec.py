@@ -18,8 +18,10 @@ import hashlib
 import io
 import json
 from collections import Counter
+from fractions import Fraction
 from pathlib import Path
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
@@ -27,12 +29,15 @@ from cli_runner import run
 from conftest import run_spec_programs, spec_program
 
 from sortition.core.drawspec import SPEC, Stream
+from sortition.draw.replacements import replacement_lists
+from sortition.lottery.panels import QuotaSystem
 
 ROOT = Path(__file__).resolve().parent.parent
 DRAW = ("draw-spec.md", "The whole algorithm in 25 lines")
 LISTS = ("draw-spec.md", "Reference program")
+AWARE = ("draw-spec.md", "Dropout-aware reference program")
 TICKETS = ("bundle-format.md", "Transparent")
-SPEC_NS = run_spec_programs(DRAW, LISTS, TICKETS)
+SPEC_NS = run_spec_programs(DRAW, LISTS, AWARE, TICKETS)
 TRIGGERS = "=+-@\t\r'"  # draw-spec section 17
 
 
@@ -119,8 +124,17 @@ class Garant:
             x[t] += 1
         groups, lo, hi = self.quota_groups()
         r = self.audit["replacements"]["per_member"]
-        lists = SPEC_NS["replacement_lists"](x, panel, self.members, groups, lo, hi, r,
-                                             self.seed, self.h)
+        recorded = self.audit["replacements"].get("dropout_rates")
+        if recorded is None:
+            lists = SPEC_NS["replacement_lists"](x, panel, self.members, groups, lo, hi, r,
+                                                 self.seed, self.h)
+        else:  # section 12.6: each stratum's rate is the largest of its values'
+            rates = {(f, v): Fraction(rate) for f, v, rate in recorded["rates"]}
+            features = self.lottery["features"]
+            p = [max(rates[(f, v)] for f, v in zip(features, st["values"], strict=True)
+                     if (f, v) in rates) for st in self.lottery["strata"]]
+            lists = SPEC_NS["dropout_aware_lists"](x, panel, self.members, groups, lo, hi, r,
+                                                   self.seed, self.h, p)
         lines = ["member_id,rank,replacement_id"]
         lines += [f"{csv_field(m)},{k},{csv_field(p)}" for _, m in panel
                   for k, p in enumerate(lists[m], start=1)]
@@ -135,10 +149,19 @@ def made(tmp_path_factory):
     assert run("quotas", ROOT / "quotas" / "occitanie-2020.toml", "--size", 20,
                "--out", q)[0] == 0
     common = ["draw", pool, "-q", q, "-k", 20, "--seed", "the seed — été"]
+    rates = d / "rates.csv"
+    rates.write_text("feature,value,rate\nage_band,18-24,0.3\nage_band,25-34,.2\n"
+                     "age_band,35-49,0.1\nage_band,50-64,0.08\nage_band,65+,0.05\n"
+                     "area,rural,0.15\n", encoding="utf-8")
+    aware = ["--dropout-rates", rates]
     for name, extra in (("plain", ["--replacements", 2]),
                         ("transparent", ["--panels", 15, "--replacements", 3]),
                         ("households", ["--household-column", "household",
-                                        "--household-seed", "hh", "--replacements", 2])):
+                                        "--household-seed", "hh", "--replacements", 2]),
+                        ("aware", ["--replacements", 3, *aware]),
+                        ("aware-households", ["--household-column", "household",
+                                              "--household-seed", "hh", "--replacements", 2,
+                                              *aware])):
         code, out = run(*common, *extra, "-o", d / name)
         assert code == 0, out
     assert run("public-pool", pool, "-q", q, "-k", 20, "-o", d / "public.csv")[0] == 0
@@ -204,6 +227,24 @@ def test_the_programs_reproduce_a_household_bundle(made):
     assert hashlib.sha256(text).hexdigest() == g.audit["replacements"]["sha256"]
 
 
+def test_the_dropout_aware_program_reproduces_the_lists(made):
+    """Section 12.6's program, as printed, on dropout-aware bundles: the lists the command line
+    wrote, their commitment, and lists that differ from section 12.2's."""
+    for name, extract, household_seed in (("aware", "public.csv", None),
+                                          ("aware-households", "public-h.csv", "hh")):
+        g = Garant(made / name, made / extract, household_seed=household_seed)
+        record = g.audit["replacements"]["dropout_rates"]
+        assert record["sha256"] == hashlib.sha256(
+            (made / "rates.csv").read_bytes()).hexdigest()
+        assert record["rates"][1] == ["age_band", "25-34", ".2"]  # as written
+        text = g.replacements_csv()
+        assert text == (made / f"{name}.replacements.csv").read_bytes()
+        assert hashlib.sha256(text).hexdigest() == g.audit["replacements"]["sha256"]
+    plain = (made / "plain.replacements.csv").read_bytes()
+    assert (made / "aware.replacements.csv").read_bytes().splitlines()[1:] != \
+        plain.splitlines()[1:]
+
+
 # ------------------------------------------------------------- the programs' own known answers
 
 SEED = "Convention citoyenne Occitanie 2020 — tirage du 12 mars".encode()
@@ -237,6 +278,27 @@ def test_ticket_program_known_answer():
     members = [[f"p{i}" for i in (5, 3, 1, 4, 2)]]
     assert SPEC_NS["ticket_people"](panels, members) == [
         ["p1", "p2"], ["p3", "p4"], ["p5", "p1", "p2"]]
+
+
+def test_dropout_aware_program_known_answer():
+    """Section 12.7's table, by the program of 12.6 alone, and the library's lists agree."""
+    members = [[f"{c}{i}" for i in range(1, 9)] for c in "fmnc"]
+    panel = [(t, p) for t in range(4) for p in SPEC_NS["choose"](members[t], 2, SEED, HASH, t)]
+    assert [p for _, p in panel] == ["f5", "f2", "m8", "m1", "n6", "n7", "c4", "c6"]
+    p = [Fraction(1, 2), Fraction(1, 5), Fraction(1, 10), Fraction(1, 10)]
+    lists = SPEC_NS["dropout_aware_lists"]([2, 2, 2, 2], panel, members, [[0], [1], [2], [3]],
+                                           [1] * 4, [3] * 4, 2, SEED, HASH, p)
+    assert lists == {"f5": ["f6", "n1"], "f2": ["f8", "f3"], "m8": ["m5", "c3"],
+                     "m1": ["m4", "m6"], "n6": ["n3", "n8"], "n7": ["n5", "n4"],
+                     "c4": ["c2", "c1"], "c6": ["c7", "c8"]}
+    system = QuotaSystem(counts=np.array([8, 8, 8, 8]), size=8,
+                         groups=[np.array([t]) for t in range(4)],
+                         lo=np.array([1] * 4), hi=np.array([3] * 4),
+                         labels=[f"area={v}" for v in ("far", "mid", "near", "city")])
+    got = replacement_lists(system, np.array([2, 2, 2, 2]), panel, lambda t: members[t], 2,
+                            SEED, HASH, rates=p)
+    assert got.rows == [(m, k, q) for m, qs in lists.items()
+                        for k, q in enumerate(qs, start=1)]
 
 
 def test_list_program_known_answer():

@@ -23,10 +23,12 @@ from ..core.audits import audit_path_for
 from ..core.fileio import csv_field
 from ..core.outputs import BUNDLE_SCHEMA
 from ..draw.panel import Drawn, seat_counts
+from ..draw.replacements import rates_record
 from ..inputs.fingerprint import quotas_document
 from ..inputs.households import for_everyone, of_representatives
 from ..inputs.load import Inputs
 from ..inputs.quotas import Quotas
+from ..inputs.rates import DropoutRates
 from ..inputs.strata import Strata
 from ..lottery.check import apply_relaxation, relaxation_json
 from ..lottery.compute import at_minimum
@@ -112,11 +114,15 @@ def math_fsum(values: np.ndarray) -> float:
     return math.fsum(values.tolist())
 
 
-def lists_record(lists, per_member: int) -> dict:
-    """`audit.json`'s `replacements` block: the lists' commitment, never the lists."""
-    return {"per_member": per_member, "listed": len(lists.rows),
-            "sha256": hashlib.sha256(lists.csv_bytes()).hexdigest(),
-            "shortfall": dict(lists.shortfall)}
+def lists_record(lists, per_member: int, rates: DropoutRates | None = None) -> dict:
+    """`audit.json`'s `replacements` block: the lists' commitment, never the lists; for
+    dropout-aware lists, the rates they were chosen with (`dropout_rates`)."""
+    record = {"per_member": per_member, "listed": len(lists.rows),
+              "sha256": hashlib.sha256(lists.csv_bytes()).hexdigest(),
+              "shortfall": dict(lists.shortfall)}
+    if rates is not None:
+        record["dropout_rates"] = rates_record(rates)
+    return record
 
 
 def audit_document(inputs: Inputs, published: PublishedLottery, lottery_hash: str, seed: str,

@@ -32,10 +32,11 @@ from ..core.outputs import atomic_path, check_file, check_folder, write_folder
 from ..core.textopts import check_text, seed_option
 from ..core.xlsx import write_xlsx_table
 from ..draw.panel import Drawn, draw_panel
-from ..draw.replacements import draw_replacements
+from ..draw.replacements import draw_replacements, known_values
 from ..inputs.households import of_representatives
 from ..inputs.load import Inputs, load_inputs
 from ..inputs.pool import Pool, read_rows
+from ..inputs.rates import load_rates
 from ..lottery.compute import Lottery, check_gamma_option, check_gap, probability_classes_csv
 from ..lottery.publish import PublishedLottery, attach_tickets, read_lottery
 from ..lottery.run import (
@@ -85,20 +86,23 @@ def run_draw(inputs: Inputs, *, seed: str, out_dir: Path, algorithm: str | None,
              replacements: int | None = None,
              replacements_out: Path | None = None,
              accept_gap: float | None = None, relax: bool = False,
-             gamma: float | None = None) -> DrawResult:
+             gamma: float | None = None, dropout_rates: Path | None = None) -> DrawResult:
     """Compute or reuse the lottery, draw with the seed, and write the public bundle (and,
     with `replacements`, the lists to `replacements_out`: see `lists_path`).
 
     `relax`: the lottery is over the quotas relaxed as `check` proposes (`run_lottery`), or a
     reused relaxed lottery is accepted when its relaxation is that one (`check_reuse`); the
     draw, the lists and the quota attainment then use the relaxed bounds. `gamma`: Goldilocks'
-    parameter."""
+    parameter. `dropout_rates`: the lists are dropout-aware, from this CSV feature,value,rate
+    (docs/draw-spec.md section 12.5)."""
     seed_b = _seed(seed)
-    check_options(panels=panels, replacements=replacements, time_limit=time_limit, title=title)
+    check_options(panels=panels, replacements=replacements, time_limit=time_limit, title=title,
+                  dropout_rates=dropout_rates)
     out_dir = Path(out_dir)
-    given = draw_inputs(inputs.whole.path, inputs.quotas_path, lottery_dir)
+    given = draw_inputs(inputs.whole.path, inputs.quotas_path, lottery_dir, dropout_rates)
     lists_out = lists_path(out_dir, replacements, replacements_out)
     check_draw_outputs(out_dir, private_out, inputs=given, force=force, lists_out=lists_out)
+    rates = None if dropout_rates is None else load_rates(dropout_rates, known_values(inputs))
     if lottery_dir is not None:
         lottery_bytes, source = read_lottery_bytes(lottery_dir)
         published = read_lottery(lottery_bytes, source)
@@ -123,11 +127,11 @@ def run_draw(inputs: Inputs, *, seed: str, out_dir: Path, algorithm: str | None,
     attainment = quota_attainment(published, drawn_under.quotas, drawn)
     lists = None
     if replacements is not None:
-        lists = draw_replacements(drawn_under, drawn, replacements, seed_b, lottery_hash)
+        lists = draw_replacements(drawn_under, drawn, replacements, seed_b, lottery_hash, rates)
     audit = audit_document(inputs, published, lottery_hash, seed, drawn, attainment,
                            probabilities, files, ticket is not None)
     if lists is not None:
-        audit["replacements"] = lists_record(lists, replacements)
+        audit["replacements"] = lists_record(lists, replacements, rates)
 
     eligible = of_representatives(inputs.pool, probabilities)  # household representatives
     legacy = (legacy_comparison(drawn_under, eligible, legacy_runs, legacy_estimate)
@@ -218,7 +222,7 @@ def draw_bundle(pool_path: Path, quotas_path: Path, *, seed: str, out_dir: Path,
                 household_column: str | None = None, household_seed: str | None = None,
                 replacements: int | None = None, replacements_out: Path | None = None,
                 relax: bool = False, gamma: float | None = None,
-                log: Callable[[str], None] | None = None,
+                dropout_rates: Path | None = None, log: Callable[[str], None] | None = None,
                 notes: Callable[[list[str]], None] | None = None) -> DrawResult:
     """`sortition draw`: load the pool and quotas, then `run_draw` (the lottery computed, or
     read from `lottery_dir`; the panel drawn with `seed`; the public bundle written to
@@ -242,7 +246,8 @@ def draw_bundle(pool_path: Path, quotas_path: Path, *, seed: str, out_dir: Path,
                     lottery_dir=lottery_dir, ticket=ticket, private_out=private_out,
                     force=force, time_limit=time_limit, title=title, log=log,
                     replacements=replacements, replacements_out=replacements_out,
-                    accept_gap=accept_gap, relax=relax, gamma=gamma)
+                    accept_gap=accept_gap, relax=relax, gamma=gamma,
+                    dropout_rates=dropout_rates)
 
 
 def lists_path(out_dir: Path, replacements: int | None, given: Path | None) -> Path | None:
@@ -265,7 +270,7 @@ def _seed(seed: str) -> bytes:
 
 def check_options(*, seed: str | None = None, panels: int | None = None,
                   replacements: int | None = None, time_limit: float | None = None,
-                  title: str | None = None) -> None:
+                  title: str | None = None, dropout_rates: Path | None = None) -> None:
     """The lottery's and the draw's own options (sizes, seed, title), checked before any work.
 
     `run_lottery` and `run_draw` call it; the command line calls it too, before loading the pool,
@@ -277,16 +282,20 @@ def check_options(*, seed: str | None = None, panels: int | None = None,
         check_count("--panels", panels, maximum=MAX_PANELS)
     if replacements is not None:
         check_count("--replacements", replacements, maximum=MAX_REPLACEMENTS)
+    elif dropout_rates is not None:
+        raise InputError(f"--dropout-rates {dropout_rates}: needs --replacements R (the rates "
+                         "choose the replacement lists)")
     check_seconds("--time-limit", time_limit)
     check_text("--title", title)
 
 
 def draw_inputs(pool_path: Path | None, quotas_path: Path | None,
-                lottery_dir: Path | None = None) -> list[Path | None]:
+                lottery_dir: Path | None = None,
+                dropout_rates: Path | None = None) -> list[Path | None]:
     """Every file a draw reads, none of which it may write over: the pool, its audit beside it
-    (the chain), the quotas and a published lottery."""
+    (the chain), the quotas, a published lottery and the dropout rates."""
     pool_audit = None if pool_path is None else audit_path_for(Path(pool_path))
-    return [pool_path, pool_audit, quotas_path, lottery_dir]
+    return [pool_path, pool_audit, quotas_path, lottery_dir, dropout_rates]
 
 
 def check_draw_outputs(out_dir: Path, private_out: Path | None, *, inputs: list[Path | None],

@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import csv
 import io
+import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from fractions import Fraction
 
 import numpy as np
 import pyarrow as pa
@@ -22,6 +24,7 @@ from ..core.errors import InputError
 from ..core.fileio import csv_field, restore
 from ..core.limits import MAX_REPLACEMENTS, check_count
 from ..inputs.load import Inputs
+from ..inputs.rates import DropoutRates, rates_from_rows, stratum_rates
 from ..lottery.panels import QuotaSystem, quota_system
 from .panel import Drawn, seat_counts
 
@@ -146,8 +149,8 @@ def compatible_strata(system: QuotaSystem, x: np.ndarray, s: int,
 def replacement_lists(system: QuotaSystem, panel_seats: np.ndarray,
                       people: list[tuple[int, str]], members: Callable[[int], list[str]],
                       r: int, seed: bytes, lottery_hash: str,
-                      household_of: Callable[[str], str | None] | None = None
-                      ) -> ReplacementLists:
+                      household_of: Callable[[str], str | None] | None = None,
+                      rates: Sequence[Fraction] | None = None) -> ReplacementLists:
     """R ordered replacements per member, by the procedure of docs/draw-spec.md section 12.
 
     Rounds by rank (rank 1 for every member in draw order, then rank 2…), so that the first
@@ -155,6 +158,12 @@ def replacement_lists(system: QuotaSystem, panel_seats: np.ndarray,
     its own stratum's order; failing that, a compatible stratum chosen with probability in
     proportion to its unlisted people, then that stratum's first acceptable person. A member who
     finds nobody in a round gets nothing later either, and its shortfall is recorded.
+
+    With `rates` (each stratum's dropout rate, exact), the lists are **dropout-aware**
+    (section 12.5): the stratum is the one whose candidate is least likely to fail — to drop
+    out, or to find the quota room its swap needs already used by the swaps listed before —
+    counted in exact arithmetic; ties go to the member's own stratum, then to the fewest quota
+    counts changed, then to a draw in proportion to unlisted people.
     """
     if isinstance(r, bool) or not isinstance(r, int | np.integer) or r < 0:
         raise ValueError(f"the number of replacements must be a non-negative integer, got {r!r}")
@@ -196,11 +205,18 @@ def replacement_lists(system: QuotaSystem, panel_seats: np.ndarray,
     def banned(p: str) -> bool:
         return household(p) in panel_households
 
+    aware = None if rates is None else _DropoutAware(system, x, membership, rates)
+
     def find(m: int, s: int) -> tuple[str, int] | None:
         def fits(p: str) -> bool:
             h = household(p)
             return h is None or h not in mine[m]
 
+        if aware is not None:
+            if s not in compatible:
+                compatible[s] = compatible_strata(system, x, s, membership)
+            return aware.find(s, compatible[s], off_panel - listed, need, stream,
+                              lambda t: order(t).first(stream, banned, fits))
         p = order(s).first(stream, banned, fits)
         if p is not None:
             return p, s
@@ -220,26 +236,135 @@ def replacement_lists(system: QuotaSystem, panel_seats: np.ndarray,
             left[t] = False
 
     active = [True] * len(people)
-    for _ in range(r):
+    # replacements the members of each stratum still need (dropout-aware lists leave them to
+    # them: another member takes a person of stratum t only from its surplus)
+    need = np.bincount([s for s, _ in people], minlength=system.n_strata) * r
+    for rnd in range(r):
         for m, (s, _member) in enumerate(people):
             if not active[m]:
                 continue
             found = find(m, int(s))
             if found is None:
                 active[m] = False
+                need[s] -= r - len(lists[m])
                 continue
+            need[s] -= 1
             p, t = found
+            if aware is not None:
+                aware.listed(int(s), t, r - 1 - rnd)
             lists[m].append(p)
             listed[t] += 1
             strata_of[p] = t
             h = household(p)
             if h is not None:
                 mine[m].add(h)
+    if aware is not None:  # the member's own stratum first, then the others, latest first
+        lists = [[p for p in got if strata_of[p] == s] + [p for p in got if strata_of[p] != s][::-1]
+                 for (s, _), got in zip(people, lists, strict=True)]
     rows = [(member, rank, p) for (_, member), got in zip(people, lists, strict=True)
             for rank, p in enumerate(got, start=1)]
     shortfall = {member: r - len(got) for (_, member), got in zip(people, lists, strict=True)
                  if len(got) < r}
     return ReplacementLists(rows, shortfall, strata_of)
+
+
+TAIL_CAP = 8  # the bound looks at most this many swaps ahead: exact numbers stay small
+
+
+def _tail(load: Fraction, room: int) -> Fraction:
+    """An upper bound on the chance that `room` or more listed swaps use a room, when each is
+    used independently and their chances add up to `load`: the expected number of sets of
+    k = min(room, 8) swaps all used, at most load**k / k! (1 and more: no bound)."""
+    k = min(room, TAIL_CAP)
+    return load ** k / math.factorial(k)
+
+
+class _DropoutAware:
+    """The stratum choice of the dropout-aware lists (docs/draw-spec.md section 12.5).
+
+    For a member of stratum s, a candidate of stratum t fails when it drops out (rate p_t) or,
+    for t ≠ s, when the quota room its swap needs is used up. `lo`/`hi` hold, per quota group,
+    the expected number of listed swaps that will use the room it may lose / gain; the chance
+    that `room` or more of them are used is at most load**room / room!, added over the groups
+    the swap moves, and counted twice: once for the candidate, once for the swaps listed before
+    it that it may now block. Everything is a Fraction or an integer: the same lists on every
+    machine.
+    """
+
+    def __init__(self, system: QuotaSystem, x: np.ndarray, membership: np.ndarray,
+                 rates: Sequence[Fraction]) -> None:
+        if len(rates) != system.n_strata:
+            raise ValueError(f"{len(rates)} dropout rates for {system.n_strata} strata")
+        self.p = [Fraction(v) for v in rates]
+        if any(not 0 <= v <= 1 for v in self.p):
+            raise ValueError("a dropout rate is not between 0 and 1")
+        self.groups = [frozenset(np.flatnonzero(membership[:, t]).tolist())
+                       for t in range(system.n_strata)]
+        size = membership @ x
+        self.room_lo = (size - system.lo).tolist()  # seats each group may lose
+        self.room_hi = (system.hi - size).tolist()  # seats each group may gain
+        self.lo: dict[int, Fraction] = {}
+        self.hi: dict[int, Fraction] = {}
+
+    def key(self, s: int, t: int, share_lo: dict[int, Fraction],
+            share_hi: dict[int, Fraction]) -> tuple[Fraction, int]:
+        """(q_t, d_t): the chance the candidate fails, and how many quota counts its swap
+        changes."""
+        if t == s:
+            return self.p[s], 0
+        gs, gt = self.groups[s], self.groups[t]
+        lose, gain = gs - gt, gt - gs
+        b = sum((share_lo[g] for g in lose if g in share_lo), Fraction(0)) + sum(
+            (share_hi[g] for g in gain if g in share_hi), Fraction(0))
+        p = self.p[t]  # 2 b: its own chance of being blocked, and as much for those it blocks
+        return p + (1 - p) * min(Fraction(1), 2 * b), len(lose) + len(gain)
+
+    def find(self, s: int, compatible: np.ndarray, unlisted: np.ndarray, need: np.ndarray,
+             stream: drawing.Stream, first: Callable[[int], str | None]
+             ) -> tuple[str, int] | None:
+        """The member's next replacement and its stratum: among s (if it has unlisted people)
+        and the strata compatible with s that have more unlisted people than their own members
+        still need (`need`), the smallest key; ties to s, else drawn in proportion to that
+        surplus. A stratum whose order yields nobody is set aside and the choice made again."""
+        left = unlisted.tolist()
+        surplus = (unlisted - need).tolist()
+        c = [t for t in range(len(left))
+             if (left[t] > 0 if t == s else compatible[t] and surplus[t] > 0)]
+        share_lo = {g: _tail(v, self.room_lo[g]) for g, v in self.lo.items()
+                    if g in self.groups[s]}
+        share_hi = {g: _tail(v, self.room_hi[g]) for g, v in self.hi.items()}
+        keys = {t: self.key(s, t, share_lo, share_hi) for t in c}
+        while c:
+            best = min(keys[t] for t in c)
+            tied = [t for t in c if keys[t] == best]
+            if s in tied:
+                t = s
+            else:
+                weights = [surplus[u] for u in tied]
+                pick = stream.below(sum(weights))
+                k, acc = 0, weights[0]
+                while acc <= pick:
+                    k += 1
+                    acc += weights[k]
+                t = tied[k]
+            p = first(t)
+            if p is not None:
+                return p, t
+            c.remove(t)
+        return None
+
+    def listed(self, s: int, t: int, behind: int) -> None:
+        """A candidate of stratum t listed for a member of s, counted as used with chance
+        p_s ** (behind + 1) · (1 − p_t) — as if `behind` people of the member's own rate came
+        before it on the list — added to the load of every group its swap moves."""
+        if t == s:
+            return
+        use = self.p[s] ** (behind + 1) * (1 - self.p[t])
+        gs, gt = self.groups[s], self.groups[t]
+        for g in gs - gt:
+            self.lo[g] = self.lo.get(g, Fraction(0)) + use
+        for g in gt - gs:
+            self.hi[g] = self.hi.get(g, Fraction(0)) + use
 
 
 def check_replacements(system: QuotaSystem, panel_seats: np.ndarray,
@@ -334,15 +459,57 @@ def lists_of_draw(audit: dict, lottery_hash: str, inputs: Inputs):
     drawn = Drawn(int(audit["draw"].get("panel_number", 0)), False,
                   [(where[i], i) for i in ids])
     return draw_replacements(inputs, drawn, int(record["per_member"]),
-                             str(audit["seed"]).encode("utf-8"), lottery_hash)
+                             str(audit["seed"]).encode("utf-8"), lottery_hash,
+                             recorded_rates(record, inputs))
 
 
-def draw_replacements(inputs: Inputs, drawn: Drawn, r: int, seed: bytes, lottery_hash: str):
-    """The replacement lists of the drawn panel (see `replacements` and docs/draw-spec.md)."""
+def draw_replacements(inputs: Inputs, drawn: Drawn, r: int, seed: bytes, lottery_hash: str,
+                      rates: DropoutRates | None = None):
+    """The replacement lists of the drawn panel (see `replacements` and docs/draw-spec.md);
+    dropout-aware with `rates` (section 12.5)."""
     r = check_count("--replacements", r, maximum=MAX_REPLACEMENTS)
     system = quota_system(inputs.strata, inputs.quotas, inputs.size)
-    return replacement_lists(system, seat_counts(drawn.people, system.n_strata), drawn.people,
-                             inputs.members, r, seed, lottery_hash)
+    seats = seat_counts(drawn.people, system.n_strata)
+    per_stratum = None if rates is None else stratum_rates(
+        inputs.strata.keys, inputs.strata.features, rates)
+    return replacement_lists(system, seats, drawn.people, inputs.members, r, seed,
+                             lottery_hash, rates=per_stratum)
+
+
+def known_values(inputs: Inputs) -> dict[str, list[str]]:
+    """The quota features and the values the pool has of each: what a rate may name."""
+    return {f: sorted({k[j] for k in inputs.strata.keys})
+            for j, f in enumerate(inputs.strata.features)}
+
+
+RATES_FIELD = "replacements.dropout_rates"
+
+
+def rates_record(rates: DropoutRates) -> dict:
+    """`audit.json`'s `replacements.dropout_rates`: the rates file's SHA-256 and the rates as
+    read (feature, value, rate as written) — public figures, not personal data."""
+    return {"sha256": rates.sha256, "rates": [list(row) for row in rates.rows]}
+
+
+def recorded_rates(record: dict, inputs: Inputs) -> DropoutRates | None:
+    """The dropout rates a draw's `replacements` block records (None: the lists of section
+    12.2), read as hostile input: InputError naming the field."""
+    block = record.get("dropout_rates")
+    if block is None:
+        return None
+    where = f"audit.json, {RATES_FIELD}"
+    if not isinstance(block, dict) or not isinstance(block.get("sha256"), str) \
+            or not isinstance(block.get("rates"), list):
+        raise InputError(f"{where}: expected an object with sha256 (text) and rates (a list)")
+    rows = []
+    for k, row in enumerate(block["rates"]):
+        if not isinstance(row, list) or len(row) != 3 or \
+                not all(isinstance(v, str) for v in row):
+            raise InputError(f"{where}.rates[{k}]: expected [feature, value, rate] as 3 texts")
+        rows.append((f"{where}.rates[{k}]", *row))
+    found = rates_from_rows(rows, known_values(inputs), source=where)
+    found.sha256 = block["sha256"]
+    return found
 
 
 def list_dict(lists) -> dict[str, list[str]]:

@@ -10,8 +10,9 @@ the figures can be reproduced; they change nothing in the draw.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Collection, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from fractions import Fraction
 from pathlib import Path
 
 import numpy as np
@@ -20,10 +21,10 @@ from ..bundle.read import bundle_inputs, origin_lists, panel_ids, read_bundle
 from ..core import drawspec as drawing
 from ..core.errors import InputError
 from ..core.limits import MAX_TRIALS, check_count
-from ..core.tables import read_rate_table
 from ..core.textopts import seed_option
 from ..draw.panel import seat_counts
 from ..draw.replacements import stratum_lookup, validate_panel
+from ..inputs.rates import read_rates
 from ..lottery.panels import QuotaSystem, quota_system
 
 THRESHOLD = 0.05  # a quota broken in at least this share of trials is reported as risky
@@ -59,15 +60,15 @@ def uniforms(seed: bytes, lottery_hash: str, start: int, count: int,
 
 
 def person_rate(key: tuple[str, ...], features: list[str], rate: float,
-                rates: Mapping[tuple[str, str], float] | None) -> float:
+                rates: Mapping[tuple[str, str], float | Fraction] | None) -> float:
     """A person's dropout probability: the largest rate given for one of their values, else
     the default (the most cautious reading when several of their values have a rate)."""
     given = [rates[(f, v)] for f, v in zip(features, key, strict=True)
              if rates and (f, v) in rates]
-    return max(given) if given else rate
+    return float(max(given)) if given else rate
 
 
-def _check_rate(what: str, value: float) -> float:
+def _check_rate(what: str, value: float | Fraction) -> float:
     try:
         v = float(value)
     except (TypeError, ValueError):
@@ -90,7 +91,8 @@ def _describe(system: QuotaSystem, g: int) -> tuple[str, str, list[tuple[str, st
 def simulate(system: QuotaSystem, keys: list[tuple[str, ...]], features: list[str],
              panel_seats: np.ndarray, people: list[tuple[int, str]],
              rows: list[tuple[str, int, str]], *, stratum_of: Callable[[str], int | None],
-             rate: float, rates: Mapping[tuple[str, str], float] | None = None, trials: int,
+             rate: float, rates: Mapping[tuple[str, str], float | Fraction] | None = None,
+             trials: int,
              seed: bytes, lottery_hash: str, threshold: float = THRESHOLD) -> Simulation:
     """Replay random dropouts `trials` times; see docs/draw-spec.md section 13 for the model.
 
@@ -196,7 +198,7 @@ def simulate(system: QuotaSystem, keys: list[tuple[str, ...]], features: list[st
             dropout_rate = math.fsum(p_members[in_group].tolist()) / len(in_group)
         else:  # nobody to average over: the rate its own values would give
             given = [rates[pv] for pv in pairs if pv in rates]
-            dropout_rate = max(given) if given else rate
+            dropout_rate = float(max(given)) if given else rate
         per_value.append({"feature": feature, "value": value, "min": lo[g], "max": hi[g],
                           "dropout_rate": dropout_rate, "members": int(seats_in[g]),
                           "p_broken": int(broken_count[g]) / trials})
@@ -204,26 +206,6 @@ def simulate(system: QuotaSystem, keys: list[tuple[str, ...]], features: list[st
     risky = sorted((e for e in per_value if e["p_broken"] >= threshold),
                    key=lambda e: -e["p_broken"])
     return Simulation(trials, covered / trials, per_value, risky)
-
-
-def read_rates(path: Path, known: Mapping[str, Collection[str]] | None = None
-               ) -> dict[tuple[str, str], float]:
-    """Dropout rates from a CSV `feature,value,rate` (`tables.read_rate_table`, rates from 0
-    to 1); InputError names the file, row and value.
-
-    `known`: the quota features and their values, to catch a misspelt one rather than silently
-    ignore it.
-    """
-    def check(feature: str, value: str) -> str | None:
-        if known is None:
-            return None
-        if feature not in known:
-            return f"column feature: {feature!r} is not a quota feature ({', '.join(known)})"
-        if value not in known[feature]:
-            return f"column value: {value!r} is not a value of {feature}"
-        return None
-
-    return read_rate_table(path, "dropout rates", zero=True, check=check)[0]
 
 
 def run_simulation(bundle: Path, pool_path: Path, *, seed: str, rate: float,

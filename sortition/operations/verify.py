@@ -61,6 +61,7 @@ from ..draw.replacements import (
     check_replacements,
     draw_replacements,
     read_replacements_csv,
+    recorded_rates,
     stratum_lookup,
 )
 from ..inputs.fingerprint import (
@@ -186,6 +187,9 @@ def _draw_audit(audit: dict) -> None:
     count(audit, "parameters.ticket", A, MAX_PANELS, minimum=1, optional=True)
     if obj(audit, "replacements", A, optional=True):
         count(audit, "replacements.per_member", A, MAX_REPLACEMENTS)
+        if obj(audit, "replacements.dropout_rates", A, optional=True):
+            field(audit, "replacements.dropout_rates.sha256", str, A)
+            field(audit, "replacements.dropout_rates.rates", list, A)
     file_hashes(audit, "files", A)
     obj(audit, "probabilities", A, optional=True)
     obj(audit, "lottery", A)
@@ -750,12 +754,16 @@ def _check_lists(recorded: dict, drawn: Drawn, inputs: Inputs, lottery_hash: str
     commitment in audit.json; a list file given (garant material) must be exactly them, and
     if not, say which rule it breaks."""
     diff, ok = result.differences.append, result.checked.append
+    rates = recorded_rates(recorded, inputs)  # malformed: an input error (exit 2)
     try:
         again = draw_replacements(inputs, drawn, int(recorded["per_member"]),
-                                  seed.encode("utf-8"), lottery_hash)
+                                  seed.encode("utf-8"), lottery_hash, rates)
     except (SortitionError, ValueError, KeyError, TypeError) as e:
         diff(f"replacement lists: cannot be re-derived ({e})")
         return
+    if rates is not None:
+        ok(f"the replacement lists are dropout-aware (draw-spec 12.5), chosen with the "
+           f"{len(rates.rows)} rates in audit.json (rates file SHA-256 {rates.sha256})")
     digest = hashlib.sha256(again.csv_bytes()).hexdigest()
     if recorded.get("sha256") != digest:
         diff(f"audit.json, replacements.sha256: {recorded.get('sha256')!r} recorded, the lists "

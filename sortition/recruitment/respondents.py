@@ -38,7 +38,8 @@ from ..core.audits import (
 )
 from ..core.bundleio import regular_file
 from ..core.errors import InfeasibleError, InputError
-from ..core.outputs import check_pair, write_pair
+from ..core.fileio import csv_field
+from ..core.outputs import check_file, check_pair, write_pair, write_text
 from ..core.tables import capped_problems, read_table_csv, read_text, write_table
 from ..inputs.fingerprint import pool_fingerprint, stratum_differences
 from ..inputs.pool import Pool, load_pool, read_rows
@@ -103,6 +104,25 @@ def _per_value(pool: Pool, yes: np.ndarray) -> dict[str, list[dict]]:
     return out
 
 
+def proxy_rates(pool: Pool, yes: np.ndarray, no: np.ndarray) -> str:
+    """`feature,value,rate` (the format of `simulate --rates` and `draw --dropout-rates`) with
+    rate = 1 − acceptance, acceptance being yes / (yes + no) among the calls of that value that
+    were answered (unreachable ones left out), as a decimal of 4 places. A **proxy** for the
+    dropout rate of people drawn, who have already said yes once: it ranks the groups, it does
+    not measure how many drop out. A value nobody answered gets no row."""
+    lines = ["feature,value,rate"]
+    for f in pool.features:
+        codes, n = pool.codes[f], len(pool.values[f])
+        said_no = np.bincount(codes[no], minlength=n).tolist()
+        answered = (np.bincount(codes[yes], minlength=n) + said_no).tolist()
+        for v, k, a in zip(pool.values[f], said_no, answered, strict=True):
+            if a:
+                tenths = (20000 * k + a) // (2 * a)  # 10 000 · k / a, rounded half up
+                rate = "1" if tenths == 10000 else f"0.{tenths:04d}"
+                lines.append(f"{csv_field(f)},{csv_field(v)},{rate}")
+    return "\n".join(lines) + "\n"
+
+
 @dataclass
 class RespondentsResult:
     """What `run_respondents` wrote: the respondent pool and its public audit, with the counts
@@ -114,6 +134,7 @@ class RespondentsResult:
     counts: dict[str, int]
     fingerprint: str
     warnings: list[str]
+    rates_out: Path | None = None
 
 
 def _column_name(value: object, where: Path, field: str) -> str | None:
@@ -126,7 +147,7 @@ def _column_name(value: object, where: Path, field: str) -> str | None:
 def run_respondents(calls_path: Path, answers_path: Path, out: Path, *, encoding: str = "utf-8",
                     household_column: str | None = None,
                     progress: Callable[[str], None] | None = None,
-                    force: bool = False) -> RespondentsResult:
+                    force: bool = False, rates_out: Path | None = None) -> RespondentsResult:
     """Write the respondent pool (private) and its audit (public), atomically.
 
     `household_column` defaults to the one recorded in the call list's audit (when that audit is
@@ -137,6 +158,9 @@ def run_respondents(calls_path: Path, answers_path: Path, out: Path, *, encoding
     calls_path, answers_path, out = Path(calls_path), Path(answers_path), Path(out)
     given = [calls_path, answers_path, audit_path_for(calls_path)]
     check_pair(out, audit_path_for(out), inputs=given, force=force)
+    if rates_out is not None:
+        check_file(rates_out, inputs=[*given, out, audit_path_for(out)], force=force,
+                   option="--rates-out")
     problems = []
     if out.suffix.lower() not in (".parquet", ".csv"):
         problems.append(f"--out {out}: must end in .parquet or .csv")
@@ -236,7 +260,15 @@ def run_respondents(calls_path: Path, answers_path: Path, out: Path, *, encoding
                    private=True)
     except OSError as e:
         raise InputError(f"--out {out}: cannot write ({e.strerror or e})") from None
-    return RespondentsResult(out, audit_path, audit, counts, fingerprint[0], warnings)
+    if rates_out is not None:
+        no = np.array([answers.get(i) == "no" for i in ids], dtype=bool)
+        try:
+            write_text(rates_out, proxy_rates(pool, yes, no))
+        except OSError as e:
+            raise InputError(f"--rates-out {rates_out}: cannot write ({e.strerror or e})") \
+                from None
+    return RespondentsResult(out, audit_path, audit, counts, fingerprint[0], warnings,
+                             rates_out)
 
 
 def check_respondents_audit(audit_path: Path) -> list[str]:

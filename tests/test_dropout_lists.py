@@ -1,0 +1,139 @@
+"""Dropout-aware replacement lists through the command line (`draw --dropout-rates FILE`,
+docs/draw-spec.md section 12.5): the rates recorded in audit.json, the lists re-derived and
+checked by `verify`, used by `simulate` and `replace`, the rates file refused with one line
+naming the file, line and value, and `respondents --rates-out` writing a rates file."""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+from cli_runner import run
+from cli_runner import verify_unanchored as verify
+
+ROOT = Path(__file__).resolve().parent.parent
+SEED = "loto 2026-12-02 — dropout-aware"
+RATES = ("feature,value,rate\nage_band,18-24,0.3\nage_band,25-34,0.2\nage_band,35-49,0.1\n"
+         "age_band,50-64,0.08\nage_band,65+,0.05\narea,rural,0.15\n")
+
+
+@pytest.fixture(scope="module")
+def drawn(tmp_path_factory) -> dict:
+    d = tmp_path_factory.mktemp("aware")
+    pool, quotas, rates = d / "pool.parquet", d / "quotas.csv", d / "rates.csv"
+    rates.write_text(RATES, encoding="utf-8")
+    for args in (("synth", "--rows", 800, "--seed", 4, "--out", pool),
+                 ("quotas", ROOT / "quotas" / "occitanie-2020.toml", "--size", 40,
+                  "--out", quotas),
+                 ("draw", pool, "-q", quotas, "-k", 40, "--seed", SEED, "--replacements", 3,
+                  "--dropout-rates", rates, "-o", d / "aware"),
+                 ("draw", pool, "-q", quotas, "-k", 40, "--seed", SEED, "--replacements", 3,
+                  "--lottery", d / "aware", "-o", d / "plain"),
+                 ("public-pool", pool, "-q", quotas, "-k", 40, "-o", d / "public.csv")):
+        code, text = run(*args)
+        assert code == 0, text
+    return {"dir": d, "pool": pool, "quotas": quotas, "rates": rates,
+            "audit": json.loads((d / "aware" / "audit.json").read_text(encoding="utf-8"))}
+
+
+def test_the_rates_are_recorded_and_the_lists_differ(drawn):
+    record = drawn["audit"]["replacements"]["dropout_rates"]
+    assert record["sha256"] == hashlib.sha256(drawn["rates"].read_bytes()).hexdigest()
+    assert record["rates"][0] == ["age_band", "18-24", "0.3"]
+    assert len(record["rates"]) == 6
+    plain = json.loads((drawn["dir"] / "plain" / "audit.json").read_text(encoding="utf-8"))
+    assert "dropout_rates" not in plain["replacements"]
+    assert plain["draw"] == drawn["audit"]["draw"]  # the same panel
+    aware = (drawn["dir"] / "aware.replacements.csv").read_bytes()
+    assert aware != (drawn["dir"] / "plain.replacements.csv").read_bytes()
+    assert hashlib.sha256(aware).hexdigest() == drawn["audit"]["replacements"]["sha256"]
+
+
+def test_verify_rederives_the_dropout_aware_lists(drawn):
+    for pool in (drawn["pool"], drawn["dir"] / "public.csv"):
+        code, text = verify(drawn["dir"] / "aware", pool, "--replacements",
+                            drawn["dir"] / "aware.replacements.csv")
+        assert code == 0, text
+        assert "dropout-aware" in text and drawn["audit"]["replacements"]["dropout_rates"][
+            "sha256"] in text
+
+
+def _tampered(drawn, tmp_path, edit) -> Path:
+    target = tmp_path / "aware"
+    shutil.copytree(drawn["dir"] / "aware", target)
+    audit = json.loads((target / "audit.json").read_text(encoding="utf-8"))
+    edit(audit["replacements"])
+    (target / "audit.json").write_text(json.dumps(audit), encoding="utf-8")
+    return target
+
+
+@pytest.mark.parametrize(("edit", "code", "expected"), [
+    (lambda r: r["dropout_rates"]["rates"][0].__setitem__(2, "0.9"), 1,
+     "audit.json, replacements.sha256"),
+    (lambda r: r.pop("dropout_rates"), 1, "audit.json, replacements.sha256"),
+    (lambda r: r["dropout_rates"]["rates"].pop(0), 1, "no rate for the people with"),
+    (lambda r: r["dropout_rates"]["rates"][0].__setitem__(2, "2"), 2,
+     "replacements.dropout_rates.rates[0]: rate '2' for age_band=18-24 is not between"),
+    (lambda r: r["dropout_rates"].__setitem__("rates", "0.3"), 2,
+     "replacements.dropout_rates.rates"),
+    (lambda r: r["dropout_rates"]["rates"].append(["age_band", "18-24", "0.1"]), 2,
+     "a second rate for age_band=18-24"),
+])
+def test_verify_finds_tampered_rates(drawn, tmp_path, edit, code, expected):
+    found, text = verify(_tampered(drawn, tmp_path, edit), drawn["pool"])
+    assert found == code, text
+    assert expected in text
+    assert "Traceback" not in text
+
+
+def test_simulate_and_replace_use_the_dropout_aware_lists(drawn, tmp_path):
+    d = drawn["dir"]
+    figures = {}
+    for name in ("plain", "aware"):
+        code, text = run("simulate", d / name, "--pool", drawn["pool"], "--seed", "s",
+                         "--rates", drawn["rates"], "--trials", 2000)
+        assert code == 0, text
+        figures[name] = text
+    assert figures["plain"] != figures["aware"]
+    member = drawn["audit"]["draw"]["ids"][0]
+    first = next(r for r in csv.DictReader((d / "aware.replacements.csv").open(encoding="utf-8"))
+                 if r["member_id"] == member)
+    (tmp_path / "declined.txt").write_text(member + "\n", encoding="utf-8")
+    shutil.copytree(d / "aware", tmp_path / "aware")
+    code, text = run("replace", tmp_path / "aware", "--pool", drawn["pool"], "--declined",
+                     tmp_path / "declined.txt", "--seed", "round 1", "--out", tmp_path / "r1")
+    assert code == 0, text
+    audit = json.loads((tmp_path / "r1" / "audit.json").read_text(encoding="utf-8"))
+    assert audit["replacements"][0]["joined"] == first["replacement_id"]
+    code, text = verify(tmp_path / "r1", drawn["pool"])
+    assert code == 0, text
+
+
+@pytest.mark.parametrize(("text", "expected"), [
+    ("feature,value,rate\nage_band,18-24,1e-1\n", "rates.csv, line 2: rate '1e-1' for "
+     "age_band=18-24 is not a number written as a plain decimal"),
+    ("feature,value,rate\nage_band,18-24,-0.1\n", "rates.csv, line 2: rate '-0.1'"),
+    ("feature,value,rate\nage_band,18-24,0.1234567\n", "at most 6 decimals"),
+    ("feature,value,rate\nage_band,teen,0.1\n", "rates.csv, line 2: 'teen' is not a value of "
+     "age_band"),
+    ("feature,value,rate\nage_band,18-24,0.3\n", "rates.csv: no rate for the people with"),
+])
+def test_draw_refuses_bad_rates(drawn, tmp_path, text, expected):
+    rates = tmp_path / "rates.csv"
+    rates.write_text(text, encoding="utf-8")
+    code, out = run("draw", drawn["pool"], "-q", drawn["quotas"], "-k", 40, "--seed", SEED,
+                    "--replacements", 2, "--dropout-rates", rates, "-o", tmp_path / "b")
+    assert code == 2, out
+    assert expected in out
+    assert not (tmp_path / "b").exists()
+
+
+def test_draw_needs_replacements_for_rates(drawn, tmp_path):
+    code, out = run("draw", drawn["pool"], "-q", drawn["quotas"], "-k", 40, "--seed", SEED,
+                    "--dropout-rates", drawn["rates"], "-o", tmp_path / "b")
+    assert code == 2
+    assert "--dropout-rates" in out and "needs --replacements" in out
