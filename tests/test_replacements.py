@@ -632,21 +632,22 @@ def test_read_rates(tmp_path):
         with pytest.raises(InputError, match=match):
             read_rates(path, known)
 
-    bad("feature,value\ngender,man\n", r"bad.csv: missing column\(s\) rate")
+    bad("feature,value\ngender,man\n", r"bad.csv, header: missing column\(s\) rate")
     bad("feature,value,rate\ngender,man,high\n",
-        r"bad.csv, line 2: rate 'high' for gender=man is not a number")
+        r"bad.csv, row 1: rate 'high' for gender=man is not a number")
     bad("feature,value,rate\ngender,man,0.1\ngender,woman,1.2\n",
-        r"bad.csv, line 3: rate '1.2' for gender=woman is not between 0 and 1")
-    bad("feature,value,rate\ngender,man,nan\n", "line 2: rate 'nan'")
-    bad("feature,value,rate\ngender,man,1e-1\n", "line 2: rate '1e-1' .* plain decimal")
-    bad("feature,value,rate\ngender,man\n", "line 2: 2 fields")
-    bad("feature,value,rate\ngendre,man,0.1\n", "line 2: 'gendre' is not a quota feature")
-    bad("feature,value,rate\ngender,men,0.1\n", "line 2: 'men' is not a value of gender")
-    bad("feature,value,rate\ngender,man,0.1\ngender,man,0.2\n", "line 3: a second rate")
-    with pytest.raises(InputError, match="missing.csv: cannot read"):
+        r"bad.csv, row 2: rate '1.2' for gender=woman is not between 0 and 1")
+    bad("feature,value,rate\ngender,man,nan\n", "row 1: rate 'nan'")
+    bad("feature,value,rate\ngender,man,1e-1\n", "row 1: rate '1e-1' .* plain decimal")
+    bad("feature,value,rate\ngender,man\n", r"row 1: 2 cell\(s\), the header has 3")
+    bad("feature,value,rate\ngendre,man,0.1\n", "row 1: 'gendre' is not a quota feature")
+    bad("feature,value,rate\ngender,men,0.1\n", "row 1: 'men' is not a value of gender")
+    bad("feature,value,rate\ngender,man,0.1\ngender,man,0.2\n", "row 2: a second rate")
+    bad("feature;value;rate\ngender;man;2\n", "row 1: rate '2'")  # `;`, like every table
+    with pytest.raises(InputError, match="missing.csv: dropout rates not found"):
         read_rates(tmp_path / "missing.csv")
     (tmp_path / "latin.csv").write_bytes("feature,value,rate\nâge,x,0.1\n".encode("latin-1"))
-    with pytest.raises(InputError, match="latin.csv: not UTF-8"):
+    with pytest.raises(InputError, match="latin.csv, line 2: not valid utf-8"):
         read_rates(tmp_path / "latin.csv")
 
 

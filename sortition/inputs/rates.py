@@ -10,9 +10,6 @@ person's rate is the largest rate given for one of their values (docs/draw-spec.
 
 from __future__ import annotations
 
-import csv
-import hashlib
-import io
 import re
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -21,6 +18,7 @@ from pathlib import Path
 
 from ..core.errors import InputError
 from ..core.fileio import restore
+from ..core.tables import read_table_csv, read_text
 
 DECIMAL = re.compile(r"(?:[0-9]+(?:\.[0-9]{0,6})?|\.[0-9]{1,6})")  # at most 6 decimals
 MAX_RATE_CHARS = 32  # a longer rate is refused: no useful rate needs more digits
@@ -84,39 +82,20 @@ def rates_from_rows(rows: Iterable[tuple[str, str, str, str]],
 
 def load_rates(path: Path, known: Mapping[str, Collection[str]] | None = None
                ) -> DropoutRates:
-    """Dropout rates from a CSV `feature,value,rate` (UTF-8, BOM allowed; blank lines skipped;
-    a feature or value cell written by this tool's cell rule read back exactly, as
+    """Dropout rates from a CSV `feature,value,rate`, read like every small table
+    (`tables.read_table_csv`: UTF-8, BOM allowed, `,`/`;`/tab, blank rows skipped; rows
+    numbered from 1 after the header); a feature or value cell written by this tool's cell rule
+    is read back exactly, as
     `respondents --rates-out` writes them); InputError names the file, line and value.
     `known`: the quota features and their values, to catch a misspelt one rather than silently
     ignore it."""
     path = Path(path)
-    try:
-        data = path.read_bytes()
-        text = data.decode("utf-8-sig")
-    except OSError as e:
-        raise InputError(f"{path}: cannot read the dropout rates ({e.strerror or e})") from None
-    except UnicodeDecodeError as e:
-        raise InputError(f"{path}: not UTF-8 text ({e})") from None
-    reader = csv.reader(io.StringIO(text, newline=""))
-    header = [h.strip() for h in next(reader, [])]
-    missing = [c for c in ("feature", "value", "rate") if c not in header]
-    if missing:
-        raise InputError(f"{path}: missing column(s) {', '.join(missing)} (the header must be "
-                         "feature,value,rate)")
-    jf, jv, jr = (header.index(c) for c in ("feature", "value", "rate"))
-
-    def rows():
-        for fields in reader:
-            if not any(f.strip() for f in fields):
-                continue
-            where = f"{path}, line {reader.line_num}"
-            if len(fields) != len(header):
-                raise InputError(f"{where}: {len(fields)} fields, the header has {len(header)}")
-            yield (where, restore(fields[jf].strip()), restore(fields[jv].strip()),
-                   fields[jr].strip())
-
-    found = rates_from_rows(rows(), known)
-    found.sha256, found.source = hashlib.sha256(data).hexdigest(), str(path)
+    text, sha256 = read_text(path, "utf-8", "dropout rates")
+    table, _ = read_table_csv(path, text, ("feature", "value", "rate"))
+    rows = ((f"{path}, row {number}", restore(feature), restore(value), rate)
+            for number, (feature, value, rate) in table)
+    found = rates_from_rows(rows, known)
+    found.sha256, found.source = sha256, str(path)
     return found
 
 
