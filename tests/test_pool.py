@@ -542,3 +542,28 @@ def test_representatives_both_ways(tmp_path):
     alone = load_pool(path, ["gender"])
     assert for_everyone(alone, spread, len(alone)) is spread
     assert of_representatives(alone, spread) is spread
+
+
+@pytest.mark.parametrize("cells, message", [
+    (pa.array([1.0, float("nan"), 2.0]), "column age: a number that is not finite (NaN or "
+                                         "infinite) in data row 2"),
+    (pa.array([1.0, 2.0, float("-inf")]), "column age: a number that is not finite (NaN or "
+                                          "infinite) in data row 3"),
+    (pa.array([b"a", b"b", b"c"]), "column age: binary cells cannot be read as text"),
+    (pa.array([[1], [2], [3]]), "column age: list<element: int64> cells cannot be read"),
+    (pa.array([{"x": 1}, {"x": 2}, {"x": 3}]), "column age: struct<x: int64> cells cannot be"),
+])
+def test_parquet_cells_without_text_are_refused_by_name(tmp_path, cells, message):
+    """NaN, infinities, bytes, lists and structs: exit 2 naming the column, never a crash."""
+    path = tmp_path / "p.parquet"
+    pq.write_table(pa.table({"id": ["a", "b", "c"], "age": cells}), path)
+    with pytest.raises(InputError) as e:
+        load_pool(path, ["age"])
+    assert message in str(e.value) and str(path) in str(e.value)
+
+
+def test_huge_whole_floats_keep_their_float_text(tmp_path):
+    path = tmp_path / "p.parquet"
+    pq.write_table(pa.table({"id": ["a", "b"], "age": pa.array([1e19, 2.0])}), path)
+    pool = load_pool(path, ["age"])
+    assert sorted(pool.values["age"]) == ["1e+19", "2"]

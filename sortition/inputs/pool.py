@@ -192,16 +192,49 @@ def _read_csv(path: Path, columns: list[str], all_columns: list[str], delimiter:
     return table
 
 
+def _readable(t: pa.DataType) -> bool:
+    """Cell types that become text by the rules of docs/bundle-format.md section 2.1."""
+    if pa.types.is_dictionary(t):
+        return _readable(t.value_type)
+    return (pa.types.is_string(t) or pa.types.is_large_string(t) or pa.types.is_integer(t)
+            or pa.types.is_floating(t) or pa.types.is_boolean(t) or pa.types.is_date(t)
+            or pa.types.is_timestamp(t) or pa.types.is_time(t) or pa.types.is_decimal(t)
+            or pa.types.is_null(t))
+
+
+def _check_cell_types(table: pa.Table, src: str) -> None:
+    """Refuse, naming the column (and a row), what has no text of its own: binary, list, struct…
+    columns, and NaN or infinite numbers (exit 2, never a traceback)."""
+    problems: list[str] = []
+    for name, column in zip(table.column_names, table.columns, strict=True):
+        t = column.type
+        if not _readable(t):
+            shown = t.value_type if pa.types.is_dictionary(t) else t
+            problems.append(f"{src}, column {name}: {shown} cells cannot be read as text (give "
+                            "text, numbers, booleans or dates)")
+        elif pa.types.is_floating(t):
+            bad = pc.invert(pc.fill_null(pc.is_finite(column), True))
+            if pc.any(bad).as_py():
+                row = int(np.flatnonzero(bad.to_numpy(zero_copy_only=False))[0]) + 1
+                problems.append(f"{src}, column {name}: a number that is not finite (NaN or "
+                                f"infinite) in data row {row}")
+    if problems:
+        raise InputError(problems)
+
+
 def _trim(arr: pa.ChunkedArray) -> pa.ChunkedArray:
     if not pa.types.is_string(arr.type) and not pa.types.is_large_string(arr.type):
         if pa.types.is_dictionary(arr.type):
             arr = arr.cast(pa.string())
         elif pa.types.is_floating(arr.type):
             # 7.0 written by pandas for an integer column with gaps reads back as "7"
-            as_int = pc.cast(arr, pa.int64(), safe=False)
-            if pc.all(pc.or_kleene(pc.equal(pc.cast(as_int, arr.type), arr),
-                                   pc.is_null(arr))).as_py():
-                arr = as_int
+            # beyond ±2^63 no integer can be exact: the float text is kept
+            small = pc.less_equal(pc.abs(arr), 2.0 ** 62)
+            if pc.all(pc.fill_null(small, True)).as_py():
+                as_int = pc.cast(arr, pa.int64(), safe=False)
+                if pc.all(pc.or_kleene(pc.equal(pc.cast(as_int, arr.type), arr),
+                                       pc.is_null(arr))).as_py():
+                    arr = as_int
             arr = arr.cast(pa.string())
         else:
             arr = arr.cast(pa.string())
@@ -411,6 +444,7 @@ def load_pool(
         if ours:
             table = pa.table([restore_array(c) for c in table.columns],
                              names=table.column_names)
+    _check_cell_types(table, src)
     n = table.num_rows
     if n == 0:
         raise InputError(f"{src}: the pool is empty (no data rows)")
