@@ -114,11 +114,11 @@ def test_simulate_and_replace_use_the_dropout_aware_lists(drawn, tmp_path):
 
 
 @pytest.mark.parametrize(("text", "expected"), [
-    ("feature,value,rate\nage_band,18-24,1e-1\n", "rates.csv, line 2: rate '1e-1' for "
+    ("feature,value,rate\nage_band,18-24,1e-1\n", "rates.csv, row 1: rate '1e-1' for "
      "age_band=18-24 is not a number written as a plain decimal"),
-    ("feature,value,rate\nage_band,18-24,-0.1\n", "rates.csv, line 2: rate '-0.1'"),
+    ("feature,value,rate\nage_band,18-24,-0.1\n", "rates.csv, row 1: rate '-0.1'"),
     ("feature,value,rate\nage_band,18-24,0.1234567\n", "at most 6 decimals"),
-    ("feature,value,rate\nage_band,teen,0.1\n", "rates.csv, line 2: 'teen' is not a value of "
+    ("feature,value,rate\nage_band,teen,0.1\n", "rates.csv, row 1: 'teen' is not a value of "
      "age_band"),
     ("feature,value,rate\nage_band,18-24,0.3\n", "rates.csv: no rate for the people with"),
 ])
