@@ -117,10 +117,19 @@ def made(tmp_path_factory) -> dict:
         code, text = run("replace", d / origin, "--pool", d / "pool.csv", "--declined",
                          d / f"{name}.txt", "--seed", "round one", "-o", d / name)
         assert code == 0, text
+    # roundg: the same seats as round1, the new lottery Goldilocks (replace --algorithm)
+    code, text = run("replace", d / "lists", "--pool", d / "pool.csv", "--declined",
+                     d / "round1.txt", "--prepare", "-a", "goldilocks", "-o", d / "lotg")
+    assert code == 0, text
+    code, text = run("replace", d / "lists", "--pool", d / "pool.csv", "--declined",
+                     d / "round1.txt", "--seed", "round one", "--lottery", d / "lotg",
+                     "-o", d / "roundg")
+    assert code == 0, text
     return {"dir": d}
 
 
-PREVIOUS = {"round1": "lists", "round1b": "lists", "roundr": "relaxed", "round1a": "aware"}
+PREVIOUS = {"round1": "lists", "round1b": "lists", "roundr": "relaxed", "round1a": "aware",
+            "roundg": "lists"}
 
 
 def announced(d: Path, name: str) -> dict:
@@ -218,7 +227,7 @@ WITH_LISTS = {"lists": "lists", "households": "households", "cells": "cells", "r
 
 @pytest.mark.parametrize("name", ["plain", "lists", "households", "transparent", "ticket",
                                   "cells", "round1", "round1b", "relaxed", "roundr", "aware",
-                                  "aware-h", "round1a"])
+                                  "aware-h", "round1a", "roundg"])
 def test_genuine_bundles_agree_with_verify(browser, made, name):
     d = made["dir"]
     pool = d / POOLS.get(name, "pub.csv")
