@@ -102,13 +102,17 @@ COMMANDS = {
     "public-pool": lambda w, t: ["public-pool", *_common(w), "-o", t],
     "invite": lambda w, t: ["invite", w["pool"], "--size", "10", "--seed", "x", "-o", t],
     "respondents": lambda w, t: ["respondents", w["calls"], "--answers", w["answers"], "-o", t],
+    "respondents --rates-out": lambda w, t: ["respondents", w["calls"], "--answers",
+                                             w["answers"], "-o", w["work"] / "resp.csv",
+                                             "--rates-out", t],
     "replace": lambda w, t: ["replace", w["b1"], "--pool", w["pool"], "--declined",
                              w["declined"], "--seed", "x", "-o", t],
     "demo": lambda w, t: ["demo", "--rows", "2000", "-o", t],
 }
 NO_FORCE = {"lottery", "demo"}  # a lottery is never replaced; the demo owns its folder itself
 # The input file each command reads (the pool unless said here); synth and demo read none.
-INPUT = {"quotas": "spec", "respondents": "calls", "replace": "declined"}
+INPUT = {"quotas": "spec", "respondents": "calls", "respondents --rates-out": "calls",
+         "replace": "declined"}
 
 # Every forbidden target: (the path, a fragment the refusal must show)
 TARGETS = {
@@ -150,6 +154,8 @@ def test_forbidden_targets_are_refused_and_nothing_changes(world, monkeypatch, c
     assert code == 2, f"{command} → {kind}: exit {code}: {text}"
     if command == "lottery":
         fragments = (*fragments, *LOTTERY_REFUSALS)
+    if command == "respondents --rates-out":  # the current folder also holds the pool it writes
+        fragments = (*fragments, "a folder holding")
     assert any(f in text for f in fragments), text
     assert snapshot(world["w"]) == before
 
