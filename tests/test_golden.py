@@ -18,6 +18,8 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from cli_runner import run  # noqa: E402
 
+from sortition.bundle.verifier import page_bytes  # noqa: E402
+
 ROOT = Path(__file__).resolve().parents[1]
 GOLDEN = Path(__file__).resolve().parent / "golden"
 QUOTAS = ROOT / "quotas" / "occitanie-2020.toml"
@@ -51,7 +53,7 @@ def scenario(work: Path) -> dict[str, Path]:
     }
     for folder in ("lottery", "bundle", "transparent", "bundle2"):
         for f in sorted((work / folder).iterdir()):
-            if f.is_file():
+            if f.is_file() and f.name != "verify.html":  # the packaged page: test below
                 files[f"{folder}/{f.name}"] = f
     return files
 
@@ -64,6 +66,15 @@ def produced(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
 def test_the_same_public_files_are_written(produced: dict[str, Path]) -> None:
     expected = sorted(str(p.relative_to(GOLDEN)) for p in GOLDEN.rglob("*") if p.is_file())
     assert sorted(produced) == expected
+
+
+def test_every_bundle_carries_the_packaged_verifier_page(produced: dict[str, Path]) -> None:
+    """verify.html is not kept as golden copies: each bundle's is the packaged page, byte for
+    byte (its hash is in the README, kept true by test_browser_verifier)."""
+    folders = {produced[n].parent for n in produced if n.startswith(("bundle", "transparent"))}
+    assert len(folders) == 3
+    for folder in folders:
+        assert (folder / "verify.html").read_bytes() == page_bytes()
 
 
 @pytest.mark.parametrize("name", sorted(
