@@ -8,7 +8,6 @@ certified bound as a JSON object, exit 1 and nothing written; `--accept-gap` acc
 
 from __future__ import annotations
 
-import itertools
 import json
 from pathlib import Path
 
@@ -18,7 +17,8 @@ import strategies
 from cli_runner import run as cli_run
 from hypothesis import HealthCheck, assume, given
 from hypothesis import strategies as st
-from test_lottery import Instance, all_panels, check_leximin
+from strategies import Instance
+from test_lottery import all_panels, check_leximin
 from typer.testing import CliRunner
 
 import sortition.lottery.decompose as decompose
@@ -26,33 +26,15 @@ import sortition.lottery.leximin as leximin
 from sortition.cli import app
 from sortition.core.errors import SolverTimeout
 from sortition.core.resources import builtin_path
-from sortition.inputs.quotas import Quotas, ValueQuota
-from sortition.inputs.strata import strata_from_counts
 from sortition.inputs.synth import synthesize_pool, write_pool
 from sortition.lottery.compute import compute_lottery
 
 
-@st.composite
-def many_feature_instances(draw) -> Instance:
+def many_feature_instances() -> st.SearchStrategy[Instance]:
     """5-6 features, 8-11 people, nearly all of them alone in their stratum."""
-    n_features = draw(st.integers(5, 6))
-    features = [f"f{i}" for i in range(n_features)]
-    values = {f: ["a", "b", "c"][:draw(st.integers(2, 3))] for f in features}
-    combos = list(itertools.product(*(values[f] for f in features)))
-    n_keys = draw(st.integers(8, 11))
-    keys = draw(st.lists(st.sampled_from(combos), min_size=n_keys, max_size=n_keys, unique=True))
-    counts = {k: 1 + (draw(st.integers(0, 7)) == 0) for k in keys}
-    size = draw(st.integers(3, 5))
-    strata = strata_from_counts(features, counts)
-    guide = strategies.guide_panel(draw, strata.counts, size)
-    vq = []
-    for j, f in enumerate(features):
-        for v in values[f]:
-            members = np.array([k[j] == v for k in strata.keys], dtype=np.int64)
-            g = int(guide @ members)
-            vq.append(ValueQuota(f, v, max(0, g - draw(st.integers(0, 1))),
-                                 g + draw(st.integers(0, 1))))
-    return Instance(strata, Quotas(values=vq, size=size), size)
+    return strategies.instances(features=(5, 6), keys=(8, 11),
+                                counts=st.integers(0, 7).map(lambda x: 1 + (x == 0)),
+                                size=(3, 5), slack=1, cross=(0, 0))
 
 
 def _feasible(inst: Instance):
