@@ -278,3 +278,27 @@ def test_probabilities_relax(made, tmp_path):
                     tmp_path / "p.csv", "--json", "--relax")
     assert code == 0, out
     assert json.loads(out)["relaxation"] == RELAXED
+
+
+def test_quotas_shows_the_flex_bounds(tmp_path):
+    """`quotas` on soft quotas: the table has min_flex/max_flex columns (blank where a quota
+    declares none), --json carries them, and --out keeps them."""
+    spec = tmp_path / "soft.toml"
+    spec.write_text("size = 10\n[features.gender]\nshares = { woman = 0.5, man = 0.5 }\n"
+                    "flex = { below = 2, above = 1 }\n"
+                    "[features.area]\nshares = { urban = 0.6, rural = 0.4 }\n",
+                    encoding="utf-8")
+    code, out = run("quotas", spec)
+    assert code == 0, out
+    assert "┃ min ┃ max ┃ min_flex ┃ max_flex ┃" in out
+    assert "│ woman │ 50.00 % │ 5 │ 5 │ 5 │ 3 │ 6 │" in out  # min 5 − 2, max 5 + 1
+    assert "│ urban │ 60.00 % │ 6 │ 6 │ 6 │ │ │" in out  # none declared: blank
+    assert "blank: not declared, anywhere in [0, panel size]" in out
+    rows = json.loads(run("quotas", spec, "--json")[1])["quotas"]
+    assert [(r["value"], r["min_flex"], r["max_flex"]) for r in rows] == [
+        ("woman", 3, 6), ("man", 3, 6), ("urban", None, None), ("rural", None, None)]
+    code, out = run("quotas", spec, "--out", tmp_path / "again.toml")
+    assert code == 0, out
+    assert "min_flex = 3, max_flex = 6" in (tmp_path / "again.toml").read_text(encoding="utf-8")
+    code, out = run("quotas", SPEC, "--size", "30")
+    assert code == 0 and "min_flex" not in out  # no soft quota: no flex columns

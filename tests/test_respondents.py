@@ -262,3 +262,9 @@ def test_rates_out_writes_one_minus_acceptance(stage, tmp_path):
     code, text = run("respondents", stage["calls"], "--answers", stage["answers"], "--out",
                      tmp_path / "third.parquet", "--rates-out", stage["answers"])
     assert code == 2 and "--rates-out" in text  # never over an input
+    for target, said in ((tmp_path / "fourth.parquet", "the same file as --out"),
+                         (tmp_path / "fourth.audit.json", "the same file as --out's")):
+        code, text = run("respondents", stage["calls"], "--answers", stage["answers"], "--out",
+                         tmp_path / "fourth.parquet", "--rates-out", target, "--force")
+        assert code == 2 and said in text, text  # nor over its own other output
+        assert not (tmp_path / "fourth.parquet").exists()

@@ -128,9 +128,11 @@ class Quotas:
             "size": self.size,
             "quotas": [{"feature": v.feature, "value": v.value, "min": v.min, "max": v.max,
                         "share": v.share, "target": v.target,
-                        "reference_share": v.reference_share} for v in self.values],
+                        "reference_share": v.reference_share, "min_flex": v.min_flex,
+                        "max_flex": v.max_flex} for v in self.values],
             "cross": [{"features": list(c.features), "values": list(c.values), "min": c.min,
-                       "max": c.max, "share": c.share, "target": c.target} for c in self.cross],
+                       "max": c.max, "share": c.share, "target": c.target,
+                       "min_flex": c.min_flex, "max_flex": c.max_flex} for c in self.cross],
         }
 
     @property

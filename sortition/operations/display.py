@@ -8,7 +8,7 @@ from rich.console import JustifyMethod
 from rich.markup import escape
 from rich.table import Table
 
-from ..inputs.quotas import Quotas
+from ..inputs.quotas import CrossQuota, Quotas, ValueQuota
 from ..inputs.strata import Strata
 from ..lottery.check import FeasibilityReport, feature_table
 from .demo import DemoResult, fairness_comparison
@@ -30,13 +30,22 @@ def quotas_table(quotas: Quotas, title: str | None = None) -> Table:
     table.add_column("target", justify="right")
     table.add_column("min", justify="right")
     table.add_column("max", justify="right")
+    flex = quotas.has_flex
+    if flex:  # soft quotas: how far each bound may be relaxed (blank: not declared)
+        table.add_column("min_flex", justify="right")
+        table.add_column("max_flex", justify="right")
+
+    def soft(q: ValueQuota | CrossQuota) -> list[str]:
+        return ["" if q.min_flex is None else str(q.min_flex),
+                "" if q.max_flex is None else str(q.max_flex)] if flex else []
+
     previous = None
     for q in quotas.values:
         row = [escape(q.feature) if q.feature != previous else "", escape(q.value),
                _pct(q.share)]
         if has_ref:
             row.append(_pct(q.reference_share))
-        row += ["" if q.target is None else str(q.target), str(q.min), str(q.max)]
+        row += ["" if q.target is None else str(q.target), str(q.min), str(q.max), *soft(q)]
         if previous is not None and q.feature != previous:
             table.add_section()
         table.add_row(*row)
@@ -45,12 +54,17 @@ def quotas_table(quotas: Quotas, title: str | None = None) -> Table:
         row = [escape(" × ".join(c.features)), escape(" × ".join(c.values)), _pct(c.share)]
         if has_ref:
             row.append("")
-        row += ["" if c.target is None else str(c.target), str(c.min), str(c.max)]
+        row += ["" if c.target is None else str(c.target), str(c.min), str(c.max), *soft(c)]
         table.add_row(*row)
+    captions = []
     if quotas.reference_labels:
-        table.caption = "reference share: " + "; ".join(
-            f"{escape(f)}: {escape(label)}" for f, label in quotas.reference_labels.items()
-        )
+        captions.append("reference share: " + "; ".join(
+            f"{escape(f)}: {escape(label)}" for f, label in quotas.reference_labels.items()))
+    if flex:
+        captions.append("min_flex/max_flex: the loosest bounds `check` may propose and "
+                        "`--relax` draw with; blank: not declared, anywhere in [0, panel size]")
+    if captions:
+        table.caption = "\n".join(captions)
     return table
 
 

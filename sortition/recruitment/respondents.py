@@ -159,8 +159,11 @@ def run_respondents(calls_path: Path, answers_path: Path, out: Path, *, encoding
     given = [calls_path, answers_path, audit_path_for(calls_path)]
     check_pair(out, audit_path_for(out), inputs=given, force=force)
     if rates_out is not None:
-        check_file(rates_out, inputs=[*given, out, audit_path_for(out)], force=force,
-                   option="--rates-out")
+        check_file(rates_out, inputs=given, force=force, option="--rates-out")
+        for option, path in (("--out", out), ("--out's audit", audit_path_for(out))):
+            if Path(rates_out).resolve() == path.resolve():
+                raise InputError(f"--rates-out {rates_out}: the same file as {option} "
+                                 "(nothing was written)")
     problems = []
     if out.suffix.lower() not in (".parquet", ".csv"):
         problems.append(f"--out {out}: must end in .parquet or .csv")
