@@ -565,10 +565,16 @@ def verify(
     expect_ticket: Annotated[int | None, typer.Option(
         "--expect-ticket", help="The ticket drawn in public, when the operator gave the panel "
                                 "number (`draw --ticket`).", show_default=False)] = None,
+    expect_dropout_rates: Annotated[Path | None, typer.Option(
+        "--expect-dropout-rates", help="The dropout rates file published beforehand, when the "
+                                       "replacement lists are dropout-aware (`draw "
+                                       "--dropout-rates`): the rates recorded in audit.json "
+                                       "must be this file's, byte for byte.",
+        show_default=False)] = None,
     unanchored_ok: Annotated[bool, typer.Option(
         "--unanchored-ok", help="Exit 0 for a consistent bundle even when no published "
-                                "hash, seed or ticket was given (the verdict still says the "
-                                "draw is not anchored).")] = False,
+                                "hash, seed, ticket or rates file was given (the verdict "
+                                "still says the draw is not anchored).")] = False,
     recompute: Annotated[bool, typer.Option(
         "--recompute", help="Also re-solve the lottery and compare (marginals within 1e-6 for "
                             "LEXIMIN and Nash, the objective for maximin).")] = False,
@@ -587,10 +593,10 @@ def verify(
     """Check a public bundle: fingerprints, lottery, the draw from the seed, every file.
 
     A consistent bundle proves the draw honest only when it is *anchored*: its lottery hash
-    (or hashes, for a replacement chain), seed(s) and any operator-given ticket match what was
-    published beforehand — give them with --expect-lottery-hash, --expect-seed and
-    --expect-ticket. Without them everything else is still checked, but the verdict says the
-    draw is not anchored.
+    (or hashes, for a replacement chain), seed(s), any operator-given ticket and any dropout
+    rates match what was published beforehand — give them with --expect-lottery-hash,
+    --expect-seed, --expect-ticket and --expect-dropout-rates. Without them everything else is
+    still checked, but the verdict says the draw is not anchored.
 
     Exit 0: verified and anchored (or --unanchored-ok). Exit 1: a difference (listed: file,
     field or stratum, expected vs found), or not anchored.
@@ -610,7 +616,8 @@ def verify(
                                expect_seed=expect_seed, expect_ticket=expect_ticket,
                                recompute=recompute, id_column=id_column, encoding=encoding,
                                log=_progress(status), base_path=base_path,
-                               replacements_path=replacements_path)
+                               replacements_path=replacements_path,
+                               expect_dropout_rates=expect_dropout_rates)
     if as_json:
         print(json_text(result.to_dict()))
     else:
@@ -627,13 +634,15 @@ def verify(
         elif result.anchored:
             out.print(f"[bold green]verified[/bold green]: {_shown(bundle)} — "
                       f"{len(result.checked)} checks passed; anchored: every lottery hash, "
-                      "seed and ticket is the one published beforehand", highlight=False)
+                      "seed, ticket and rates file is the one published beforehand",
+                      highlight=False)
         else:
             out.print(f"[bold yellow]consistent but NOT anchored[/bold yellow]: "
                       f"{_shown(bundle)} — {len(result.checked)} checks passed, but "
-                      "nothing shows the lottery was fixed before the seed was known. Give "
+                      "nothing shows that what is marked ? was fixed before the seed was "
+                      "known. Give "
                       "the hashes and seeds published beforehand (--expect-lottery-hash, "
-                      "--expect-seed, --expect-ticket)"
+                      "--expect-seed, --expect-ticket, --expect-dropout-rates)"
                       + ("; accepted with --unanchored-ok." if unanchored_ok else "."),
                       highlight=False, soft_wrap=True)
     if not result.ok or not (result.anchored or unanchored_ok):

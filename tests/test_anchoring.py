@@ -70,7 +70,7 @@ def test_the_whole_chain_verifies_when_anchored(chain):
     d = chain["d"]
     code, text = verify(d / "b1", d / "pool.csv", *anchors(chain))
     assert code == 0, text
-    assert "anchored: every lottery hash, seed and ticket is the one published" in text
+    assert "anchored: every lottery hash, seed, ticket and rates file is the one published" in text
     assert "b1/lottery.json: the lottery is the one whose hash was published" in text
 
 

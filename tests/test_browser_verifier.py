@@ -20,6 +20,7 @@ from browser_driver import Browser, chromium
 from cli_runner import run
 
 from sortition.bundle.verifier import page_bytes, page_sha256
+from sortition.inputs.rates import load_rates
 from sortition.inputs.synth import synthesize_pool, write_pool
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -143,6 +144,8 @@ def announced(d: Path, name: str) -> dict:
     out = {"seed": f"seed {name}", "hash": sha(d / name / "lottery.json")}
     if name == "ticket":
         out["ticket"] = "5"
+    if name.startswith("aware"):  # dropout-aware lists: the rates file published beforehand
+        out["rates"] = d / "rates.csv"
     return out
 
 
@@ -158,6 +161,8 @@ def cli_verify(d: Path, bundle: Path, pool: Path, a: dict, lists: Path | None = 
             args += ["--expect-lottery-hash", h]
     if a.get("ticket"):
         args += ["--expect-ticket", a["ticket"]]
+    if a.get("rates"):
+        args += ["--expect-dropout-rates", a["rates"]]
     code, text = run(*args)
     assert code in (0, 1), text
     return json.loads(text)
@@ -171,6 +176,8 @@ def page_verify(browser: Browser, bundle: Path, pool: Path, a: dict,
     browser.set_files("#pool", [pool])
     if lists is not None:
         browser.set_files("#lists", [lists])
+    if a.get("rates"):
+        browser.set_files("#rates", [a["rates"]])
     if previous is not None:
         browser.set_files("#previous", sorted(p for p in previous.iterdir() if p.is_file()))
     fields = {"seed": a.get("seed", ""), "hash": a.get("hash", ""),
@@ -188,7 +195,7 @@ def page_verify(browser: Browser, bundle: Path, pool: Path, a: dict,
     raise AssertionError("verify.html gave no verdict within 120 s")
 
 
-def test_known_answer_vectors_in_the_page(browser):
+def test_known_answer_vectors_in_the_page(browser, tmp_path):
     """docs/draw-spec.md section 8, through the page's own stream, below, panel and choose."""
     browser.open(PAGE)
     k = browser.evaluate("window.sortitionKnownAnswers()")
@@ -215,6 +222,11 @@ def test_known_answer_vectors_in_the_page(browser):
     # draw-spec section 12.7: the dropout-aware lists, and rates read exactly (section 12.5)
     assert k["dropoutAware"][:4] == ["f5,1,f6", "f5,2,n1", "f2,1,f8", "f2,2,f3"]
     assert k["rates"][:4] == ["0/1", "1/1", "1/1", "1/2"] and set(k["rates"][4:]) == {None}
+    # a rates file is read as sortition reads it: the page's rows are load_rates's
+    path = tmp_path / "rates.csv"
+    path.write_bytes(k["ratesFileText"].encode("utf-8"))
+    assert path.read_bytes().startswith(b"\xef\xbb\xbfrate;") and b"\r\n\r\n" in path.read_bytes()
+    assert k["ratesFile"] == [list(row) for row in load_rates(path).rows]
     assert k["ok"] is True
     assert browser.evaluate("document.getElementById('kat').textContent") == "✓ OK"
 
@@ -295,6 +307,42 @@ def test_tampered_dropout_rates_are_caught_like_verify(browser, made, tmp_path):
                    .__setitem__(2, "1e-1"))
     page = page_verify(browser, bundle, d / "pub.csv", a)
     assert any("not a plain decimal" in line for line in page["differences"]), page
+
+
+def test_dropout_rates_are_anchored_like_verify(browser, made, tmp_path):
+    """Dropout-aware lists are anchored only by the rates file published beforehand: without
+    it both checkers say not anchored; another file, or rates in audit.json that are not the
+    file's, is a difference for both; a rates file given for lists that are not dropout-aware
+    too."""
+    d = made["dir"]
+    a = announced(d, "aware")
+    without = {k: v for k, v in a.items() if k != "rates"}
+    for verdict in (cli_verify(d, d / "aware", d / "pub.csv", without),
+                    page_verify(browser, d / "aware", d / "pub.csv", without)):
+        assert verdict["verified"] and not verdict["anchored"], verdict
+        assert any("were not checked against the rates file published beforehand" in x
+                   for x in verdict["not_anchored"]), verdict
+    other = tmp_path / "other.csv"
+    other.write_text(RATES.replace("0.15", "0.25"), encoding="utf-8")
+    for verdict in (cli_verify(d, d / "aware", d / "pub.csv", {**a, "rates": other}),
+                    page_verify(browser, d / "aware", d / "pub.csv", {**a, "rates": other})):
+        assert not verdict["verified"]
+        assert any("replacements.dropout_rates, sha256:" in x and "other.csv" in x
+                   for x in verdict["differences"]), verdict
+    bundle = tmp_path / "aware"
+    shutil.copytree(d / "aware", bundle)
+    _rewrite_audit(bundle, lambda audit: audit["replacements"]["dropout_rates"]["rates"][5]
+                   .__setitem__(2, "0.16"))
+    for verdict in (cli_verify(d, bundle, d / "pub.csv", a),
+                    page_verify(browser, bundle, d / "pub.csv", a)):
+        assert any("replacements.dropout_rates.rates[5]:" in x and "0.16" in x
+                   for x in verdict["differences"]), verdict
+    plain = announced(d, "lists")
+    for verdict in (cli_verify(d, d / "lists", d / "pub.csv", {**plain, "rates": a["rates"]}),
+                    page_verify(browser, d / "lists", d / "pub.csv",
+                                {**plain, "rates": a["rates"]})):
+        assert any("made dropout-aware replacement lists" in x
+                   for x in verdict["differences"]), verdict
 
 
 def test_the_cell_rule_is_exercised(made):

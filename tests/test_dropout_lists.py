@@ -62,6 +62,41 @@ def test_verify_rederives_the_dropout_aware_lists(drawn):
             "sha256"] in text
 
 
+def _anchored(drawn, bundle: Path, *extra: object) -> tuple[int, str]:
+    lottery = hashlib.sha256((drawn["dir"] / "aware" / "lottery.json").read_bytes()).hexdigest()
+    return run("verify", bundle, "--pool", drawn["pool"], "--expect-lottery-hash", lottery,
+               "--expect-seed", SEED, *extra)
+
+
+def test_dropout_rates_are_anchored_only_by_the_published_file(drawn, tmp_path):
+    """Rates chosen after the seed could steer the lists: without the rates file published
+    beforehand the draw is consistent but not anchored; with it, anchored; with another file,
+    or with rates in audit.json that are not the file's, a difference."""
+    aware = drawn["dir"] / "aware"
+    code, text = _anchored(drawn, aware)
+    assert code == 1 and "consistent but NOT anchored" in text, text
+    assert "were not checked against the rates file published beforehand" in text
+    code, text = _anchored(drawn, aware, "--expect-dropout-rates", drawn["rates"])
+    assert code == 0 and "are those of the file published beforehand" in text, text
+    assert "anchored: every lottery hash, seed, ticket and rates file" in text
+    other = tmp_path / "other.csv"
+    other.write_text(RATES.replace("0.3", "0.4"), encoding="utf-8")
+    code, text = _anchored(drawn, aware, "--expect-dropout-rates", other)
+    assert code == 1 and "replacements.dropout_rates, sha256:" in text, text
+    # the same file's hash, other rows: audit.json was edited after the draw
+    edited = _tampered(drawn, tmp_path,
+                       lambda r: r["dropout_rates"]["rates"][5].__setitem__(2, "0.16"))
+    code, text = _anchored(drawn, edited, "--expect-dropout-rates", drawn["rates"])
+    assert code == 1 and "replacements.dropout_rates.rates[5]: ['area', 'rural', '0.16'] " \
+        "recorded" in text and "has ['area', 'rural', '0.15']" in text, text
+    # lists that are not dropout-aware: a rates file given is a difference
+    code, text = run("verify", drawn["dir"] / "plain", "--pool", drawn["pool"],
+                     "--unanchored-ok", "--expect-dropout-rates", drawn["rates"])
+    assert code == 1 and "made dropout-aware replacement lists" in text, text
+    code, text = _anchored(drawn, aware, "--expect-dropout-rates", tmp_path / "missing.csv")
+    assert code == 2 and "missing.csv" in text
+
+
 def _tampered(drawn, tmp_path, edit) -> Path:
     target = tmp_path / "aware"
     shutil.copytree(drawn["dir"] / "aware", target)

@@ -74,6 +74,7 @@ from ..inputs.households import eligible_pool, of_representatives
 from ..inputs.load import Inputs
 from ..inputs.pool import load_recorded_pool
 from ..inputs.quotas import CrossQuota, Quotas, ValueQuota, flex_bounds, load_quotas
+from ..inputs.rates import DropoutRates, load_rates
 from ..inputs.strata import build_strata
 from ..lottery.check import (
     apply_relaxation,
@@ -110,10 +111,14 @@ class Anchors:
     lottery_hashes: list[str] = dc_field(default_factory=list)
     seeds: list[str] = dc_field(default_factory=list)
     ticket: int | None = None
+    # the dropout rates file published beforehand: dropout-aware lists follow from the rates,
+    # and rates chosen after the seed could steer which strata the replacements come from
+    rates: DropoutRates | None = None
     missing: list[str] = dc_field(default_factory=list)  # what nothing anchors, one line each
     used_hashes: set[str] = dc_field(default_factory=set)
     used_seeds: set[str] = dc_field(default_factory=set)
-    mismatched: bool = False  # a lottery or seed met that is not among those given
+    used_rates: bool = False
+    mismatched: bool = False  # a lottery, seed or rates file met that is not the one given
 
 
 @dataclass
@@ -228,6 +233,7 @@ def verify_bundle(bundle: Path, pool_path: Path, *, quotas_path: Path | None = N
                   base_path: Path | None = None,
                   anchors: Anchors | None = None,
                   replacements_path: Path | None = None,
+                  expect_dropout_rates: Path | None = None,
                   _seen: tuple[Path, ...] = ()) -> Verification:
     """Check a public bundle; the result lists what was checked, every difference, and what is
     not anchored to a prior commitment (`Anchors`).
@@ -237,7 +243,9 @@ def verify_bundle(bundle: Path, pool_path: Path, *, quotas_path: Path | None = N
     hostile bundle raises InputError (`_seen`: the bundles of the chain already being
     verified, so that a loop is refused rather than followed). `replacements_path`: the
     replacement lists (garant material, not in the bundle), checked against the commitment in
-    audit.json; the lists are re-derived from the pool either way.
+    audit.json; the lists are re-derived from the pool either way. `expect_dropout_rates`: the
+    dropout rates file published beforehand; dropout-aware lists are anchored only when the
+    rates recorded in audit.json are this file's (same SHA-256, same rows).
     """
     top = anchors is None
     if anchors is None:
@@ -246,7 +254,9 @@ def verify_bundle(bundle: Path, pool_path: Path, *, quotas_path: Path | None = N
             check_text("--expect-lottery-hash", h)
         for s in seeds:
             check_text("--expect-seed", s)
-        anchors = Anchors([h.strip().lower() for h in hashes], seeds, expect_ticket)
+        anchors = Anchors([h.strip().lower() for h in hashes], seeds, expect_ticket,
+                          None if expect_dropout_rates is None
+                          else load_rates(expect_dropout_rates))
     result = _verify(Path(bundle), pool_path, quotas_path=quotas_path, anchors=anchors,
                      recompute=recompute, id_column=id_column, encoding=encoding, log=log,
                      base_path=base_path, seen=_seen, replacements_path=replacements_path)
@@ -267,6 +277,40 @@ def _unused_anchors(anchors: Anchors, result: Verification) -> None:
         if s not in anchors.used_seeds:
             result.differences.append(f"--expect-seed {s!r}: no draw of this bundle or its "
                                       "chain used this seed")
+    if anchors.rates is not None and not anchors.used_rates:
+        result.differences.append(f"--expect-dropout-rates {anchors.rates.source}: no draw of "
+                                  "this bundle or its chain made dropout-aware replacement "
+                                  "lists (audit.json records no dropout rates)")
+
+
+def _anchor_rates(anchors: Anchors, where: str, recorded: DropoutRates,
+                  result: Verification) -> None:
+    """The dropout rates a draw's lists were made with: those of the file published
+    beforehand, byte for byte (SHA-256) and row for row, or nothing anchors the lists."""
+    given = anchors.rates
+    if given is None:
+        anchors.missing.append(f"{where}: the dropout rates (file SHA-256 {recorded.sha256}) "
+                               "were not checked against the rates file published beforehand "
+                               "(--expect-dropout-rates); rates chosen after the seed could "
+                               "steer which strata the replacements come from")
+        return
+    if given.sha256 != recorded.sha256:
+        anchors.mismatched = True
+        result.differences.append(f"{where}, sha256: {recorded.sha256} recorded, the rates "
+                                  f"file published beforehand ({given.source}) has SHA-256 "
+                                  f"{given.sha256}")
+    elif given.rows != recorded.rows:
+        anchors.mismatched = True
+        k = next((k for k, (a, b) in enumerate(zip(given.rows, recorded.rows, strict=False))
+                  if a != b), min(len(given.rows), len(recorded.rows)))
+        mine, theirs = (repr(list(rows[k])) if k < len(rows) else "nothing"
+                        for rows in (recorded.rows, given.rows))
+        result.differences.append(f"{where}.rates[{k}]: {mine} recorded, the rates file "
+                                  f"published beforehand ({given.source}) has {theirs}")
+    else:
+        anchors.used_rates = True
+        result.checked.append(f"{where}: the dropout rates are those of the file published "
+                              f"beforehand, byte for byte ({len(given.rows)} rates)")
 
 
 def _anchor_lottery(anchors: Anchors, where: str, actual: str | None, recorded: str,
@@ -755,6 +799,9 @@ def _check_lists(recorded: dict, drawn: Drawn, inputs: Inputs, lottery_hash: str
     if not, say which rule it breaks."""
     diff, ok = result.differences.append, result.checked.append
     rates = recorded_rates(recorded, inputs)  # malformed: an input error (exit 2)
+    if rates is not None:
+        _anchor_rates(result.anchors, f"{result.bundle.name}/audit.json, "
+                      "replacements.dropout_rates", rates, result)
     try:
         again = draw_replacements(inputs, drawn, int(recorded["per_member"]),
                                   seed.encode("utf-8"), lottery_hash, rates)
