@@ -503,7 +503,9 @@ def draw(
     dropout_rates: Annotated[Path | None, typer.Option(
         "--dropout-rates", help="CSV feature,value,rate (as simulate --rates): choose the "
                                 "replacement lists to keep every quota despite dropouts "
-                                "(docs/draw-spec.md 12.5); the rates go in audit.json.",
+                                "(docs/draw-spec.md 12.5); the rates go in audit.json. "
+                                "Publish the file before the seed: garants anchor the lists "
+                                "with verify --expect-dropout-rates.",
         show_default=False)] = None,
 ) -> None:
     """Draw the panel with a public seed and write the public audit bundle.
@@ -539,8 +541,10 @@ def draw(
                    f"({sum(short.values())} missing in all; recorded in audit.json)"])
     out.print(f"lottery hash (SHA-256 of lottery.json): [bold]{result.lottery_hash}[/bold]",
               highlight=False, soft_wrap=True)
+    rates = "" if dropout_rates is None else f" --expect-dropout-rates {_shown(dropout_rates)}"
     out.print(f"verify with: sortition verify {_shown(out_dir)} --pool POOL "
-              f"--expect-lottery-hash {result.lottery_hash}", highlight=False, soft_wrap=True)
+              f"--expect-lottery-hash {result.lottery_hash}{rates}", highlight=False,
+              soft_wrap=True)
 
 
 @command()

@@ -40,6 +40,15 @@ def drawn(tmp_path_factory) -> dict:
             "audit": json.loads((d / "aware" / "audit.json").read_text(encoding="utf-8"))}
 
 
+def test_draw_says_how_to_anchor_the_rates(drawn, tmp_path):
+    d = drawn["dir"]
+    code, text = run("draw", drawn["pool"], "-q", drawn["quotas"], "-k", 40, "--seed", SEED,
+                     "--replacements", 1, "--dropout-rates", drawn["rates"], "--lottery",
+                     d / "aware", "-o", tmp_path / "again")
+    assert code == 0, text
+    assert f"--expect-dropout-rates {drawn['rates']}" in text
+
+
 def test_the_rates_are_recorded_and_the_lists_differ(drawn):
     record = drawn["audit"]["replacements"]["dropout_rates"]
     assert record["sha256"] == hashlib.sha256(drawn["rates"].read_bytes()).hexdigest()
