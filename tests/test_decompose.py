@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import numpy as np
-from hypothesis import HealthCheck, given, settings
+import strategies
+from hypothesis import HealthCheck, given
 from hypothesis import strategies as st
 
 from sortition.core.resources import occitanie_quotas
@@ -59,7 +60,7 @@ def systems_with_targets(draw) -> tuple[QuotaSystem, np.ndarray]:
     return system, target
 
 
-@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@strategies.examples(150, HealthCheck.too_slow)
 @given(systems_with_targets())
 def test_walk_panels_meet_the_quotas_and_keep_the_expectation(case):
     system, target = case
@@ -77,7 +78,7 @@ def test_walk_panels_meet_the_quotas_and_keep_the_expectation(case):
         assert np.abs(seats / found.weights.sum() - target).max() < 1e-6
 
 
-@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@strategies.examples(40, HealthCheck.too_slow)
 @given(systems_with_targets())
 def test_walk_is_deterministic(case):
     system, target = case

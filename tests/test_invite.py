@@ -10,12 +10,11 @@ import json
 from collections import Counter
 from pathlib import Path
 
-import cli_runner
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 import strategies
-from cli_runner import with_hash_seed
+from cli_runner import invoke, with_hash_seed
 from conftest import moved_household, write_answers
 from hypothesis import given
 from hypothesis import strategies as st
@@ -53,12 +52,8 @@ def rates_file(tmp_path_factory) -> Path:
     return path
 
 
-def invoke(args: list[str]):
-    return cli_runner.invoke(*args)
-
-
 def invite(base: Path, out: Path, size: int = 400, seed: str = SEED, *extra) -> Path:
-    result = invoke(["invite", base, "--size", size, "--seed", seed, "--out", out, *extra])
+    result = invoke(*["invite", base, "--size", size, "--seed", seed, "--out", out, *extra])
     assert result.exit_code == 0, result.output
     return out
 
@@ -251,7 +246,7 @@ def test_exclude_list_and_unknown_ids(base, tmp_path):
     exclude.write_text("id,note\n" + "".join(f"{i},x\n" for i in listed) + "ghost,x\n",
                        encoding="utf-8")
     out = tmp_path / "calls.parquet"
-    result = invoke(["invite", base, "--size", 1000, "--seed", SEED, "--out", out,
+    result = invoke(*["invite", base, "--size", 1000, "--seed", SEED, "--out", out,
                      "--exclude", exclude])
     assert result.exit_code == 0, result.output
     assert "warning" in result.output and "'ghost'" in result.output
@@ -262,7 +257,7 @@ def test_exclude_list_and_unknown_ids(base, tmp_path):
     assert audit["inputs"]["exclude"]["not_in_base"] == 1
     # one more than the eligible people: exit 1, nothing written
     again = tmp_path / "again.parquet"
-    result = invoke(["invite", base, "--size", 1001, "--seed", SEED, "--out", again,
+    result = invoke(*["invite", base, "--size", 1001, "--seed", SEED, "--out", again,
                      "--exclude", exclude])
     assert result.exit_code == 1
     assert "only 1,000 eligible" in result.output
@@ -284,7 +279,7 @@ def test_no_contact_data_in_public_audits(base, rates_file, tmp_path):
     calls = invite(base, tmp_path / "calls.parquet", 300, SEED, "--by", "gender", "--by",
                    "department", "--response-rates", rates_file)
     answers = write_answers(calls, tmp_path / "answers.csv")
-    result = invoke(["respondents", calls, "--answers", answers, "--out",
+    result = invoke(*["respondents", calls, "--answers", answers, "--out",
                      tmp_path / "pool.parquet"])
     assert result.exit_code == 0, result.output
     table = pq.read_table(calls)
@@ -298,7 +293,7 @@ def test_no_contact_data_in_public_audits(base, rates_file, tmp_path):
 def test_contact_column_refused_as_a_rate_feature(base, tmp_path):
     rates = tmp_path / "rates.csv"
     rates.write_text("feature,value,rate\nphone,06 00 00 00 00,0.5\n", encoding="utf-8")
-    result = invoke(["invite", base, "--size", 10, "--seed", SEED, "--out",
+    result = invoke(*["invite", base, "--size", 10, "--seed", SEED, "--out",
                      tmp_path / "c.parquet", "--response-rates", rates])
     assert result.exit_code == 2
     assert "row 1" in result.output and "contact column" in result.output
@@ -315,7 +310,7 @@ def test_contact_column_refused_as_a_rate_feature(base, tmp_path):
 ])
 def test_refusals(base, tmp_path, args, message):
     out = tmp_path / "calls.parquet"
-    result = invoke(["invite", base, "--out", out, *args])
+    result = invoke(*["invite", base, "--out", out, *args])
     assert result.exit_code == (1 if "eligible" in message else 2), result.output
     assert message in result.output
     assert list(tmp_path.iterdir()) == []
@@ -328,7 +323,7 @@ def test_value_missing_from_the_margins(tmp_path):
     table = table.set_column(1, "gender", pa.array(genders))
     path = tmp_path / "base.csv"
     write_pool(table, path)
-    result = invoke(["invite", path, "--size", 10, "--seed", "x", "--by", "gender",
+    result = invoke(*["invite", path, "--size", 10, "--seed", "x", "--by", "gender",
                      "--out", tmp_path / "calls.parquet"])
     assert result.exit_code == 2
     assert "column gender" in result.output and "'Woman'" in result.output
@@ -340,13 +335,13 @@ def test_bad_rates_file(base, tmp_path):
     rates = tmp_path / "rates.csv"
     rates.write_text("feature,value,rate\nage_band,18-24,1.5\nage_band,25-34,abc\n",
                      encoding="utf-8")
-    result = invoke(["invite", base, "--size", 10, "--seed", "x", "--out",
+    result = invoke(*["invite", base, "--size", 10, "--seed", "x", "--out",
                      tmp_path / "c.parquet", "--response-rates", rates])
     assert result.exit_code == 2
     assert "row 1, column rate: '1.5'" in result.output
     assert "row 2, column rate: 'abc'" in result.output
     rates.write_text("feature,value,rate\nage_band,18-24,0.5\n", encoding="utf-8")
-    result = invoke(["invite", base, "--size", 10, "--seed", "x", "--out",
+    result = invoke(*["invite", base, "--size", 10, "--seed", "x", "--out",
                      tmp_path / "c.parquet", "--response-rates", rates])
     assert result.exit_code == 2 and "no rate for age_band='25-34'" in result.output
 
@@ -383,7 +378,7 @@ def test_apportion_properties(cells, data):
 
 @pytest.mark.parametrize("command", ["invite", "respondents"])
 def test_help(command):
-    result = invoke([command, "--help"])
+    result = invoke(*[command, "--help"])
     assert result.exit_code == 0
     assert "Example" in result.output and f"sortition {command}" in result.output
 
@@ -423,7 +418,7 @@ def test_invite_records_the_household_column(base, tmp_path):
 
 def test_invite_missing_household_column(base, tmp_path):
     out = tmp_path / "new" / "calls.parquet"
-    result = invoke(["invite", base, "--size", 10, "--seed", "x", "--out", out,
+    result = invoke(*["invite", base, "--size", 10, "--seed", "x", "--out", out,
                      "--household-column", "foyer"])
     assert result.exit_code == 2
     assert f"{base}: household column 'foyer' not found (columns: id, gender" in \
