@@ -13,10 +13,8 @@ import shutil
 from pathlib import Path
 
 import pytest
-from cli_runner import run
-from typer.testing import CliRunner
+from cli_runner import invoke, run
 
-from sortition.cli import app
 from sortition.inputs.synth import synthesize_pool, write_pool
 from sortition.lottery.publish import read_lottery
 
@@ -80,7 +78,7 @@ def test_unanchored_is_exit_1_unless_accepted(chain):
     assert code == 1 and "consistent but NOT anchored" in text
     assert "b1/lottery.json: no lottery hash published beforehand" in text
     assert "b0/audit.json: the seed" in text
-    res = CliRunner().invoke(app, ["verify", str(d / "b1"), "--pool", str(d / "pool.csv"),
+    res = invoke(*["verify", str(d / "b1"), "--pool", str(d / "pool.csv"),
                                    "--json", "--unanchored-ok"])
     assert res.exit_code == 0
     doc = json.loads(res.stdout)

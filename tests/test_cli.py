@@ -10,18 +10,11 @@ import pyarrow as pa
 import pyarrow.csv  # noqa: F401  (pa.csv)
 import pyarrow.parquet as pq
 import pytest
-from typer.testing import CliRunner
-
-from sortition.cli import app
+from cli_runner import invoke
 
 ROOT = Path(__file__).resolve().parents[1]
 OCCITANIE_SPEC = ROOT / "quotas" / "occitanie-2020.toml"
 COMMANDS = ["synth", "quotas", "check", "demo"]
-
-
-@pytest.fixture
-def runner() -> CliRunner:
-    return CliRunner()
 
 
 def flat(text: str) -> str:
@@ -48,24 +41,24 @@ def assert_clean_exit(result, code: int) -> None:
 # Help
 
 
-def test_top_level_help_lists_the_commands(runner):
-    result = runner.invoke(app, ["--help"])
+def test_top_level_help_lists_the_commands():
+    result = invoke(*["--help"])
     assert_clean_exit(result, 0)
     for command in COMMANDS:
         assert command in result.output
     assert "Exit status" in flat(result.output)
 
 
-def test_no_arguments_shows_help(runner):
-    result = runner.invoke(app, [])
+def test_no_arguments_shows_help():
+    result = invoke(*[])
     assert "Usage" in result.output
     for command in COMMANDS:
         assert command in result.output
 
 
 @pytest.mark.parametrize("command", COMMANDS)
-def test_command_help(runner, command):
-    result = runner.invoke(app, [command, "--help"])
+def test_command_help(command):
+    result = invoke(*[command, "--help"])
     assert_clean_exit(result, 0)
     text = flat(result.output)
     assert "Usage" in text
@@ -73,16 +66,16 @@ def test_command_help(runner, command):
     assert "Example" in text
 
 
-def test_check_help_mentions_case_sensitive_matching(runner):
-    text = flat(runner.invoke(app, ["check", "--help"]).output)
+def test_check_help_mentions_case_sensitive_matching():
+    text = flat(invoke(*["check", "--help"]).output)
     assert "case-sensitive" in text
     assert "'Woman' and 'woman' are different values" in text
     for option in ("--quotas", "--size", "--id-column", "--encoding", "--json", "--report"):
         assert option in text
 
 
-def test_version(runner):
-    result = runner.invoke(app, ["--version"])
+def test_version():
+    result = invoke(*["--version"])
     assert_clean_exit(result, 0)
     assert "sortition" in result.output
 
@@ -91,9 +84,9 @@ def test_version(runner):
 # quotas
 
 
-def test_quotas_writes_csv(runner, tmp_path):
+def test_quotas_writes_csv(tmp_path):
     out = tmp_path / "OUT.csv"
-    result = runner.invoke(app, ["quotas", str(OCCITANIE_SPEC), "--size", "100", "--out", str(out)])
+    result = invoke(*["quotas", str(OCCITANIE_SPEC), "--size", "100", "--out", str(out)])
     assert_clean_exit(result, 0)
     lines = out.read_text(encoding="utf-8").splitlines()
     assert lines[0] == "feature,value,min,max"
@@ -106,19 +99,19 @@ def test_quotas_writes_csv(runner, tmp_path):
     assert "31 Haute-Garonne" in text
 
 
-def test_quotas_size_changes_the_bounds(runner, tmp_path):
+def test_quotas_size_changes_the_bounds(tmp_path):
     out = tmp_path / "q60.csv"
-    result = runner.invoke(app, ["quotas", str(OCCITANIE_SPEC), "-k", "60", "-o", str(out)])
+    result = invoke(*["quotas", str(OCCITANIE_SPEC), "-k", "60", "-o", str(out)])
     assert_clean_exit(result, 0)
     assert "gender,woman,30,30" in out.read_text(encoding="utf-8").splitlines()
     assert "Quotas for a panel of 60" in flat(result.output)
 
 
-def test_quotas_writes_toml(runner, tmp_path):
+def test_quotas_writes_toml(tmp_path):
     out = tmp_path / "resolved.toml"
-    result = runner.invoke(app, ["quotas", str(OCCITANIE_SPEC), "--out", str(out)])
+    result = invoke(*["quotas", str(OCCITANIE_SPEC), "--out", str(out)])
     assert_clean_exit(result, 0)
-    again = runner.invoke(app, ["quotas", str(out), "--json"])
+    again = invoke(*["quotas", str(out), "--json"])
     assert_clean_exit(again, 0)
     data = json.loads(again.stdout)
     assert data["size"] == 100
@@ -126,8 +119,8 @@ def test_quotas_writes_toml(runner, tmp_path):
         <= data["quotas"][0].items()
 
 
-def test_quotas_json(runner):
-    result = runner.invoke(app, ["quotas", str(OCCITANIE_SPEC), "--size", "150", "--json"])
+def test_quotas_json():
+    result = invoke(*["quotas", str(OCCITANIE_SPEC), "--size", "150", "--json"])
     assert_clean_exit(result, 0)
     data = json.loads(result.stdout)
     assert data["size"] == 150
@@ -153,18 +146,18 @@ man = { young = 0.2, old = 0.3 }
 """
 
 
-def test_quotas_with_cross_quotas_refuses_csv(runner, tmp_path):
+def test_quotas_with_cross_quotas_refuses_csv(tmp_path):
     spec = tmp_path / "cross.toml"
     spec.write_text(CROSS_SPEC, encoding="utf-8")
     out = tmp_path / "x.csv"
-    result = runner.invoke(app, ["quotas", str(spec), "--out", str(out)])
+    result = invoke(*["quotas", str(spec), "--out", str(out)])
     assert_clean_exit(result, 2)
     assert not out.exists()
     assert ".toml" in result.output
     assert sorted(p.name for p in tmp_path.iterdir()) == ["cross.toml"]
     # the same spec is fine with a .toml output
     good = tmp_path / "x.toml"
-    assert_clean_exit(runner.invoke(app, ["quotas", str(spec), "--out", str(good)]), 0)
+    assert_clean_exit(invoke(*["quotas", str(spec), "--out", str(good)]), 0)
     assert "[[cross]]" in good.read_text(encoding="utf-8")
 
 
@@ -178,11 +171,11 @@ def test_quotas_with_cross_quotas_refuses_csv(runner, tmp_path):
     ("bad.toml", "size = [\n", ["not valid TOML"]),
     ("bad.csv", "feature,value,min,max\ngender,woman,0,inf\n", ["line 2", "'inf'"]),
 ])
-def test_quotas_bad_file(runner, tmp_path, name, text, culprits):
+def test_quotas_bad_file(tmp_path, name, text, culprits):
     spec = tmp_path / name
     spec.write_text(text, encoding="utf-8")
     out = tmp_path / "out.csv"
-    result = runner.invoke(app, ["quotas", str(spec), "--size", "10", "--out", str(out)])
+    result = invoke(*["quotas", str(spec), "--size", "10", "--out", str(out)])
     assert_clean_exit(result, 2)
     assert not out.exists()
     assert str(spec) in result.output
@@ -191,22 +184,22 @@ def test_quotas_bad_file(runner, tmp_path, name, text, culprits):
     assert "error" in stderr_of(result)
 
 
-def test_quotas_error_shows_bracketed_text_verbatim(runner, tmp_path):
+def test_quotas_error_shows_bracketed_text_verbatim(tmp_path):
     spec = tmp_path / "quotas[red].csv"
     spec.write_text("feature,value,min,max\ngender,[b]woman,5,2\n", encoding="utf-8")
-    result = runner.invoke(app, ["quotas", str(spec), "--size", "10"])
+    result = invoke(*["quotas", str(spec), "--size", "10"])
     assert_clean_exit(result, 2)
     assert str(spec) in result.output
     assert "gender=[b]woman" in result.output
 
 
-def test_quotas_missing_file_and_missing_size(runner, tmp_path):
-    result = runner.invoke(app, ["quotas", str(tmp_path / "nowhere.toml")])
+def test_quotas_missing_file_and_missing_size(tmp_path):
+    result = invoke(*["quotas", str(tmp_path / "nowhere.toml")])
     assert_clean_exit(result, 2)
     assert "nowhere.toml" in result.output
     csv_quotas = tmp_path / "q.csv"
     csv_quotas.write_text("feature,value,min,max\ngender,woman,1,2\n", encoding="utf-8")
-    result = runner.invoke(app, ["quotas", str(csv_quotas)])
+    result = invoke(*["quotas", str(csv_quotas)])
     assert_clean_exit(result, 2)
     assert "--size" in result.output
 
@@ -252,15 +245,15 @@ def make_case(tmp_path: Path, rows=POOL_ROWS, quotas: str = QUOTAS_CSV,
     return pool, q
 
 
-def run_check(runner, pool: Path, quotas: Path, *extra: str):
-    return runner.invoke(app, ["check", str(pool), "--quotas", str(quotas), "--size", "4",
+def run_check(pool: Path, quotas: Path, *extra: str):
+    return invoke(*["check", str(pool), "--quotas", str(quotas), "--size", "4",
                                "--time-limit", "20", *extra])
 
 
-def test_check_feasible(runner, tmp_path, check_ready):
+def test_check_feasible(tmp_path, check_ready):
     pool, q = make_case(tmp_path)
     report = tmp_path / "report.json"
-    result = run_check(runner, pool, q, "--report", str(report))
+    result = run_check(pool, q, "--report", str(report))
     assert_clean_exit(result, 0)
     assert "feasible" in flat(result.output)
     data = json.loads(report.read_text(encoding="utf-8"))
@@ -268,9 +261,9 @@ def test_check_feasible(runner, tmp_path, check_ready):
     assert data["people"] == 6
 
 
-def test_check_json(runner, tmp_path, check_ready):
+def test_check_json(tmp_path, check_ready):
     pool, q = make_case(tmp_path)
-    result = run_check(runner, pool, q, "--json")
+    result = run_check(pool, q, "--json")
     assert_clean_exit(result, 0)
     data = json.loads(result.stdout)
     assert isinstance(data, dict)
@@ -279,20 +272,20 @@ def test_check_json(runner, tmp_path, check_ready):
     assert "0600000000" not in result.output  # contact columns never reach the output
 
 
-def test_check_parquet_pool(runner, tmp_path, check_ready):
+def test_check_parquet_pool(tmp_path, check_ready):
     path = tmp_path / "pool.parquet"
     pq.write_table(pa.table({"id": list(range(len(POOL_ROWS))),
                              "gender": [r[1] for r in POOL_ROWS],
                              "age_band": [r[2] for r in POOL_ROWS]}), path)
     _, q = make_case(tmp_path)
-    assert_clean_exit(run_check(runner, path, q, "--json"), 0)
+    assert_clean_exit(run_check(path, q, "--json"), 0)
 
 
-def test_check_infeasible(runner, tmp_path, check_ready):
+def test_check_infeasible(tmp_path, check_ready):
     quotas = QUOTAS_CSV.replace("age_band,young,1,3", "age_band,young,1,3\nage_band,middle,1,2")
     pool, q = make_case(tmp_path, quotas=quotas)
     report = tmp_path / "report.json"
-    result = run_check(runner, pool, q, "--report", str(report))
+    result = run_check(pool, q, "--report", str(report))
     assert_clean_exit(result, 1)
     text = flat(result.output)
     assert "middle" in text
@@ -302,10 +295,10 @@ def test_check_infeasible(runner, tmp_path, check_ready):
     assert any(s["value"] == "middle" for s in data["shortfalls"])
 
 
-def test_check_infeasible_json(runner, tmp_path, check_ready):
+def test_check_infeasible_json(tmp_path, check_ready):
     quotas = QUOTAS_CSV.replace("gender,woman,2,3", "gender,woman,4,4")
     pool, q = make_case(tmp_path, quotas=quotas)
-    result = run_check(runner, pool, q, "--json")
+    result = run_check(pool, q, "--json")
     assert_clean_exit(result, 1)
     data = json.loads(result.stdout)
     assert data["feasible"] is False
@@ -365,11 +358,11 @@ BAD_POOLS = ["missing file", "folder", "corrupt parquet", "ragged rows", "empty 
 
 
 @pytest.mark.parametrize("kind", BAD_POOLS)
-def test_check_bad_pool(runner, tmp_path, check_ready, kind):
+def test_check_bad_pool(tmp_path, check_ready, kind):
     pool, culprits, extra = _bad_pool(tmp_path, kind)
     q = tmp_path / "quotas.csv"
     report = tmp_path / "report.json"
-    result = run_check(runner, pool, q, "--report", str(report), *extra)
+    result = run_check(pool, q, "--report", str(report), *extra)
     assert_clean_exit(result, 2)
     assert str(pool) in result.output
     for culprit in culprits:
@@ -379,27 +372,27 @@ def test_check_bad_pool(runner, tmp_path, check_ready, kind):
 
 
 @pytest.mark.parametrize("kind", ["duplicate ids", "unknown values"])
-def test_check_bad_pool_json(runner, tmp_path, check_ready, kind):
+def test_check_bad_pool_json(tmp_path, check_ready, kind):
     pool, culprits, extra = _bad_pool(tmp_path, kind)
-    result = run_check(runner, pool, tmp_path / "quotas.csv", "--json", *extra)
+    result = run_check(pool, tmp_path / "quotas.csv", "--json", *extra)
     assert_clean_exit(result, 2)
     assert result.stdout.strip() == ""
     for culprit in culprits:
         assert culprit in result.output
 
 
-def test_check_bad_quotas(runner, tmp_path, check_ready):
+def test_check_bad_quotas(tmp_path, check_ready):
     pool, q = make_case(tmp_path, quotas="feature,value,min,max\ngender,woman,3,1\n")
     report = tmp_path / "report.json"
-    result = run_check(runner, pool, q, "--report", str(report))
+    result = run_check(pool, q, "--report", str(report))
     assert_clean_exit(result, 2)
     assert str(q) in result.output and "min 3 > max 1" in result.output
     assert not report.exists()
 
 
-def test_check_needs_a_size_with_csv_quotas(runner, tmp_path, check_ready):
+def test_check_needs_a_size_with_csv_quotas(tmp_path, check_ready):
     pool, q = make_case(tmp_path)
-    result = runner.invoke(app, ["check", str(pool), "--quotas", str(q)])
+    result = invoke(*["check", str(pool), "--quotas", str(q)])
     assert_clean_exit(result, 2)
     assert "--size" in result.output
 
@@ -408,9 +401,9 @@ def test_check_needs_a_size_with_csv_quotas(runner, tmp_path, check_ready):
 # demo
 
 
-def test_demo_runs_end_to_end_and_compares_with_legacy(tmp_path, runner):
+def test_demo_runs_end_to_end_and_compares_with_legacy(tmp_path):
     out_dir = tmp_path / "demo"
-    result = runner.invoke(app, ["demo", "--rows", "20000", "--out", str(out_dir)])
+    result = invoke(*["demo", "--rows", "20000", "--out", str(out_dir)])
     assert_clean_exit(result, 0)
     text = flat(result.output)
     assert "feasible" in text
@@ -431,11 +424,11 @@ def test_demo_runs_end_to_end_and_compares_with_legacy(tmp_path, runner):
     assert sorted(pool_ids.to_pylist()) == probs.column("id").cast(pa.string()).to_pylist()
     assert abs(sum(probs.column("probability").to_pylist()) - 100) < 1e-6
     first = (out_dir / "bundle" / "panel.csv").read_bytes()
-    again = runner.invoke(app, ["demo", "--rows", "20000", "--out", str(out_dir)])
+    again = invoke(*["demo", "--rows", "20000", "--out", str(out_dir)])
     assert_clean_exit(again, 0)  # its own folder (manifest): replaced, same bytes
     assert (out_dir / "bundle" / "panel.csv").read_bytes() == first
     (out_dir / "notes.txt").write_text("mine\n", encoding="utf-8")
-    refused = runner.invoke(app, ["demo", "--rows", "20000", "--out", str(out_dir)])
+    refused = invoke(*["demo", "--rows", "20000", "--out", str(out_dir)])
     assert refused.exit_code == 2 and "notes.txt" in flat(refused.output)
     assert (out_dir / "notes.txt").read_text(encoding="utf-8") == "mine\n"
 

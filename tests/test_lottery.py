@@ -16,15 +16,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 import strategies
-from cli_runner import with_hash_seed
+from cli_runner import invoke, with_hash_seed
 from conftest import quota_membership
 from hypothesis import HealthCheck, assume, given
 from hypothesis import strategies as st
 from ortools.linear_solver import pywraplp
 from strategies import Instance
-from typer.testing import CliRunner
 
-from sortition.cli import app
 from sortition.core.errors import InfeasibleError, InputError, SolverTimeout
 from sortition.inputs.pool import load_pool
 from sortition.inputs.quotas import CrossQuota, Quotas, ValueQuota, load_quotas
@@ -567,11 +565,11 @@ def test_a_person_on_no_feasible_panel_gets_zero(tmp_path):
     assert report.impossible_people == 1
 
 
-def test_cli_check_and_probabilities_report_the_impossible_person(tmp_path, runner):
+def test_cli_check_and_probabilities_report_the_impossible_person(tmp_path):
     rows = pool_rows(IMPOSSIBLE_COUNTS)  # p007 is the (f, old) person
     pool = write_pool(tmp_path / "pool.csv", rows, ["gender", "age"])
     quotas = write_quotas(tmp_path / "q.csv", IMPOSSIBLE_QUOTAS)
-    result = runner.invoke(app, ["check", str(pool), "--quotas", str(quotas), "--size", "4",
+    result = invoke(*["check", str(pool), "--quotas", str(quotas), "--size", "4",
                                  "--json"])
     assert result.exit_code == 0, result.output
     report = json.loads(result.stdout)
@@ -579,7 +577,7 @@ def test_cli_check_and_probabilities_report_the_impossible_person(tmp_path, runn
     assert report["impossible_strata"] == [{"stratum": {"gender": "f", "age": "old"},
                                             "people": 1}]
     out = tmp_path / "probs.csv"
-    result = runner.invoke(app, ["probabilities", str(pool), "--quotas", str(quotas),
+    result = invoke(*["probabilities", str(pool), "--quotas", str(quotas),
                                  "--size", "4", "--out", str(out)])
     assert result.exit_code == 0, result.output
     probs = read_probabilities(out)
@@ -589,11 +587,6 @@ def test_cli_check_and_probabilities_report_the_impossible_person(tmp_path, runn
 
 # ---------------------------------------------------------------------------
 # 4. The `probabilities` command
-
-
-@pytest.fixture
-def runner() -> CliRunner:
-    return CliRunner()
 
 
 def read_probabilities(path: Path) -> dict[str, float]:
@@ -619,10 +612,10 @@ def odd_pool(tmp_path) -> tuple[Path, Path]:
             write_quotas(tmp_path / "quotas.csv", ODD_QUOTAS))
 
 
-def test_cli_writes_one_row_per_person_sorted_by_id(tmp_path, runner, odd_pool):
+def test_cli_writes_one_row_per_person_sorted_by_id(tmp_path, odd_pool):
     pool, quotas = odd_pool
     out = tmp_path / "probs.csv"
-    result = runner.invoke(app, ["probabilities", str(pool), "--quotas", str(quotas),
+    result = invoke(*["probabilities", str(pool), "--quotas", str(quotas),
                                  "--size", "5", "--out", str(out)])
     assert result.exit_code == 0, result.output
     probs = read_probabilities(out)
@@ -634,11 +627,11 @@ def test_cli_writes_one_row_per_person_sorted_by_id(tmp_path, runner, odd_pool):
     assert [probs[i] for i in ODD_IDS] == expected.tolist()  # shortest round-trip floats
 
 
-def test_cli_json_summary(tmp_path, runner, odd_pool):
+def test_cli_json_summary(tmp_path, odd_pool):
     pool, quotas = odd_pool
     out = tmp_path / "probs.csv"
     strata_out = tmp_path / "strata.csv"
-    result = runner.invoke(app, ["probabilities", str(pool), "--quotas", str(quotas),
+    result = invoke(*["probabilities", str(pool), "--quotas", str(quotas),
                                  "--size", "5", "--out", str(out), "--strata-out",
                                  str(strata_out), "--json"])
     assert result.exit_code == 0, result.output
@@ -662,12 +655,12 @@ def test_cli_json_summary(tmp_path, runner, odd_pool):
     assert abs(sum(float(r["expected_seats"]) for r in table) - 5) <= 1e-9
 
 
-def test_cli_legacy_is_estimated(tmp_path, runner, odd_pool):
+def test_cli_legacy_is_estimated(tmp_path, odd_pool):
     pool, quotas = odd_pool
     out = tmp_path / "probs.csv"
     args = ["probabilities", str(pool), "--quotas", str(quotas), "--size", "5", "--out",
             str(out), "--algorithm", "legacy", "--runs", "200", "--seed", "3", "--json"]
-    result = runner.invoke(app, args)
+    result = invoke(*args)
     assert result.exit_code == 0, result.output
     summary = json.loads(result.stdout)
     assert summary["algorithm"] == "legacy"
@@ -676,7 +669,7 @@ def test_cli_legacy_is_estimated(tmp_path, runner, odd_pool):
     assert sorted(probs) == sorted(ODD_IDS)
     assert abs(sum(probs.values()) - 5) <= 1e-9
     first = out.read_bytes()
-    again = runner.invoke(app, [*args, "--force"])  # same seed, same estimate
+    again = invoke(*[*args, "--force"])  # same seed, same estimate
     assert again.exit_code == 0, again.output
     assert out.read_bytes() == first
 
@@ -685,9 +678,9 @@ def assert_nothing_written(folder: Path, inputs: set[str]) -> None:
     assert {p.name for p in folder.iterdir()} == inputs
 
 
-def test_cli_unknown_algorithm_exits_2(tmp_path, runner, odd_pool):
+def test_cli_unknown_algorithm_exits_2(tmp_path, odd_pool):
     pool, quotas = odd_pool
-    result = runner.invoke(app, ["probabilities", str(pool), "--quotas", str(quotas),
+    result = invoke(*["probabilities", str(pool), "--quotas", str(quotas),
                                  "--size", "5", "--out", str(tmp_path / "probs.csv"),
                                  "--strata-out", str(tmp_path / "strata.csv"),
                                  "--algorithm", "fairest"])
@@ -703,10 +696,10 @@ def test_cli_unknown_algorithm_exits_2(tmp_path, runner, odd_pool):
     [("sex", "f", 5, 5), ("sex", "m", 0, 0), ("area", "x", 5, 5), ("area", "y", 0, 5)],
 ])
 @pytest.mark.parametrize("algorithm", ["leximin", "maximin", "nash"])
-def test_cli_infeasible_exits_1(tmp_path, runner, odd_pool, quotas, algorithm):
+def test_cli_infeasible_exits_1(tmp_path, odd_pool, quotas, algorithm):
     pool, _ = odd_pool
     qpath = write_quotas(tmp_path / "quotas.csv", quotas)
-    result = runner.invoke(app, ["probabilities", str(pool), "--quotas", str(qpath),
+    result = invoke(*["probabilities", str(pool), "--quotas", str(qpath),
                                  "--size", "5", "--out", str(tmp_path / "probs.csv"),
                                  "--strata-out", str(tmp_path / "strata.csv"),
                                  "--algorithm", algorithm])
@@ -717,10 +710,10 @@ def test_cli_infeasible_exits_1(tmp_path, runner, odd_pool, quotas, algorithm):
 
 
 @pytest.mark.parametrize("algorithm", ["leximin", "maximin", "nash"])
-def test_cli_tiny_time_limit_exits_1(tmp_path, runner, algorithm):
+def test_cli_tiny_time_limit_exits_1(tmp_path, algorithm):
     pool = write_pool(tmp_path / "pool.csv", pool_rows(FALLBACK_COUNTS), FEATURES3)
     quotas = write_quotas(tmp_path / "quotas.csv", FALLBACK_QUOTAS)
-    result = runner.invoke(app, ["probabilities", str(pool), "--quotas", str(quotas),
+    result = invoke(*["probabilities", str(pool), "--quotas", str(quotas),
                                  "--size", "4", "--out", str(tmp_path / "probs.csv"),
                                  "--algorithm", algorithm, "--time-limit", "0.000001"])
     assert result.exit_code == 1, result.output

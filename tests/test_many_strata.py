@@ -14,16 +14,15 @@ from pathlib import Path
 import numpy as np
 import pytest
 import strategies
+from cli_runner import invoke
 from cli_runner import run as cli_run
 from hypothesis import HealthCheck, assume, given
 from hypothesis import strategies as st
 from strategies import Instance
 from test_lottery import all_panels, check_leximin
-from typer.testing import CliRunner
 
 import sortition.lottery.decompose as decompose
 import sortition.lottery.leximin as leximin
-from sortition.cli import app
 from sortition.core.errors import SolverTimeout
 from sortition.core.resources import builtin_path
 from sortition.inputs.synth import synthesize_pool, write_pool
@@ -104,16 +103,15 @@ def test_time_limit_gives_the_best_lottery_or_accepts_it(monkeypatch, extended, 
     assert accepted.gap == best.gap and accepted.details["status"] == "time_limit"
     assert abs(float(accepted.weights.sum()) - 1) <= 1e-9
 
-    runner = CliRunner()
     args = ["probabilities", str(extended["pool"]), "-q", str(extended["quotas"]), "-k", "30",
             "--out", str(tmp_path / "p.csv"), "--json", "--time-limit", "600"]
-    result = runner.invoke(app, args)
+    result = invoke(*args)
     assert result.exit_code == 1, result.output
     doc = json.loads(result.stdout)
     assert doc["status"] == "time_limit" and doc["panels"] == 5 and doc["gap"] > 0
     assert doc["certified_upper_bound"] > 0
     assert not (tmp_path / "p.csv").exists()
-    result = runner.invoke(app, args + ["--accept-gap", "1"])
+    result = invoke(*args + ["--accept-gap", "1"])
     assert result.exit_code == 0, result.output
     doc = json.loads(result.stdout)
     assert doc["status"] == "time_limit" and doc["accepted_gap"] == 1
@@ -121,14 +119,14 @@ def test_time_limit_gives_the_best_lottery_or_accepts_it(monkeypatch, extended, 
 
     lot = ["lottery", str(extended["pool"]), "-q", str(extended["quotas"]), "-k", "30",
            "--time-limit", "600"]
-    result = runner.invoke(app, lot + ["--out", str(tmp_path / "l1")])
+    result = invoke(*lot + ["--out", str(tmp_path / "l1")])
     assert result.exit_code == 1 and not (tmp_path / "l1").exists(), result.output
     assert "best lottery found" in " ".join(result.stdout.split())
-    result = runner.invoke(app, lot + ["--out", str(tmp_path / "l2"), "--accept-gap", "0.9"])
+    result = invoke(*lot + ["--out", str(tmp_path / "l2"), "--accept-gap", "0.9"])
     assert result.exit_code == 0, result.output
     published = json.loads((tmp_path / "l2" / "lottery.json").read_text(encoding="utf-8"))
     assert published["certified_gap"] == pytest.approx(doc["gap"])
-    result = runner.invoke(app, lot + ["--out", str(tmp_path / "l3"), "--accept-gap", "2"])
+    result = invoke(*lot + ["--out", str(tmp_path / "l3"), "--accept-gap", "2"])
     assert result.exit_code == 2 and not (tmp_path / "l3").exists()
 
 
@@ -141,7 +139,7 @@ def test_time_limit_is_honoured_on_a_hard_instance(tmp_path):
     pool = tmp_path / "pool.parquet"
     write_pool(synthesize_pool(12000, 1, extended=True), pool)
     quotas = builtin_path("quotas/occitanie-2020-extended-opinion.toml")
-    result = CliRunner().invoke(app, ["probabilities", str(pool), "-q", str(quotas), "-k", "150",
+    result = invoke(*["probabilities", str(pool), "-q", str(quotas), "-k", "150",
                                       "--out", str(tmp_path / "p.csv"), "--json",
                                       "--time-limit", "1"])
     assert result.exit_code == 1, result.output
