@@ -51,14 +51,15 @@ class Inputs:
 
     def members(self, s: int) -> list[str]:
         """Ids of stratum s, sorted by UTF-8 bytes."""
-        rows = np.flatnonzero(self.strata.row_stratum == s)
+        rows = np.flatnonzero(self.strata.rows() == s)
         ids = self.pool.ids.take(pa.array(rows)).to_pylist()
         return sorted(ids, key=lambda i: i.encode("utf-8"))
 
     def all_members(self) -> list[list[str]]:
-        order = np.argsort(self.strata.row_stratum, kind="stable")
+        row_stratum = self.strata.rows()
+        order = np.argsort(row_stratum, kind="stable")
         ids = self.pool.ids.take(pa.array(order)).to_pylist()
-        bounds = np.searchsorted(self.strata.row_stratum[order], np.arange(len(self.strata) + 1))
+        bounds = np.searchsorted(row_stratum[order], np.arange(len(self.strata) + 1))
         return [sorted(ids[bounds[s]:bounds[s + 1]], key=lambda i: i.encode("utf-8"))
                 for s in range(len(self.strata))]
 

@@ -113,7 +113,7 @@ def _stratum_of(inputs: Inputs, ids: list[str], what: str) -> list[int]:
     if missing:
         raise InputError(f"{what}: {len(missing)} id(s) not in the pool: "
                          f"{', '.join(missing[:5])}")
-    return inputs.strata.row_stratum[np.asarray(rows, dtype=np.int64)].astype(int).tolist()
+    return inputs.strata.rows()[np.asarray(rows, dtype=np.int64)].astype(int).tolist()
 
 
 @dataclass

@@ -608,7 +608,7 @@ def _check_tickets(pub: PublishedLottery, pool, strata, result: Verification) ->
     diff, ok = result.differences.append, result.checked.append
     index = {k: s for s, k in enumerate(pub.keys)}
     members: list[list[str]] = [[] for _ in pub.keys]
-    order = sorted(zip(pool.ids.to_pylist(), strata.row_stratum.tolist(), strict=True),
+    order = sorted(zip(pool.ids.to_pylist(), strata.rows().tolist(), strict=True),
                    key=lambda p: p[0].encode("utf-8"))
     for i, s in order:
         if strata.keys[s] in index:
@@ -797,7 +797,7 @@ def _check_list_file(path: Path, again, drawn: Drawn, inputs: Inputs,
         system = quota_system(inputs.strata, inputs.quotas, inputs.size)
         seats = seat_counts(drawn.people, system.n_strata)
         wanted = sorted({r for _, _, r in rows})
-        where = stratum_lookup(inputs.pool.ids, inputs.strata.row_stratum, wanted)
+        where = stratum_lookup(inputs.pool.ids, inputs.strata.rows(), wanted)
         for line in check_replacements(system, seats, drawn.people, rows,
                                        stratum_of=where.get)[:10]:
             diff(f"{name}: {line}")
