@@ -283,7 +283,14 @@ def run_replace(bundle_dir: Path, inputs: Inputs, declined: list[str], seed: str
     bounds the list choice, the releases and the new lottery (SolverTimeout, nothing written);
     `accept_gap` accepts a new lottery stopped by it, as for `lottery`. `algorithm` (default
     LEXIMIN) and `gamma`: the new lottery's; with `completion`, they must match it.
+    `out_dir` None: nothing is written, and `relative_to` names the folder of the new bundle
+    (its audit.json refers to the previous bundle from there; `verify` re-derives this way).
     """
+    home = relative_to if relative_to is not None else out_dir
+    if home is None:
+        raise InputError("run_replace: give out_dir, or relative_to when nothing is written "
+                         "(the new audit.json names the previous bundle relative to its own "
+                         "folder)")
     if completion is None or algorithm is not None:
         check_algorithm_gamma(algorithm or "leximin", gamma)
     deadline = _deadline(time_limit)
@@ -353,9 +360,7 @@ def run_replace(bundle_dir: Path, inputs: Inputs, declined: list[str], seed: str
                                                                            strict=True)]
     files = {"panel.csv": ("\n".join(lines) + "\n").encode("utf-8"), **lottery_files}
     # the previous bundle, relative to the new one (verify re-derives with relative_to = it)
-    rel = Path(os.path.relpath(Path(bundle_dir).resolve(),
-                               Path(relative_to if relative_to is not None else out_dir)
-                               .resolve())).as_posix()
+    rel = Path(os.path.relpath(Path(bundle_dir).resolve(), Path(home).resolve())).as_posix()
     achieved = replacement_attainment(system, final)
     audit = {
         "schema": SCHEMA, "schema_version": SCHEMA_VERSION, "draw_spec": drawing.SPEC,
