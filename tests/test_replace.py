@@ -348,6 +348,15 @@ def test_replacement_lists_are_used_and_verified(drawn, tmp_path):
     assert [r["how"] for r in audit["replacements"]] == ["replacement list"] * 3
     assert audit["released"] == []
     assert run("verify", "--unanchored-ok", tmp_path / "b1", "--pool", drawn["pool"])[0] == 0
+    # a new lottery slipped into a replacement that needs none: a difference, recomputed or not
+    forged = tmp_path / "forged"
+    shutil.copytree(tmp_path / "b1", forged)
+    shutil.copy(tmp_path / "b0" / "lottery.json", forged / "lottery.json")
+    audit["lottery"] = {"file": "lottery.json", "sha256": hashlib.sha256(
+        (forged / "lottery.json").read_bytes()).hexdigest()}
+    (forged / "audit.json").write_text(json.dumps(audit), encoding="utf-8")
+    code, text = run("verify", "--unanchored-ok", forged, "--pool", drawn["pool"], "--recompute")
+    assert code == 1 and "this replacement needs no new lottery" in text, text
     lists.write_text("\n".join([lines[0], *lines[2:], lines[1]]) + "\n", encoding="utf-8")
     code, text = run("verify", "--unanchored-ok", tmp_path / "b0", "--pool", drawn["pool"],
                      "--replacements", lists)

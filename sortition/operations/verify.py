@@ -926,7 +926,8 @@ def _verify_replace(bundle: Path, pool_path: Path, audit: dict,
         if recompute:
             (log or (lambda _m: None))("recomputing the new lottery")
             plan = plan_replace(prev_dir, inputs, declined)
-            _recompute(read_lottery(completion, "lottery.json"), plan.strata, plan.quotas,
+            strata, quotas = plan.new_lottery()  # run_replace took a lottery: seats are open
+            _recompute(read_lottery(completion, "lottery.json"), strata, quotas,
                        plan.open_seats, result, what=f"{bundle.name}: the new lottery")
     mine = dict(again.audit)
     theirs = dict(audit)
