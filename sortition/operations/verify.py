@@ -621,6 +621,7 @@ def _check_tickets(pub: PublishedLottery, pool, strata, result: Verification) ->
         diff(f"lottery.json, transparent.base_probabilities: {len(base)} values, "
              f"{len(pub.keys)} strata")
         return
+    assert pub.n_tickets is not None  # called for transparent lotteries only
     change = max_probability_change(base, members, pub.ticket_counts(), int(pub.n_tickets))
     if change != pub.max_change:
         diff(f"lottery.json, transparent.max_change: {pub.max_change!r} stated, {change!r} "
@@ -676,10 +677,10 @@ def _check_draw(pub: PublishedLottery, lottery_hash: str, seed: str, audit: dict
         ok("the drawn panel meets every quota")
     files = file_hashes(audit, "files", A)
     for name, sha in sorted(files.items()):
-        data = _read(bundle, name, result, f"{name}: listed in audit.json but missing")
-        if data is None:
+        listed = _read(bundle, name, result, f"{name}: listed in audit.json but missing")
+        if listed is None:
             continue
-        if hashlib.sha256(data).hexdigest() != sha:
+        if hashlib.sha256(listed).hexdigest() != sha:
             diff(f"{name}: SHA-256 differs from the one recorded in audit.json")
     stated = dict(audit.get("probabilities") or {})
     stated.pop("file", None)
