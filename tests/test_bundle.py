@@ -11,15 +11,17 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.csv  # noqa: F401  (pa.csv)
 import pyarrow.parquet as pq
+import pytest
 from cli_runner import run, with_hash_seed
 from cli_runner import verify_unanchored as verify
 from conftest import BUNDLE_SEED as SEED
 from conftest import copy_bundle
 
+from sortition.core.errors import InputError
 from sortition.draw.panel import draw_panel
 from sortition.inputs.fingerprint import pool_fingerprint
 from sortition.inputs.load import load_inputs
-from sortition.inputs.quotas import CrossQuota, Quotas, ValueQuota, write_quotas
+from sortition.inputs.quotas import CrossQuota, Quotas, ValueQuota, load_quotas, write_quotas
 from sortition.lottery.publish import read_lottery
 from sortition.lottery.run import run_lottery
 
@@ -105,6 +107,15 @@ def test_fingerprint_ignores_row_order_and_file_format(bundle_setup, tmp_path):
     inputs = load_inputs(tmp_path / "pool.csv", bundle_setup["quotas"], 100)
     assert inputs.fingerprint.sha256 == bundle_setup["audit"]["inputs"]["pool"]["sha256"]
     assert pool_fingerprint(inputs.pool, inputs.strata).strata == inputs.fingerprint.strata
+
+
+def test_quotas_given_without_a_size_are_an_input_error(bundle_setup):
+    """`load_inputs(quotas=…)` with CSV quotas loaded without a size: exit 2, as when it
+    loads them itself (not a TypeError once the pool is loaded)."""
+    quotas = load_quotas(bundle_setup["quotas"])
+    assert quotas.size is None
+    with pytest.raises(InputError, match="CSV quotas need --size"):
+        load_inputs(bundle_setup["pool"], bundle_setup["quotas"], None, quotas=quotas)
 
 
 # ---------------------------------------------------------------------------

@@ -21,7 +21,7 @@ from hypothesis import strategies as st
 
 from sortition.bundle.read import origin_lists, read_bundle
 from sortition.bundle.write import run_draw
-from sortition.core.errors import InfeasibleError
+from sortition.core.errors import InfeasibleError, InputError
 from sortition.draw.replacements import list_dict
 from sortition.inputs.load import load_inputs
 from sortition.inputs.quotas import Quotas, ValueQuota, write_quotas
@@ -160,6 +160,14 @@ def test_replace_errors(drawn, tmp_path):
                      "--declined", _declined(tmp_path, [drawn["panel"][0]]), "-o", tmp_path / "o")
     assert code == 2 and "seed is empty" in text
     assert not (tmp_path / "o").exists()
+
+
+def test_run_replace_without_a_folder_for_the_new_bundle(drawn, tmp_path):
+    """Nothing to write (no out_dir) and no `relative_to`: the new audit.json cannot name the
+    previous bundle, an input error before any work (not a TypeError after all of it)."""
+    inputs = load_inputs(drawn["pool"], drawn["quotas"], 100)
+    with pytest.raises(InputError, match="relative_to"):
+        run_replace(_b0(drawn, tmp_path), inputs, [drawn["panel"][0]], "r", None)
 
 
 def test_more_dropouts_than_the_pool_can_cover_exits_1(tmp_path):
@@ -340,6 +348,15 @@ def test_replacement_lists_are_used_and_verified(drawn, tmp_path):
     assert [r["how"] for r in audit["replacements"]] == ["replacement list"] * 3
     assert audit["released"] == []
     assert run("verify", "--unanchored-ok", tmp_path / "b1", "--pool", drawn["pool"])[0] == 0
+    # a new lottery slipped into a replacement that needs none: a difference, recomputed or not
+    forged = tmp_path / "forged"
+    shutil.copytree(tmp_path / "b1", forged)
+    shutil.copy(tmp_path / "b0" / "lottery.json", forged / "lottery.json")
+    audit["lottery"] = {"file": "lottery.json", "sha256": hashlib.sha256(
+        (forged / "lottery.json").read_bytes()).hexdigest()}
+    (forged / "audit.json").write_text(json.dumps(audit), encoding="utf-8")
+    code, text = run("verify", "--unanchored-ok", forged, "--pool", drawn["pool"], "--recompute")
+    assert code == 1 and "this replacement needs no new lottery" in text, text
     lists.write_text("\n".join([lines[0], *lines[2:], lines[1]]) + "\n", encoding="utf-8")
     code, text = run("verify", "--unanchored-ok", tmp_path / "b0", "--pool", drawn["pool"],
                      "--replacements", lists)

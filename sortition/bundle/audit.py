@@ -47,7 +47,7 @@ def person_probabilities(published: PublishedLottery, inputs: Inputs) -> np.ndar
         m = int(published.n_tickets or 0)
         return np.array([appear.get(i, 0) / m for i in inputs.whole.ids.to_pylist()])
     per_stratum = np.array(published.stratum_probabilities(), dtype=float)
-    return for_everyone(inputs.pool, per_stratum[inputs.strata.row_stratum], len(inputs.whole))
+    return for_everyone(inputs.pool, per_stratum[inputs.strata.rows()], len(inputs.whole))
 
 
 def panel_csv(drawn: Drawn, published: PublishedLottery) -> bytes:

@@ -750,7 +750,7 @@ def report_context(inputs: Inputs, published: PublishedLottery, audit: dict, dra
     low, high = float(probabilities.min()), float(probabilities.max())
     edges = np.linspace(low, high if high > low else low + 1e-12, 21)
     at_min = at_minimum(probabilities)
-    strata_at_min = int(np.unique(inputs.strata.row_stratum[at_min]).size)
+    strata_at_min = int(np.unique(inputs.strata.rows()[at_min]).size)
     figures = {"min": low, "max": high, "mean": float(probabilities.mean()),
                "people_at_min": int(at_min.sum()), "strata_at_min": strata_at_min,
                "gap": published.gap, "histogram": _histogram(probabilities, edges),
@@ -759,7 +759,7 @@ def report_context(inputs: Inputs, published: PublishedLottery, audit: dict, dra
     if objective is not None:  # (LEXIMIN's is its min, shown already)
         figures["objective"] = objective
     if legacy is not None:
-        per_person = np.asarray(legacy["stratum_probabilities"])[inputs.strata.row_stratum]
+        per_person = np.asarray(legacy["stratum_probabilities"])[inputs.strata.rows()]
         lo_edges = np.linspace(min(low, float(per_person.min())),
                                max(high, float(per_person.max())), 21)
         figures["histogram"] = _histogram(probabilities, lo_edges)

@@ -125,13 +125,14 @@ def run_draw(inputs: Inputs, *, seed: str, out_dir: Path, algorithm: str | None,
              "panel.csv": panel_csv(drawn, published),
              "probabilities.csv": probability_classes_csv(probabilities)}
     attainment = quota_attainment(published, drawn_under.quotas, drawn)
-    lists = None
+    lists = record = None
     if replacements is not None:
         lists = draw_replacements(drawn_under, drawn, replacements, seed_b, lottery_hash, rates)
+        record = lists_record(lists, replacements, rates)
     audit = audit_document(inputs, published, lottery_hash, seed, drawn, attainment,
                            probabilities, files, ticket is not None)
-    if lists is not None:
-        audit["replacements"] = lists_record(lists, replacements, rates)
+    if record is not None:
+        audit["replacements"] = record
 
     eligible = of_representatives(inputs.pool, probabilities)  # household representatives
     legacy = (legacy_comparison(drawn_under, eligible, legacy_runs, legacy_estimate)

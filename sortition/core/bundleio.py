@@ -24,7 +24,7 @@ import os
 import re
 import stat
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal, overload
 
 import numpy as np
 
@@ -319,9 +319,16 @@ def obj(doc: object, path: str, source: str, *, optional: bool = False) -> dict:
     return {} if value is None else value
 
 
+@overload
+def count(doc: object, path: str, source: str, cap: Cap, *, minimum: int = 0,
+          optional: Literal[False] = False) -> int: ...
+@overload
+def count(doc: object, path: str, source: str, cap: Cap, *, minimum: int = 0,
+          optional: bool) -> int | None: ...
 def count(doc: object, path: str, source: str, cap: Cap, *, minimum: int = 0,
           optional: bool = False) -> int | None:
-    """A whole-number field between `minimum` and the cap (checked before it is used)."""
+    """A whole-number field between `minimum` and the cap (checked before it is used); None
+    only when `optional` and missing or null."""
     value = field(doc, path, (int, type(None)) if optional else int, source, optional=optional)
     if value is None:
         return None
@@ -331,9 +338,16 @@ def count(doc: object, path: str, source: str, cap: Cap, *, minimum: int = 0,
     return value
 
 
+@overload
+def texts(doc: object, path: str, source: str, cap: Cap | None, *,
+          optional: Literal[False] = False) -> list[str]: ...
+@overload
+def texts(doc: object, path: str, source: str, cap: Cap | None, *, optional: bool
+          ) -> list[str] | None: ...
 def texts(doc: object, path: str, source: str, cap: Cap | None, *, optional: bool = False
           ) -> list[str] | None:
-    """A list of strings of at most `cap` items (None: bounded by the file's size only)."""
+    """A list of strings of at most `cap` items (`cap` None: bounded by the file's size only);
+    None only when `optional` and missing or null."""
     value = field(doc, path, (list, type(None)) if optional else list, source,
                   optional=optional)
     if value is None:

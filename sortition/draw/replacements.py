@@ -451,7 +451,7 @@ def lists_of_draw(audit: dict, lottery_hash: str, inputs: Inputs):
     if record is None:
         return None
     ids = [str(i) for i in audit["draw"]["ids"]]
-    where = stratum_lookup(inputs.pool.ids, inputs.strata.row_stratum, ids)
+    where = stratum_lookup(inputs.pool.ids, inputs.strata.rows(), ids)
     missing = [i for i in ids if i not in where]
     if missing:
         raise InputError(f"{inputs.whole.path}: panel member(s) not in the pool: "

@@ -188,6 +188,7 @@ def stratum_differences(recorded: list[dict], found: PoolFingerprint, limit: int
         label = ", ".join(f"{f}={v}" for f, v in zip(found.features, k, strict=False))
         b, a = before.get(k), after.get(k)
         if b is None:
+            assert a is not None  # k is a key of one of the two
             out.append(f"stratum {label}: not in the recorded pool ({a.people} people now)")
         elif a is None:
             out.append(f"stratum {label}: missing ({b['people']} people recorded)")

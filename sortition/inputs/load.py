@@ -51,14 +51,15 @@ class Inputs:
 
     def members(self, s: int) -> list[str]:
         """Ids of stratum s, sorted by UTF-8 bytes."""
-        rows = np.flatnonzero(self.strata.row_stratum == s)
+        rows = np.flatnonzero(self.strata.rows() == s)
         ids = self.pool.ids.take(pa.array(rows)).to_pylist()
         return sorted(ids, key=lambda i: i.encode("utf-8"))
 
     def all_members(self) -> list[list[str]]:
-        order = np.argsort(self.strata.row_stratum, kind="stable")
+        row_stratum = self.strata.rows()
+        order = np.argsort(row_stratum, kind="stable")
         ids = self.pool.ids.take(pa.array(order)).to_pylist()
-        bounds = np.searchsorted(self.strata.row_stratum[order], np.arange(len(self.strata) + 1))
+        bounds = np.searchsorted(row_stratum[order], np.arange(len(self.strata) + 1))
         return [sorted(ids[bounds[s]:bounds[s + 1]], key=lambda i: i.encode("utf-8"))
                 for s in range(len(self.strata))]
 
@@ -77,8 +78,9 @@ def load_inputs(pool_path: Path, quotas_path: Path, size: int | None, *,
     t = time.perf_counter()
     if quotas is None:
         quotas = load_quotas(quotas_path, size)
-        if quotas.size is None:
-            raise InputError(f"{quotas_path}: CSV quotas need --size")
+    k = quotas.size  # quotas passed in are checked too: loaded without a size, they have none
+    if k is None:
+        raise InputError(f"{quotas_path}: CSV quotas need --size")
     if household_column is None and household_seed is not None:
         raise InputError("--household-seed needs --household-column")
     check_text("--household-seed", household_seed)  # before the pool is loaded
@@ -97,8 +99,8 @@ def load_inputs(pool_path: Path, quotas_path: Path, size: int | None, *,
     if household_column is not None:
         pool = eligible_pool(whole, household_seed, fp.sha256)
         strata, everyone = build_strata(pool, features), whole
-    return Inputs(pool, strata, quotas, int(quotas.size), fp,
-                  quotas_fingerprint(quotas, int(quotas.size)), Path(quotas_path),
+    return Inputs(pool, strata, quotas, int(k), fp,
+                  quotas_fingerprint(quotas, int(k)), Path(quotas_path),
                   {"load": loaded, "fingerprint": fingerprinted}, everyone, household_seed)
 
 

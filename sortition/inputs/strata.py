@@ -27,6 +27,13 @@ class Strata:
     def __len__(self) -> int:
         return len(self.keys)
 
+    def rows(self) -> np.ndarray:
+        """`row_stratum`, for strata built from a pool (those built from counts have no rows:
+        a caller that needs them was handed the wrong strata)."""
+        if self.row_stratum is None:
+            raise ValueError("these strata were built from counts and have no rows")
+        return self.row_stratum
+
     def members(self, feature: str, value: str) -> np.ndarray:
         """Indices of the strata whose `feature` equals `value`."""
         j = self.features.index(feature)

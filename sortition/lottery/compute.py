@@ -134,7 +134,9 @@ def compute_lottery(strata: Strata, quotas: Quotas, size: int, algorithm: str = 
             f"not enough people: {int(system.counts.sum())} in the pool, {size} needed")
     solve = {"leximin": algorithms.leximin, "maximin": algorithms.maximin,
              "nash": algorithms.nash, "diversimax": diversimax,
-             "goldilocks": lambda system, **kw: goldilocks(system, gamma=gamma, **kw)
+             # gamma is never None for goldilocks (check_algorithm_gamma gives the default)
+             "goldilocks": lambda system, **kw: goldilocks(
+                 system, gamma=DEFAULT_GAMMA if gamma is None else gamma, **kw)
              }[algorithm]
     stopped: SolverTimeout | None = None
     try:

@@ -290,21 +290,23 @@ def column_generation(master: Master, pricer: Pricer, a: np.ndarray, b: np.ndarr
         result = pricer.best(trial, deadline=deadline)
         if result.panel is None:
             raise SolverTimeout(f"time limit reached during {what}", best_bound)
+        panel = result.panel
         bound = result.bound - float(b @ trial)
         if bound < best_bound:
             best_bound, center = bound, trial
         added = 0
-        if result.panel @ y - mu > CG_TOL:
-            added += master.add(result.panel)
+        if panel @ y - mu > CG_TOL:
+            added += master.add(panel)
         if not added and center is not None and trial is not y:
             result = pricer.best(y, deadline=deadline)  # mis-priced: price at the true duals
             if result.panel is None:
                 raise SolverTimeout(f"time limit reached during {what}", best_bound)
+            panel = result.panel
             bound = result.bound - float(b @ y)
             if bound < best_bound:
                 best_bound, center = bound, y
-            if result.panel @ y - mu > CG_TOL:
-                added += master.add(result.panel)
+            if panel @ y - mu > CG_TOL:
+                added += master.add(panel)
         if log is not None and rounds % 25 == 0:
             log(f"{what}: round {rounds}, value {z:.9g}, bound {best_bound:.9g}, "
                 f"{len(master.columns)} panels")
@@ -315,7 +317,7 @@ def column_generation(master: Master, pricer: Pricer, a: np.ndarray, b: np.ndarr
             _check_time(deadline, what, best_bound)
             return z, max(z, min(best_bound, z + CG_TOL)), rounds
         # Cheap extra columns: discourage the strata just used, LP pricing only.
-        last = result.panel
+        last = panel
         y_alt = y.copy()
         for _ in range(extra_columns):
             y_alt[last > 0] *= 0.3

@@ -249,7 +249,7 @@ class _PanelFloor:
         for s, row in self.floors.items():
             row.SetLb(w * self.c * self.n[s])
         best_lower = -math.inf
-        cut = None
+        cut: tuple[float, float] | None = None
         while True:
             self.rounds += 1
             _check_time(self.deadline, "the Goldilocks optimisation")
@@ -276,6 +276,8 @@ class _PanelFloor:
         keep = weights > 1e-12
         payload = (np.array([x for x, k in zip(self.columns, keep.tolist(), strict=True) if k]),
                    weights[keep] / weights[keep].sum())
+        if cut is None:  # any finite bound beats -inf in the first round
+            raise RuntimeError("Goldilocks pricing gave no finite bound")
         slope, offset = cut
         return _Cut(w, value, slope, offset, payload)
 

@@ -113,7 +113,7 @@ def _stratum_of(inputs: Inputs, ids: list[str], what: str) -> list[int]:
     if missing:
         raise InputError(f"{what}: {len(missing)} id(s) not in the pool: "
                          f"{', '.join(missing[:5])}")
-    return inputs.strata.row_stratum[np.asarray(rows, dtype=np.int64)].astype(int).tolist()
+    return inputs.strata.rows()[np.asarray(rows, dtype=np.int64)].astype(int).tolist()
 
 
 @dataclass
@@ -145,8 +145,15 @@ class ReplacePlan:
     def needs_lottery(self) -> bool:
         return self.open_seats > 0
 
+    def new_lottery(self) -> tuple[Strata, Quotas]:
+        """The new lottery's strata and reduced quotas: only a plan with open seats has them
+        (callers ask `needs_lottery` first)."""
+        if self.strata is None or self.quotas is None:
+            raise RuntimeError("internal error: this replacement needs no new lottery")
+        return self.strata, self.quotas
+
     def lottery_sha256_of_quotas(self) -> str:
-        return quotas_fingerprint(self.quotas, self.open_seats)
+        return quotas_fingerprint(self.new_lottery()[1], self.open_seats)
 
 
 def plan_replace(bundle_dir: Path, inputs: Inputs, declined: list[str], *,
@@ -223,9 +230,9 @@ def completion_lottery(plan: ReplacePlan, inputs: Inputs, *, deadline: float | N
     """The new lottery over the people still available, for the open seats (within what is
     left of `--time-limit`, as for a first lottery; `accept_gap` likewise): LEXIMIN unless
     `algorithm` names another (`gamma`: Goldilocks' parameter)."""
-    lottery = compute_lottery(plan.strata, plan.quotas, plan.open_seats,
-                              algorithm or "leximin", time_limit=_left(deadline),
-                              accept_gap=accept_gap, gamma=gamma)
+    strata, quotas = plan.new_lottery()
+    lottery = compute_lottery(strata, quotas, plan.open_seats, algorithm or "leximin",
+                              time_limit=_left(deadline), accept_gap=accept_gap, gamma=gamma)
     published = publish(lottery, pool_sha256=inputs.fingerprint.sha256,
                         quotas_sha256=plan.lottery_sha256_of_quotas(),
                         id_column=inputs.pool.id_column)
@@ -283,7 +290,14 @@ def run_replace(bundle_dir: Path, inputs: Inputs, declined: list[str], seed: str
     bounds the list choice, the releases and the new lottery (SolverTimeout, nothing written);
     `accept_gap` accepts a new lottery stopped by it, as for `lottery`. `algorithm` (default
     LEXIMIN) and `gamma`: the new lottery's; with `completion`, they must match it.
+    `out_dir` None: nothing is written, and `relative_to` names the folder of the new bundle
+    (its audit.json refers to the previous bundle from there; `verify` re-derives this way).
     """
+    home = relative_to if relative_to is not None else out_dir
+    if home is None:
+        raise InputError("run_replace: give out_dir, or relative_to when nothing is written "
+                         "(the new audit.json names the previous bundle relative to its own "
+                         "folder)")
     if completion is None or algorithm is not None:
         check_algorithm_gamma(algorithm or "leximin", gamma)
     deadline = _deadline(time_limit)
@@ -337,7 +351,7 @@ def run_replace(bundle_dir: Path, inputs: Inputs, declined: list[str], seed: str
         lottery_info = {"file": "lottery.json", "sha256": hashlib.sha256(lottery_bytes).hexdigest(),
                         "algorithm": published.algorithm, "panels": len(published.weights),
                         "seats": len(uncovered), "certified_gap": published.gap,
-                        "quotas": quotas_document(plan.quotas, plan.open_seats)}
+                        "quotas": quotas_document(plan.new_lottery()[1], plan.open_seats)}
         for pos, new in zip(uncovered, drawn_ids, strict=True):
             result_repl.append(Replacement(pos + 1, new_panel[pos], new, "new lottery"))
             new_panel[pos] = new
@@ -353,9 +367,7 @@ def run_replace(bundle_dir: Path, inputs: Inputs, declined: list[str], seed: str
                                                                            strict=True)]
     files = {"panel.csv": ("\n".join(lines) + "\n").encode("utf-8"), **lottery_files}
     # the previous bundle, relative to the new one (verify re-derives with relative_to = it)
-    rel = Path(os.path.relpath(Path(bundle_dir).resolve(),
-                               Path(relative_to if relative_to is not None else out_dir)
-                               .resolve())).as_posix()
+    rel = Path(os.path.relpath(Path(bundle_dir).resolve(), Path(home).resolve())).as_posix()
     achieved = replacement_attainment(system, final)
     audit = {
         "schema": SCHEMA, "schema_version": SCHEMA_VERSION, "draw_spec": drawing.SPEC,
@@ -658,7 +670,7 @@ def given_completion(data: bytes, inputs: Inputs, plan: ReplacePlan, *,
     stated probabilities exactly those of the weights. (Whether it is the *fairest* lottery is
     checked by `verify --recompute`.)"""
     published = read_lottery(data, "lottery.json")
-    strata, quotas, seats = plan.strata, plan.quotas, plan.open_seats
+    (strata, quotas), seats = plan.new_lottery(), plan.open_seats
     problems = []
     if published.algorithm not in LOTTERY_ALGORITHMS:
         problems.append(f"its algorithm {published.algorithm!r} is none of "

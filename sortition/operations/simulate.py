@@ -226,7 +226,7 @@ def run_simulation(bundle: Path, pool_path: Path, *, seed: str, rate: float,
     system = quota_system(inputs.strata, inputs.quotas, inputs.size)
     panel = panel_ids(previous.audit)
     wanted = sorted(set(panel) | {r for _, _, r in rows}, key=lambda i: i.encode("utf-8"))
-    where = stratum_lookup(inputs.pool.ids, inputs.strata.row_stratum, wanted)
+    where = stratum_lookup(inputs.pool.ids, inputs.strata.rows(), wanted)
     missing = [i for i in panel if i not in where]
     if missing:
         raise InputError(f"{pool_path}: panel member(s) not in the pool: "

@@ -652,7 +652,7 @@ def _check_tickets(pub: PublishedLottery, pool, strata, result: Verification) ->
     diff, ok = result.differences.append, result.checked.append
     index = {k: s for s, k in enumerate(pub.keys)}
     members: list[list[str]] = [[] for _ in pub.keys]
-    order = sorted(zip(pool.ids.to_pylist(), strata.row_stratum.tolist(), strict=True),
+    order = sorted(zip(pool.ids.to_pylist(), strata.rows().tolist(), strict=True),
                    key=lambda p: p[0].encode("utf-8"))
     for i, s in order:
         if strata.keys[s] in index:
@@ -665,6 +665,7 @@ def _check_tickets(pub: PublishedLottery, pool, strata, result: Verification) ->
         diff(f"lottery.json, transparent.base_probabilities: {len(base)} values, "
              f"{len(pub.keys)} strata")
         return
+    assert pub.n_tickets is not None  # called for transparent lotteries only
     change = max_probability_change(base, members, pub.ticket_counts(), int(pub.n_tickets))
     if change != pub.max_change:
         diff(f"lottery.json, transparent.max_change: {pub.max_change!r} stated, {change!r} "
@@ -720,10 +721,10 @@ def _check_draw(pub: PublishedLottery, lottery_hash: str, seed: str, audit: dict
         ok("the drawn panel meets every quota")
     files = file_hashes(audit, "files", A)
     for name, sha in sorted(files.items()):
-        data = _read(bundle, name, result, f"{name}: listed in audit.json but missing")
-        if data is None:
+        listed = _read(bundle, name, result, f"{name}: listed in audit.json but missing")
+        if listed is None:
             continue
-        if hashlib.sha256(data).hexdigest() != sha:
+        if hashlib.sha256(listed).hexdigest() != sha:
             diff(f"{name}: SHA-256 differs from the one recorded in audit.json")
     stated = dict(audit.get("probabilities") or {})
     stated.pop("file", None)
@@ -844,7 +845,7 @@ def _check_list_file(path: Path, again, drawn: Drawn, inputs: Inputs,
         system = quota_system(inputs.strata, inputs.quotas, inputs.size)
         seats = seat_counts(drawn.people, system.n_strata)
         wanted = sorted({r for _, _, r in rows})
-        where = stratum_lookup(inputs.pool.ids, inputs.strata.row_stratum, wanted)
+        where = stratum_lookup(inputs.pool.ids, inputs.strata.rows(), wanted)
         for line in check_replacements(system, seats, drawn.people, rows,
                                        stratum_of=where.get)[:10]:
             diff(f"{name}: {line}")
@@ -973,7 +974,8 @@ def _verify_replace(bundle: Path, pool_path: Path, audit: dict,
         if recompute:
             (log or (lambda _m: None))("recomputing the new lottery")
             plan = plan_replace(prev_dir, inputs, declined)
-            _recompute(read_lottery(completion, "lottery.json"), plan.strata, plan.quotas,
+            strata, quotas = plan.new_lottery()  # run_replace took a lottery: seats are open
+            _recompute(read_lottery(completion, "lottery.json"), strata, quotas,
                        plan.open_seats, result, what=f"{bundle.name}: the new lottery")
     mine = dict(again.audit)
     theirs = dict(audit)

@@ -326,7 +326,7 @@ def plan_calls(pool: Pool, *, size: int, seed: str, by: Sequence[str],
     strata = build_strata(pool, features)
     fingerprint = pool_fingerprint(pool, strata)
     report("fitting the cells to the margins…")
-    cell_of_row = strata.row_stratum
+    cell_of_row = strata.rows()
     counts_all = np.bincount(cell_of_row[eligible], minlength=len(strata)).astype(np.int64)
     live = np.flatnonzero(counts_all > 0)  # cells with eligible people, in sorted order
     counts = counts_all[live]
