@@ -143,6 +143,14 @@ def test_simulate_and_replace_use_the_dropout_aware_lists(drawn, tmp_path):
         assert code == 0, text
         figures[name] = text
     assert figures["plain"] != figures["aware"]
+    # the lists follow from the seed, the lottery and the people drawn, not the panel's number
+    nameless = _tampered(drawn, tmp_path / "nameless", lambda r: None)
+    audit = json.loads((nameless / "audit.json").read_text(encoding="utf-8"))
+    audit["draw"]["panel_number"] = None
+    (nameless / "audit.json").write_text(json.dumps(audit), encoding="utf-8")
+    code, text = run("simulate", nameless, "--pool", drawn["pool"], "--seed", "s",
+                     "--rates", drawn["rates"], "--trials", 2000)
+    assert code == 0 and text == figures["aware"].replace(str(d / "aware"), str(nameless)), text
     member = drawn["audit"]["draw"]["ids"][0]
     first = next(r for r in csv.DictReader((d / "aware.replacements.csv").open(encoding="utf-8"))
                  if r["member_id"] == member)

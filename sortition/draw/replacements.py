@@ -456,8 +456,9 @@ def lists_of_draw(audit: dict, lottery_hash: str, inputs: Inputs):
     if missing:
         raise InputError(f"{inputs.whole.path}: panel member(s) not in the pool: "
                          f"{', '.join(missing[:5])}")
-    drawn = Drawn(int(audit["draw"].get("panel_number", 0)), False,
-                  [(where[i], i) for i in ids])
+    # The lists follow from the seed, the lottery hash and the people drawn (spec section 12),
+    # not from the panel's number: a bundle whose number is missing still gives them.
+    drawn = Drawn(0, False, [(where[i], i) for i in ids])
     return draw_replacements(inputs, drawn, int(record["per_member"]),
                              str(audit["seed"]).encode("utf-8"), lottery_hash,
                              recorded_rates(record, inputs))
