@@ -2,8 +2,12 @@
 
 A panel is a vector of seats per stratum: x_s people from stratum s, 0 ≤ x_s ≤ n_s, Σ x_s = k,
 and every quota group's seats within its [min, max]. Everything here uses OR-Tools only:
-GLOP for linear programs and SCIP for the integer pricing problem; the quota rows of every
-solver model in the package come from `add_quotas_lp` / `add_quotas_cp`.
+GLOP for linear programs and SCIP for the integer pricing problem. Every solver model takes
+its quota groups from `quota_system`, and builds its rows with `add_quotas_lp` /
+`add_quotas_cp` — except two that are shaped otherwise for speed, on the same groups and
+bounds: the relaxed LEXIMIN's rows in the reparametrised seats a + b·z + s
+(`leximin.relaxed_leximin`), and the walk's CP-SAT repair of an LP vertex, which keeps only the
+seats of a neighbourhood free and the groups that count them (`decompose._repair`).
 """
 
 from __future__ import annotations
