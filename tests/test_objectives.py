@@ -67,7 +67,13 @@ def brute_goldilocks(panels: np.ndarray, counts: np.ndarray, size: int, gamma: f
         else:
             lo = mid
     top = lo
-    g = lambda w: brute_floor(panels, counts, size, reach, w) + gamma / w  # noqa: E731
+
+    def g(w: float) -> float:
+        # None below `top` is GLOP's numerical trouble (ABNORMAL), not infeasibility: that
+        # point simply cannot be the minimum
+        a = brute_floor(panels, counts, size, reach, w)
+        return math.inf if a is None else a + gamma / w
+
     a, b = 1e-6, top
     r = (math.sqrt(5) - 1) / 2
     for _ in range(90):

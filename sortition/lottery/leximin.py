@@ -513,6 +513,23 @@ def _relaxed_maximin(system: QuotaSystem) -> tuple[float, np.ndarray]:
     return z.solution_value(), np.clip(point, 0.0, system.counts.astype(float))
 
 
+TANGENT_RATIO = 2.0
+
+
+def tangent_points(low: float) -> list[float]:
+    """Where the first tangents of log go, for a probability known to be at least `low`:
+    `low`, 2·`low`, 4·`low`, … and 1. From these, the upper model of log is within log 2 − 1/2 of it
+    everywhere, and Kelley's cutting planes converge in a few rounds (measured on a 500-row pool,
+    297 strata: 18 rounds, 0.5 s); from four tangents near k/N, they zigzag (500 rounds, 130 s,
+    the tolerance still not reached)."""
+    q = max(float(low), 1e-9)
+    out = []
+    while q < 1.0 / math.sqrt(TANGENT_RATIO):  # none nearly alike (GLOP's precision needs that)
+        out.append(q)
+        q *= TANGENT_RATIO
+    return out + [1.0]
+
+
 def nash(system: QuotaSystem, *, time_limit: float | None = None, tol: float = 1e-9,
          log: Callable[[str], None] | None = None) -> LotterySolution:
     """Maximise Σ_i log π_i (the Nash welfare) over the relaxation, then decompose.
@@ -549,25 +566,38 @@ def nash(system: QuotaSystem, *, time_limit: float | None = None, tol: float = 1
         ct.SetCoefficient(us[i], 1.0)
         ct.SetCoefficient(ms[i], -1.0 / (q * n[i]))
 
-    start = system.size / float(n.sum())
     for i in np.flatnonzero(positive).tolist():
-        for q in (start / 4, start, min(1.0, start * 4), 1.0):
+        for q in tangent_points(floor[i]):
             tangent(i, q)
     rounds = 0
+    best, p = -math.inf, np.zeros(system.n_strata)  # the best point met: Kelley's points zigzag
+    upper = math.inf
     while True:
         rounds += 1
         _check_time(deadline, "the Nash welfare optimisation")
-        if lp.Solve() != pywraplp.Solver.OPTIMAL:
+        status = lp.Solve()
+        if status != pywraplp.Solver.OPTIMAL and rounds > 1:
+            # Numerical trouble after many cuts, not infeasibility (the first round solved):
+            # once more without presolve, else stop at the best point, its gap as certified.
+            lp.SetSolverSpecificParametersAsString("use_preprocessing: false")
+            status = lp.Solve()
+            if status != pywraplp.Solver.OPTIMAL:
+                break
+        if status != pywraplp.Solver.OPTIMAL:
             raise InfeasibleError("no panel satisfies the quotas")
-        p = np.array([m.solution_value() for m in ms]) / n
+        point = np.array([m.solution_value() for m in ms]) / n
         upper = obj.Value()
-        true = float(sum(n[i] * math.log(max(p[i], 1e-300)) for i in np.flatnonzero(positive)))
-        if upper - true <= tol * float(n.sum()) or rounds > 500:
+        true = float(sum(n[i] * math.log(max(point[i], 1e-300))
+                         for i in np.flatnonzero(positive)))
+        if true > best:
+            best, p = true, point
+        if upper - best <= tol * float(n.sum()) or rounds > 500:
             break
         u = {i: us[i].solution_value() for i in np.flatnonzero(positive).tolist()}
         for i, ui in u.items():
-            if ui - math.log(max(p[i], 1e-300)) > tol:
-                tangent(i, max(p[i], floor[i], 1e-12))
+            if ui - math.log(max(point[i], 1e-300)) > tol:
+                tangent(i, max(point[i], floor[i], 1e-12))
+    true = best
     target = np.where(positive, p, 0.0)
     m = target * n
     done, master, pricer = _decompose(system, target, deadline, log)
@@ -661,9 +691,8 @@ def _exact_nash(system: QuotaSystem, master: Master, pricer: Pricer, deadline: f
 
     for c in columns:
         add(c)
-    start = system.size / float(n.sum())
     for i in pos:
-        for q in (1e-3, start / 4, start, min(1.0, start * 4), 1.0):
+        for q in tangent_points(floor[i]):
             tangent(i, q)
     total = float(n[pos].sum())
     gap = math.inf
