@@ -150,3 +150,21 @@ def quota_membership(features: list[str], keys, quotas) -> tuple[np.ndarray, np.
         hi.append(c.max)
     a = np.array(rows, dtype=np.int64).reshape(len(rows), len(keys))
     return a, np.array(lo, dtype=np.int64), np.array(hi, dtype=np.int64)
+
+
+def seat_vectors(counts, size: int) -> np.ndarray:
+    """The brute force's panels before any quota: every seat vector 0 ≤ x_s ≤ counts[s] with
+    Σ x = size, one row each, in lexicographic order."""
+    counts = [int(c) for c in counts]
+    rows = np.zeros((1, 0), dtype=np.int64)
+    left = sum(counts)
+    for c in counts:
+        left -= c
+        partial = rows.sum(axis=1)
+        parts = []
+        for k in range(c + 1):
+            ok = (partial + k <= size) & (partial + k + left >= size)
+            parts.append(np.hstack([rows[ok], np.full((int(ok.sum()), 1), k, dtype=np.int64)]))
+        rows = np.vstack(parts)
+    rows = rows[rows.sum(axis=1) == size]
+    return rows[np.lexsort(rows.T[::-1])] if len(rows) else rows

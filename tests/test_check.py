@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 import strategies
 from cli_runner import with_hash_seed
-from conftest import quota_membership
+from conftest import quota_membership, seat_vectors
 from hypothesis import HealthCheck, event, given
 from hypothesis import strategies as st
 
@@ -38,24 +38,9 @@ ROOT = Path(__file__).resolve().parents[1]
 # Helpers
 
 
-def _all_panels(counts: list[int], size: int) -> np.ndarray:
-    """Every stratum-count vector with 0 <= x_s <= counts[s] and sum == size."""
-    rows = np.zeros((1, 0), dtype=np.int64)
-    left = sum(counts)
-    for c in counts:
-        left -= c
-        partial = rows.sum(axis=1)
-        parts = []
-        for k in range(c + 1):
-            ok = (partial + k <= size) & (partial + k + left >= size)
-            parts.append(np.hstack([rows[ok], np.full((int(ok.sum()), 1), k, dtype=np.int64)]))
-        rows = np.vstack(parts)
-    return rows[rows.sum(axis=1) == size]
-
-
 def _brute(strata: Strata, quotas: Quotas, size: int) -> dict:
     counts = [int(n) for n in strata.counts.tolist()]
-    panels = _all_panels(counts, size)
+    panels = seat_vectors(counts, size)
     a, lo, hi = quota_membership(strata.features, strata.keys, quotas)
     sums = panels @ a.T
     ok = np.all((sums >= lo) & (sums <= hi), axis=1)
@@ -386,7 +371,7 @@ def _brute_relaxation(strata: Strata, quotas: Quotas, size: int) -> set | None:
     slacks in order: one-way quotas before cross quotas, by the bytes of their features and
     values, each minimum before its maximum). None when no panel is within the flex bounds."""
     counts = [int(n) for n in strata.counts.tolist()]
-    panels = _all_panels(counts, size)
+    panels = seat_vectors(counts, size)
     a, lo, hi = quota_membership(strata.features, strata.keys, quotas)
     every = [((q.feature,), (q.value,), q) for q in quotas.values] + \
         [(tuple(c.features), tuple(c.values), c) for c in quotas.cross]

@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 import strategies
 from cli_runner import invoke, with_hash_seed
-from conftest import quota_membership
+from conftest import quota_membership, seat_vectors
 from hypothesis import HealthCheck, assume, given
 from hypothesis import strategies as st
 from ortools.linear_solver import pywraplp
@@ -48,32 +48,12 @@ TOL = 1e-6
 # Brute force: every panel, and LEXIMIN by a sequence of LPs over all of them
 
 
-def quota_groups(inst: Instance) -> list[tuple[np.ndarray, int, int]]:
-    """(0/1 membership over strata, min, max) for every quota, from the keys directly."""
-    a, lo, hi = quota_membership(inst.features, inst.strata.keys, inst.quotas)
-    return list(zip(a, lo.tolist(), hi.tolist(), strict=True))
-
-
 def all_panels(inst: Instance) -> np.ndarray:
     """Every seat vector 0 ≤ x ≤ n with Σx = k meeting every quota, in lexicographic order."""
-    counts = [int(n) for n in inst.strata.counts.tolist()]
-    groups = quota_groups(inst)
-    found: list[tuple[int, ...]] = []
-
-    def rec(prefix: list[int], left: int) -> None:
-        i = len(prefix)
-        if i == len(counts):
-            if left == 0:
-                x = np.array(prefix, dtype=np.int64)
-                if all(lo <= int(g @ x) <= hi for g, lo, hi in groups):
-                    found.append(tuple(prefix))
-            return
-        room = sum(counts[i + 1:])
-        for v in range(max(0, left - room), min(counts[i], left) + 1):
-            rec(prefix + [v], left - v)
-
-    rec([], inst.size)
-    return np.array(sorted(found), dtype=np.int64).reshape(len(found), len(counts))
+    panels = seat_vectors(inst.strata.counts, inst.size)
+    a, lo, hi = quota_membership(inst.features, inst.strata.keys, inst.quotas)
+    sums = panels @ a.T
+    return panels[np.all((sums >= lo) & (sums <= hi), axis=1)]
 
 
 def glop() -> pywraplp.Solver:
