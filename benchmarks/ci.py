@@ -1,12 +1,13 @@
-"""Performance regression check: LEXIMIN quality and speed on a quick, fixed set of instances.
+"""Performance regression check: LEXIMIN (and Nash on one pool) quality and speed on a quick,
+fixed set of instances.
 
     python benchmarks/ci.py            # compare with benchmarks/baselines.json; exit 1 if worse
     python benchmarks/ci.py --update    # measure and rewrite the baselines (deliberately)
 
 Cases: the two public Nature 2021 instances (example_small_20, example_large_200, copied in
 data/peers/) and synthetic Occitanie pools of 200, 500, 2 000 and 20 000 rows (panel 100, fixed
-seeds recorded in the baselines). For each,
-a fresh child process loads, stratifies and solves LEXIMIN under a time limit. A reference
+seeds recorded in the baselines), and Nash on the 2 000-row pool (`ALGORITHMS`). For each,
+a fresh child process loads, stratifies and solves the lottery under a time limit. A reference
 workload (a fixed single-threaded LP + MIP) is timed in the same child right before each
 repetition of the solve, and the best solve time is compared as a multiple of the best
 reference time, so that a slower or faster machine — or a machine whose load changes during
@@ -66,7 +67,10 @@ CASES: dict[str, tuple[str, str | int, int, int]] = {
     "occitanie-20000": ("synthetic", 20000, PANEL_SIZE, 2),
     # many strata (issue 11): synth --extended, 7 features, 1 434 strata for 2 000 people
     "extended-2000": ("extended", 2000, PANEL_SIZE, 2),
+    # Nash's cutting planes: 614 strata did not finish in 120 s before their grid start
+    "occitanie-2000-nash": ("synthetic", 2000, PANEL_SIZE, 2),
 }
+ALGORITHMS = {"occitanie-2000-nash": "nash"}  # every other case: LEXIMIN
 EXTENDED_QUOTAS = "quotas/occitanie-2020-extended.toml"
 
 console = Console(width=None if sys.stdout.isatty() else 160)
@@ -132,10 +136,11 @@ def _instance(name: str, baseline: dict | None, update: bool, paper_dir: Path,
 
 def _solve(name: str, pool: Path, quotas: Path, size: int, repeat: int, work: Path,
            time_limit: float) -> dict:
+    algorithm = ALGORITHMS.get(name, "leximin")
     res = run_child("ours", ["--pool", str(pool), "--quotas", str(quotas), "--size", str(size),
-                             "--algorithm", "leximin", "--time-limit", str(time_limit),
+                             "--algorithm", algorithm, "--time-limit", str(time_limit),
                              "--repeat", str(repeat), "--interleave-reference"],
-                    work_dir=work, name=f"{name}-leximin",
+                    work_dir=work, name=f"{name}-{algorithm}",
                     solve_limit=time_limit * repeat, grace=30.0, before_solve_limit=300.0)
     return res.data
 
@@ -148,7 +153,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--paper-dir", type=Path, default=PAPER_DIR_DEFAULT,
                     help="folder holding example_small_20/ and example_large_200/")
     ap.add_argument("--time-limit", type=float, default=TIME_LIMIT,
-                    help="seconds per LEXIMIN solve (a timeout is a failure)")
+                    help="seconds per solve (a timeout is a failure)")
     a = ap.parse_args(argv)
 
     baselines: dict = {}
@@ -236,7 +241,7 @@ def _judge(row: dict, base: dict | None, update: bool) -> list[str]:
 
 
 def _print_table(rows: list[dict], ref: float) -> None:
-    t = Table(title=f"LEXIMIN regression check (reference workload {ref:.3f} s)")
+    t = Table(title=f"Regression check (reference workload {ref:.3f} s)")
     for col in ("case", "strata", "min prob.", "baseline", "solve s", "x ref", "baseline x ref",
                 "status"):
         t.add_column(col, justify="left" if col in ("case", "status") else "right")
@@ -260,7 +265,8 @@ def _write_baselines(path: Path, rows: list[dict], ref: float, ref_times: list[f
     for r in rows:
         kind, what, size, repeat = CASES[r["case"]]
         cases[r["case"]] = {
-            "kind": kind, "rows": r.get("rows"), "panel_size": size, "seed": r.get("seed"),
+            "kind": kind, "algorithm": ALGORITHMS.get(r["case"], "leximin"),
+            "rows": r.get("rows"), "panel_size": size, "seed": r.get("seed"),
             "strata": r.get("strata"), "fingerprint": r.get("fingerprint"),
             "min_probability": r["min_probability"], "solve_seconds": r["solve_seconds"],
             "solve_repeats": repeat, "ratio": r["ratio"], "panels": r.get("panels"),
