@@ -8,6 +8,7 @@ from __future__ import annotations
 import csv
 import hashlib
 import json
+import os
 import shutil
 from pathlib import Path
 
@@ -104,6 +105,9 @@ def test_dropout_rates_are_anchored_only_by_the_published_file(drawn, tmp_path):
     assert code == 1 and "made dropout-aware replacement lists" in text, text
     code, text = _anchored(drawn, aware, "--expect-dropout-rates", tmp_path / "missing.csv")
     assert code == 2 and "missing.csv" in text
+    os.mkfifo(tmp_path / "fifo.csv")  # refused before it is opened: nothing blocks
+    code, text = _anchored(drawn, aware, "--expect-dropout-rates", tmp_path / "fifo.csv")
+    assert code == 2 and "fifo.csv: a FIFO, not a regular file" in text, text
 
 
 def _tampered(drawn, tmp_path, edit) -> Path:

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import hashlib
+from pathlib import Path
 
 import pytest
 
@@ -63,3 +64,35 @@ def test_rates_range_and_checks(tmp_path):
         read_rate_table(path, "rates", zero=True)
     assert e.value.problems == [f"{path}, row 1, column feature: empty",
                                 f"{path}, row 2, column value: empty"]
+
+
+def test_given_text_files_must_be_regular_and_capped(tmp_path, monkeypatch):
+    """Id lists, answers and rates files are read whole: a FIFO (which would block), a device
+    (which would never end) and a folder are refused before they are opened, with one line
+    naming the file; a link to a regular file is the user's own and is followed; a file over
+    the cap is refused."""
+    import os
+
+    import sortition.core.tables as tables
+    from sortition.core.limits import Cap
+    from sortition.inputs.rates import load_rates
+
+    fifo = tmp_path / "fifo.csv"
+    os.mkfifo(fifo)
+    for bad, kind in ((fifo, "a FIFO"), (tmp_path, "a folder"), (tmp_path / "none", None)):
+        for read in (lambda p: read_ids(p, "declined file"), load_rates):
+            with pytest.raises(InputError) as info:
+                read(bad)
+            assert str(bad) in str(info.value)
+            assert (kind or "not found") in str(info.value), info.value
+    if os.path.exists("/dev/zero"):
+        with pytest.raises(InputError, match="a character device"):
+            read_ids(Path("/dev/zero"), "declined file")
+    real = tmp_path / "ids.txt"
+    real.write_text("a\nb\n", encoding="utf-8")
+    link = tmp_path / "link.txt"
+    link.symlink_to(real)
+    assert read_ids(link, "declined file").ids == ["a", "b"]
+    monkeypatch.setattr(tables, "MAX_TEXT_BYTES", Cap(3, "a test cap"))
+    with pytest.raises(InputError, match="more than 3 bytes"):
+        read_ids(real, "declined file")

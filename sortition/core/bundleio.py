@@ -70,7 +70,8 @@ def _too_big(label: str, cap: Cap) -> InputError:
 
 
 def read_regular(folder: Path, name: object, cap: Cap, *, label: str | None = None,
-                 where: str | None = None) -> bytes:
+                 where: str | None = None,
+                 only: str = "a bundle holds regular files only") -> bytes:
     """The bytes of the regular file `folder/name`, at most `cap` of them.
 
     `name` must be plain (`where` names the field it came from); a symbolic link, a device, a
@@ -88,8 +89,7 @@ def read_regular(folder: Path, name: object, cap: Cap, *, label: str | None = No
     except OSError as e:
         raise InputError(f"{label}: cannot be read ({e.strerror or e})") from None
     if not stat.S_ISREG(before.st_mode):
-        raise InputError(f"{label}: {_kind(before.st_mode)}, not a regular file (a bundle holds "
-                         "regular files only)")
+        raise InputError(f"{label}: {_kind(before.st_mode)}, not a regular file ({only})")
     if before.st_size > cap.value:
         raise _too_big(label, cap)
     flags = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0)
@@ -118,6 +118,20 @@ def read_regular(folder: Path, name: object, cap: Cap, *, label: str | None = No
     if total > cap.value:
         raise _too_big(label, cap)
     return b"".join(chunks)
+
+
+def read_given(path: Path, cap: Cap, label: str) -> bytes:
+    """The bytes of a file named on the command line: a link is followed (it is the user's own
+    file), then as `read_regular` — a FIFO, a device or a folder is refused before it is opened
+    (so nothing blocks), and so is a file over the cap."""
+    try:
+        real = Path(path).resolve(strict=True)
+    except FileNotFoundError:
+        raise MissingFile(f"{label}: not found") from None
+    except (OSError, RuntimeError) as e:
+        raise InputError(f"{label}: cannot be read ({e})") from None
+    return read_regular(real.parent, real.name, cap, label=label, where=label,
+                        only="give a regular file")
 
 
 def regular_file(folder: Path, name: object, *, where: str) -> Path | None:

@@ -77,6 +77,9 @@ MAX_LOTTERY_BYTES = Cap(512 << 20, "a transparent lottery lists at most 10 milli
 # ~500 MB for the largest 20 M-row pool), replacements.csv (≤ 100 ranks per member).
 MAX_TABLE_BYTES = Cap(1 << 30, "probabilities.csv lists every person of the pool, at most "
                                "20 million lines")
+# Id lists, answers and dropout rates: read whole, as text.
+MAX_TEXT_BYTES = Cap(256 << 20, "id lists, answers and rates files are read whole into memory; "
+                                "256 MB holds some 20 million ids")
 # JSON nesting: the formats nest at most 5 deep; 64 leaves room and stays far from Python's
 # recursion limit (a file of 200,000 `[` would otherwise crash the parser).
 MAX_JSON_DEPTH = Cap(64, "the audit and lottery formats nest at most 5 levels")

@@ -21,19 +21,20 @@ from pathlib import Path
 
 import pyarrow as pa
 
+from .bundleio import MissingFile, read_given
 from .errors import InputError
 from .fileio import write_csv_table
+from .limits import MAX_TEXT_BYTES
 from .xlsx import write_xlsx_table
 
 
 def read_text(path: Path, encoding: str, what: str) -> tuple[str, str]:
-    """The file's text (BOM removed) and the SHA-256 of its bytes."""
+    """The file's text (BOM removed) and the SHA-256 of its bytes: a regular file of at most
+    MAX_TEXT_BYTES (a FIFO or a device would block or never end)."""
     try:
-        data = path.read_bytes()
-    except FileNotFoundError:
+        data = read_given(path, MAX_TEXT_BYTES, str(path))
+    except MissingFile:
         raise InputError(f"{path}: {what} not found") from None
-    except OSError as e:
-        raise InputError(f"{path}: cannot read the {what} ({e.strerror or e})") from None
     try:
         codecs.lookup(encoding)
     except LookupError:
